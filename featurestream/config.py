@@ -1,0 +1,222 @@
+"""Typed configuration: ``featurestream.yaml`` at the feature-repo root plus environment overrides.
+
+Precedence (highest first): named environment variables (``FEATURESTREAM_REDIS_URL`` …), generic
+nested overrides (``FEATURESTREAM__SERVING__PORT=7000``), the YAML file, the defaults below.
+Defaults fit a 2-core / 24 GB machine running the whole local stack.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from featurestream.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE",
+    "ApiKey",
+    "Config",
+    "FlinkStackConfig",
+    "KafkaStackConfig",
+    "RedisStackConfig",
+    "ServingConfig",
+    "load_config",
+]
+
+CONFIG_FILE = "featurestream.yaml"
+
+# Named overrides: environment variable -> dotted path in the config.
+ENV_ALIASES: dict[str, str] = {
+    "FEATURESTREAM_NAMESPACE": "namespace",
+    "FEATURESTREAM_STATE_DIR": "state_dir",
+    "FEATURESTREAM_REDIS_URL": "redis.url",
+    "FEATURESTREAM_KAFKA_BOOTSTRAP": "kafka.bootstrap_servers",
+    "FEATURESTREAM_FLINK_REST_URL": "flink.rest_url",
+    "FEATURESTREAM_OFFLINE_PATH": "offline.path",
+    "FEATURESTREAM_SERVING_PORT": "serving.port",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaStackConfig(_Model):
+    """The embedded single-node KRaft broker."""
+
+    enabled: bool = True
+    port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    heap: str = "768m"
+    partitions: int = Field(2, ge=1)
+
+
+class RedisStackConfig(_Model):
+    """The embedded Redis (or Valkey) server."""
+
+    enabled: bool = True
+    port: int = Field(6379, ge=1, le=65535)
+    maxmemory: str = "2gb"
+
+
+class FlinkStackConfig(_Model):
+    """The embedded Flink standalone cluster (one JobManager, one TaskManager)."""
+
+    enabled: bool = True
+    rest_port: int = Field(8081, ge=1, le=65535)
+    rpc_port: int = Field(6123, ge=1, le=65535)
+    jobmanager_memory: str = "1024m"
+    taskmanager_memory: str = "3072m"
+    task_slots: int = Field(4, ge=1)
+    parallelism: int = Field(1, ge=1)
+    checkpoint_interval: str = "5s"
+    checkpoints_retained: int = Field(3, ge=1)
+
+
+class StackConfig(_Model):
+    kafka: KafkaStackConfig = KafkaStackConfig()
+    redis: RedisStackConfig = RedisStackConfig()
+    flink: FlinkStackConfig = FlinkStackConfig()
+    startup_timeout_s: float = Field(120.0, gt=0)
+
+
+class KafkaConfig(_Model):
+    bootstrap_servers: str = "localhost:9092"
+
+
+class RedisConfig(_Model):
+    url: str = "redis://localhost:6379/0"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, found {v!r}")
+        return v
+
+
+class FlinkConfig(_Model):
+    rest_url: str = "http://localhost:8081"
+
+
+class OfflineConfig(_Model):
+    path: str = "data/offline"
+
+
+class ApiKey(_Model):
+    """One API key; it reads and writes only its namespace. The key itself is never printed."""
+
+    name: str
+    key: SecretStr
+    namespace: str
+
+
+class ServingConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(6566, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+    deadline_ms: float = Field(50.0, gt=0)
+    max_entities: int = Field(1000, ge=1)
+    cache_ttl_ms: float = Field(0.0, ge=0)
+    # Empty means auth is off and every request uses the repo's `namespace`.
+    api_keys: tuple[ApiKey, ...] = ()
+
+
+class Config(_Model):
+    """The whole configuration of one feature repo."""
+
+    project: str = "featurestream"
+    namespace: str = "default"
+    root: Path = Path(".")
+    state_dir: str = ".featurestream"
+    stack: StackConfig = StackConfig()
+    kafka: KafkaConfig = KafkaConfig()
+    redis: RedisConfig = RedisConfig()
+    flink: FlinkConfig = FlinkConfig()
+    offline: OfflineConfig = OfflineConfig()
+    serving: ServingConfig = ServingConfig()
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        if not v or not all(c.isalnum() or c in "_-" for c in v):
+            raise ValueError(f"namespace must be letters, digits, '_' or '-', found {v!r}")
+        return v
+
+    @property
+    def state_path(self) -> Path:
+        """Where pids, logs, jars, data of the local stack and the registry live."""
+        p = Path(self.state_dir)
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+    @property
+    def offline_path(self) -> Path:
+        p = Path(self.offline.path)
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _env_overrides(env: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(variable, dotted path, value) for every override present in ``env``."""
+    found: list[tuple[str, str, str]] = []
+    for var, value in sorted(env.items()):
+        if var in ENV_ALIASES:
+            found.append((var, ENV_ALIASES[var], value))
+        elif var.startswith("FEATURESTREAM__"):
+            dotted = ".".join(p.lower() for p in var[len("FEATURESTREAM__") :].split("__") if p)
+            found.append((var, dotted, value))
+    return found
+
+
+def load_config(root: str | Path = ".", *, env: dict[str, str] | None = None) -> Config:
+    """Load ``featurestream.yaml`` from ``root`` (optional) and apply environment overrides.
+
+    Raises :class:`ConfigError` naming the file, the field and what was expected.
+    """
+    root = Path(root).resolve()
+    env = dict(os.environ) if env is None else env
+    path = root / CONFIG_FILE
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}", hint="fix the YAML syntax") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{path}: expected a mapping at the top level, found {type(loaded).__name__}",
+                hint="write `key: value` lines, e.g. `namespace: default`",
+            )
+        data = loaded
+    sources = {"<file>": str(path)}
+    for var, dotted, value in _env_overrides(env):
+        _set_dotted(data, dotted, value)
+        sources[dotted] = var
+    data["root"] = root
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            dotted = ".".join(str(p) for p in err["loc"])
+            origin = sources.get(dotted, str(path))
+            problems.append(f"{dotted} ({origin}): {err['msg']}")
+        raise ConfigError(
+            "invalid configuration:\n  " + "\n  ".join(problems),
+            hint=f"correct these fields in {path} or the named environment variables",
+        ) from exc

@@ -1,0 +1,259 @@
+"""The registry: versioned definitions of sources, feature views and feature services.
+
+Stored as one JSON document under ``<state_dir>/registry.json``, written atomically (temp file +
+rename) so a failed ``apply`` never leaves it half-written. Lookups are dictionary hits, so a
+catalog of tens of thousands of features resolves in microseconds per reference.
+
+Registered versions are immutable: changing the SQL of ``(namespace, name, version)`` is refused;
+a new version registers beside the old one and both serve.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from featurestream.definitions import Feature, FeatureService, FeatureView, Source
+from featurestream.errors import RegistryError
+
+__all__ = ["FeatureRef", "Registry", "parse_ref"]
+
+REGISTRY_FILE = "registry.json"
+
+
+@dataclass(frozen=True)
+class FeatureRef:
+    """A parsed ``view[@version]:feature`` reference."""
+
+    view: str
+    version: int | None
+    feature: str
+
+    def __str__(self) -> str:
+        v = f"@{self.version}" if self.version is not None else ""
+        return f"{self.view}{v}:{self.feature}"
+
+
+def parse_ref(ref: str) -> FeatureRef:
+    """``"user_clicks_10m@2:clicks_10m"`` -> FeatureRef. Raises RegistryError on bad syntax."""
+    view_part, sep, feature = ref.partition(":")
+    if not sep or not view_part or not feature:
+        raise RegistryError(
+            f"expected a feature reference 'view:feature' or 'view@version:feature', found {ref!r}",
+            hint="e.g. 'user_clicks_10m:clicks_10m' or 'user_clicks_10m@1:clicks_10m'",
+        )
+    name, at, ver = view_part.partition("@")
+    version: int | None = None
+    if at:
+        ver = ver.lstrip("v")
+        if not ver.isdigit():
+            raise RegistryError(f"version in {ref!r} must be a positive integer, found {ver!r}")
+        version = int(ver)
+    return FeatureRef(name, version, feature)
+
+
+@dataclass
+class _Catalog:
+    sources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    views: dict[tuple[str, str, int], FeatureView] = field(default_factory=dict)
+    services: dict[tuple[str, str, int], FeatureService] = field(default_factory=dict)
+    latest: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class Registry:
+    """Read and write the registry of one feature repo.
+
+    Thread-safe for readers; writers (``apply``) hold a lock and replace the file atomically.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._cat = _Catalog()
+        self.revision = 0
+        self._mtime_ns = -1
+        self.reload()
+
+    @classmethod
+    def open(cls, config: Any) -> Registry:
+        """The registry of a loaded :class:`~featurestream.config.Config`."""
+        return cls(Path(config.state_path) / REGISTRY_FILE)
+
+    # ------------------------------------------------------------------ persistence
+
+    def reload(self) -> bool:
+        """Re-read the file if it changed on disk; returns True when something was loaded."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if mtime == self._mtime_ns:
+            return False
+        try:
+            doc = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RegistryError(
+                f"cannot read registry {self.path}: {exc}", hint="run 'featurestream apply' to rebuild it"
+            ) from exc
+        cat = _Catalog()
+        for s in doc.get("sources", []):
+            cat.sources[(s["namespace"], s["name"])] = s
+        for v in doc.get("views", []):
+            view = FeatureView.from_dict(v)
+            self._index_view(cat, view)
+        for fs in doc.get("services", []):
+            svc = FeatureService.from_dict(fs)
+            cat.services[(svc.namespace, svc.name, svc.version)] = svc
+        with self._lock:
+            self._cat = cat
+            self.revision = int(doc.get("revision", 0))
+            self._mtime_ns = mtime
+        return True
+
+    @staticmethod
+    def _index_view(cat: _Catalog, view: FeatureView) -> None:
+        cat.views[(view.namespace, view.name, view.version)] = view
+        key = (view.namespace, view.name)
+        if view.version > cat.latest.get(key, 0):
+            cat.latest[key] = view.version
+
+    def _document(self, cat: _Catalog, revision: int) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "revision": revision,
+            "sources": [cat.sources[k] for k in sorted(cat.sources)],
+            "views": [cat.views[k].to_dict() for k in sorted(cat.views)],
+            "services": [cat.services[k].to_dict() for k in sorted(cat.services)],
+        }
+
+    def save(
+        self,
+        *,
+        sources: list[Source] = (),  # type: ignore[assignment]
+        views: list[FeatureView] = (),  # type: ignore[assignment]
+        services: list[FeatureService] = (),  # type: ignore[assignment]
+        lineage: dict[str, Any] | None = None,
+    ) -> int:
+        """Add definitions in one atomic write. Refuses to change a registered view version.
+
+        Returns the new revision.
+        """
+        with self._lock:
+            cat = _Catalog(
+                dict(self._cat.sources), dict(self._cat.views), dict(self._cat.services), dict(self._cat.latest)
+            )
+            for v in views:
+                old = cat.views.get((v.namespace, v.name, v.version))
+                if old is not None and _normalize_sql(old.sql) != _normalize_sql(v.sql):
+                    raise RegistryError(
+                        f"{v.path or v.name}: the SQL of {v.namespace}/{v.ref} differs from the registered one",
+                        hint=f"registered versions are immutable; bump '-- version: {v.version + 1}'",
+                    )
+                self._index_view(cat, v)
+            for s in sources:
+                cat.sources[("default" if not hasattr(s, "namespace") else s.namespace, s.name)] = _source_dict(s)
+            for svc in services:
+                cat.services[(svc.namespace, svc.name, svc.version)] = svc
+            revision = self.revision + 1
+            doc = self._document(cat, revision)
+            if lineage is not None:
+                doc["lineage"] = lineage
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry.", suffix=".json")
+            with os.fdopen(fd, "w") as fh:
+                json.dump(doc, fh, indent=1, sort_keys=True)
+            os.replace(tmp, self.path)
+            self._cat = cat
+            self.revision = revision
+            self._mtime_ns = self.path.stat().st_mtime_ns
+            return revision
+
+    # ------------------------------------------------------------------ lookups
+
+    def views(self, namespace: str | None = None) -> list[FeatureView]:
+        """Every registered view version (of one namespace, or all), sorted by name and version."""
+        cat = self._cat
+        return [v for k, v in sorted(cat.views.items()) if namespace is None or k[0] == namespace]
+
+    def sources(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        cat = self._cat
+        return [s for k, s in sorted(cat.sources.items()) if namespace is None or k[0] == namespace]
+
+    def services(self, namespace: str | None = None) -> list[FeatureService]:
+        cat = self._cat
+        return [s for k, s in sorted(cat.services.items()) if namespace is None or k[0] == namespace]
+
+    def get_view(self, namespace: str, name: str, version: int | None = None) -> FeatureView:
+        """One view version; the latest when ``version`` is None."""
+        cat = self._cat
+        if version is None:
+            latest = cat.latest.get((namespace, name))
+            if latest is None:
+                raise RegistryError(
+                    f"unknown feature view {name!r} in namespace {namespace!r}",
+                    hint="run 'featurestream ls' to see registered views, or 'featurestream apply'",
+                )
+            version = latest
+        view = cat.views.get((namespace, name, version))
+        if view is None:
+            known = sorted(v for (ns, n, v) in cat.views if ns == namespace and n == name)
+            raise RegistryError(
+                f"feature view {name!r} has no version {version} in namespace {namespace!r}"
+                + (f"; registered versions: {known}" if known else ""),
+            )
+        return view
+
+    def get_service(self, namespace: str, name: str, version: int | None = None) -> FeatureService:
+        cat = self._cat
+        matches = [s for (ns, n, v), s in cat.services.items() if ns == namespace and n == name]
+        if version is not None:
+            matches = [s for s in matches if s.version == version]
+        if not matches:
+            raise RegistryError(
+                f"unknown feature service {name!r}" + (f" version {version}" if version else "")
+                + f" in namespace {namespace!r}",
+                hint="list them with GET /v1/feature-services or 'featurestream ls'",
+            )
+        return max(matches, key=lambda s: s.version)
+
+    def resolve(self, namespace: str, refs: list[str]) -> list[tuple[FeatureView, Feature]]:
+        """Resolve ``view[@version]:feature`` references, in order. Unknown names raise RegistryError."""
+        out: list[tuple[FeatureView, Feature]] = []
+        for ref in refs:
+            r = parse_ref(ref)
+            view = self.get_view(namespace, r.view, r.version)
+            feat = view.feature(r.feature)
+            if feat is None:
+                raise RegistryError(
+                    f"feature view {view.ref} has no feature {r.feature!r}",
+                    hint=f"its features are: {', '.join(view.feature_names)}",
+                )
+            out.append((view, feat))
+        return out
+
+
+def _normalize_sql(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _source_dict(s: Source) -> dict[str, Any]:
+    from featurestream.durations import format_duration
+
+    return {
+        "namespace": getattr(s, "namespace", "default"),
+        "name": s.name,
+        "topic": s.topic,
+        "columns": [{"name": c.name, "dtype": c.dtype, "nullable": c.nullable} for c in s.columns],
+        "event_time": s.event_time,
+        "watermark_delay": format_duration(s.watermark_delay),
+        "event_id": s.event_id,
+        "format": s.format,
+        "description": s.description,
+        "path": s.path,
+        "sql": s.sql,
+    }
