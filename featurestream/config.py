@@ -105,6 +105,11 @@ class FlinkConfig(_Model):
 
 class OfflineConfig(_Model):
     path: str = "data/offline"
+    # DuckDB (training sets, ad-hoc SQL): spills to `duckdb_temp_directory` (default
+    # `<state_dir>/duckdb_tmp`) beyond `duckdb_memory_limit`; `duckdb_threads` 0 = all cores.
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int = Field(0, ge=0)
+    duckdb_temp_directory: str = ""
 
 
 class ApiKey(_Model):
