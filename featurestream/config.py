@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -108,7 +108,7 @@ class OfflineConfig(_Model):
     # DuckDB (training sets, ad-hoc SQL): spills to `duckdb_temp_directory` (default
     # `<state_dir>/duckdb_tmp`) beyond `duckdb_memory_limit`; `duckdb_threads` 0 = all cores.
     duckdb_memory_limit: str = "4GB"
-    duckdb_threads: int = Field(0, ge=0)
+    duckdb_threads: Annotated[int, Field(ge=0)] = 0
     duckdb_temp_directory: str = ""
 
 

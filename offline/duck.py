@@ -1,0 +1,125 @@
+"""DuckDB connections and the normalised SQL view of one feature view's offline rows.
+
+Inside DuckDB every timestamp is a naive ``TIMESTAMP`` holding a UTC wall clock (the session
+time zone is UTC); results convert back to ``TIMESTAMPTZ`` so Arrow and pandas see UTC-aware
+values. Files written by Flink may store ``feature_time`` / ``created_at`` as TIMESTAMP with or
+without a zone, INT96, or raw epoch INT64 (millis or micros): all are read as UTC instants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from featurestream.config import Config
+from featurestream.definitions import FeatureView
+from offline.layout import CREATED_AT, FEATURE_TIME, data_files
+
+__all__ = ["connect", "duckdb_type", "quote", "view_select"]
+
+_SIMPLE_TYPES = {
+    "STRING": "VARCHAR",
+    "VARCHAR": "VARCHAR",
+    "CHAR": "VARCHAR",
+    "BOOLEAN": "BOOLEAN",
+    "TINYINT": "TINYINT",
+    "SMALLINT": "SMALLINT",
+    "INT": "INTEGER",
+    "INTEGER": "INTEGER",
+    "BIGINT": "BIGINT",
+    "FLOAT": "FLOAT",
+    "DOUBLE": "DOUBLE",
+    "DATE": "DATE",
+    "BYTES": "BLOB",
+    "BINARY": "BLOB",
+    "VARBINARY": "BLOB",
+}
+
+
+def quote(name: str) -> str:
+    """A DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duckdb_type(flink_type: str) -> str:
+    """Map a Flink SQL type (``DOUBLE``, ``ARRAY<FLOAT>``, ``DECIMAL(10, 2)``) to DuckDB's."""
+    t = re.sub(r"\s+NOT\s+NULL$", "", flink_type.strip().upper())
+    m = re.match(r"^ARRAY\s*<(.+)>$", t)
+    if m:
+        return duckdb_type(m.group(1)) + "[]"
+    if t.startswith("TIMESTAMP"):
+        return "TIMESTAMP"
+    if t.startswith("DECIMAL"):
+        return t
+    base = re.sub(r"\(.*\)$", "", t).strip()
+    return _SIMPLE_TYPES.get(base, "VARCHAR")
+
+
+def connect(config: Config | None = None, *, progress: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with UTC session time, spilling to disk and the configured limits."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    if config is not None:
+        off = config.offline
+        tmp = Path(off.duckdb_temp_directory) if off.duckdb_temp_directory else config.state_path / "duckdb_tmp"
+        con.execute(f"SET temp_directory = '{tmp}'")
+        con.execute(f"SET memory_limit = '{off.duckdb_memory_limit}'")
+        if off.duckdb_threads:
+            con.execute(f"SET threads = {int(off.duckdb_threads)}")
+    con.execute("SET preserve_insertion_order = false")
+    if progress:
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = true")
+        con.execute("SET progress_bar_time = 1000")
+    else:
+        con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _ts_expr(col: str, typ: str | None) -> str:
+    q = quote(col)
+    if typ is None:
+        return "CAST(NULL AS TIMESTAMP)"
+    t = typ.upper()
+    if t in ("BIGINT", "INTEGER", "UBIGINT", "HUGEINT"):
+        # Raw epoch numbers: micros when large, else millis.
+        return f"CASE WHEN abs({q}) > 100000000000000 THEN make_timestamp({q}::BIGINT) ELSE epoch_ms({q}::BIGINT) END"
+    if t == "VARCHAR":
+        return f"CAST(CAST({q} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"CAST({q} AS TIMESTAMP)"
+
+
+def view_select(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    view: FeatureView,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    files: Sequence[Path] | None = None,
+) -> str:
+    """A ``SELECT`` of the view's offline rows with normalised columns.
+
+    Columns: the entity keys, ``feature_time`` and ``created_at`` as UTC ``TIMESTAMP``, then every
+    declared feature (NULL when a file lacks it). ``start``/``end`` prune date partitions.
+    """
+    paths = list(files) if files is not None else data_files(config, view, start, end)
+    feats = [(f.name, duckdb_type(f.dtype)) for f in view.features]
+    if not paths:
+        cols = [f"CAST(NULL AS VARCHAR) AS {quote(k)}" for k in view.entities]
+        cols += [f"CAST(NULL AS TIMESTAMP) AS {FEATURE_TIME}", f"CAST(NULL AS TIMESTAMP) AS {CREATED_AT}"]
+        cols += [f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in feats]
+        return f"SELECT {', '.join(cols)} WHERE false"
+    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    scan = f"read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+    schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+    cols = [quote(k) for k in view.entities]
+    cols.append(f"{_ts_expr(FEATURE_TIME, schema.get(FEATURE_TIME))} AS {FEATURE_TIME}")
+    cols.append(f"{_ts_expr(CREATED_AT, schema.get(CREATED_AT))} AS {CREATED_AT}")
+    for name, typ in feats:
+        cols.append(quote(name) if name in schema else f"CAST(NULL AS {typ}) AS {quote(name)}")
+    return f"SELECT {', '.join(cols)} FROM {scan}"

@@ -1,0 +1,234 @@
+"""The one point-in-time join: label rows x feature views, in DuckDB with ASOF JOIN.
+
+For each label row (entity keys + time ``t``) and each requested view, the answer is the view's
+row with the greatest ``(feature_time, created_at)`` such that ``feature_time <= t``; it counts
+only if ``t - max_age < feature_time`` (``max_age`` from :mod:`featurestream.semantics`, the
+server's rule), otherwise the view's declared default is used. DuckDB's ASOF JOIN picks, per left row, the right
+row with the greatest ordering value ``<=`` the left one; ordering on the struct
+``(feature_time, created_at)`` against ``(t, +infinity)`` therefore resolves ``created_at`` ties
+inside the join, with no separate de-duplication pass. The TTL lower bound is applied after the
+join: if the newest row at or before ``t`` is too old, every older row is too.
+
+"As served" mode orders rows by when they became available online instead: ``created_at`` for
+streamed rows, ``feature_time + watermark delay`` for backfilled ones (``created_at`` missing or
+not after ``feature_time``). Online writes are monotonic, so a row that became available after a
+row with a greater ``feature_time`` never became visible; those rows are dropped before the join.
+
+Label rows keep their order and count (duplicates included): each carries its row number and
+the result is scattered back by it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestream.config import Config
+from featurestream.definitions import FeatureView
+from offline.duck import quote, view_select
+from offline.errors import LabelError, OfflineError
+from offline.timestamps import UTC_US
+
+__all__ = ["JoinReport", "ViewReport", "ViewRequest", "pit_join"]
+
+_ROW = "__fs_row"
+_T = "__fs_t"
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """One view's part of a join: which features, under which output names."""
+
+    view: FeatureView
+    columns: tuple[tuple[str, str], ...]  # (feature, output column)
+    defaults: tuple[object, ...]  # one per column, the value used when there is no valid row
+    max_age: timedelta
+    watermark_delay: timedelta = timedelta(0)
+    feature_time_column: str | None = None  # also output the joined feature_time under this name
+
+
+@dataclass(frozen=True)
+class ViewReport:
+    """How one view's rows matched: ``matched + expired + missing == rows``."""
+
+    view: str
+    rows: int
+    matched: int
+    expired: int  # a row at or before t existed but was older than max_age -> default
+    missing: int  # no row at or before t for the entity -> default
+    leaked: int  # joined feature_time after the label time; the join guarantees 0
+
+    @property
+    def unmatched(self) -> int:
+        return self.expired + self.missing
+
+
+@dataclass
+class JoinReport:
+    """Per-view match counts and the leakage check of one training set."""
+
+    rows: int
+    as_served: bool
+    seconds: float = 0.0
+    views: list[ViewReport] = field(default_factory=list)
+
+    @property
+    def leakage_free(self) -> bool:
+        return all(v.leaked == 0 for v in self.views)
+
+    def summary(self) -> str:
+        mode = "as served" if self.as_served else "point in time"
+        lines = [f"{self.rows} label rows, {mode}, {self.seconds:.2f}s"]
+        for v in self.views:
+            lines.append(f"  {v.view}: matched {v.matched}, expired {v.expired}, no row {v.missing}, leaked {v.leaked}")
+        lines.append("  leakage check: " + ("ok" if self.leakage_free else "FAILED"))
+        return "\n".join(lines)
+
+
+def _lit(ts: datetime) -> str:
+    return f"TIMESTAMP '{ts.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def _interval(td: timedelta) -> str:
+    return f"INTERVAL {int(td / timedelta(microseconds=1))} MICROSECOND"
+
+
+def _key_types(con: duckdb.DuckDBPyConnection, select: str, keys: tuple[str, ...]) -> dict[str, str]:
+    rows = con.execute(f"DESCRIBE {select}").fetchall()
+    return {r[0]: r[1] for r in rows if r[0] in keys}
+
+
+def _view_cte(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    i: int,
+    req: ViewRequest,
+    lo: datetime,
+    hi: datetime,
+    as_served: bool,
+) -> tuple[str, dict[str, str]]:
+    view = req.view
+    select = view_select(con, config, view, start=(lo - timedelta(days=1)).date(), end=(hi + timedelta(days=1)).date())
+    keys = ", ".join(quote(k) for k in view.entities)
+    feats = ", ".join(quote(f) for f, _ in req.columns)
+    where = f"feature_time > {_lit(lo)} AND feature_time <= {_lit(hi)}"
+    created = "coalesce(created_at, TIMESTAMP '-infinity')"
+    if not as_served:
+        body = (
+            f"SELECT {keys}, feature_time AS __ft, {{'a': feature_time, 'b': {created}}} AS __ord, {feats} "
+            f"FROM ({select}) WHERE {where}"
+        )
+    else:
+        avail = (
+            "CASE WHEN created_at IS NOT NULL AND created_at > feature_time THEN created_at "
+            f"ELSE feature_time + {_interval(req.watermark_delay)} END"
+        )
+        ordered = f"{{'a': __avail, 'b': feature_time, 'c': {created}}}"
+        body = (
+            f"SELECT {keys}, feature_time AS __ft, {ordered} AS __ord, {feats} FROM ("
+            f"SELECT *, {avail} AS __avail FROM ({select}) WHERE {where}) "
+            f"QUALIFY coalesce({{'b': feature_time, 'c': {created}}} >= max({{'b': feature_time, 'c': {created}}}) "
+            f"OVER (PARTITION BY {keys} ORDER BY {ordered} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), true)"
+        )
+    return f"f{i} AS ({body})", _key_types(con, select, view.entities)
+
+
+def pit_join(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    labels: pa.Table,
+    time_column: str,
+    requests: list[ViewRequest],
+    *,
+    as_served: bool = False,
+) -> tuple[pa.Table, JoinReport]:
+    """Join ``requests`` onto ``labels`` point in time; returns (feature columns, report).
+
+    ``labels[time_column]`` must already be ``timestamp[us, UTC]`` without nulls. The returned
+    table has one row per label row, in label order, holding only the requested output columns
+    (defaults filled in) and any requested ``feature_time`` columns.
+    """
+    started = time.perf_counter()
+    n = len(labels)
+    report = JoinReport(rows=n, as_served=as_served)
+    keys_needed = sorted({k for r in requests for k in r.view.entities})
+    missing = [k for k in keys_needed if k not in labels.column_names]
+    if missing:
+        raise LabelError(
+            f"labels: expected entity key column(s) {missing} for the requested views, found columns "
+            f"{labels.column_names}",
+            hint="add the column(s) to the labels, or rename yours to the entity names the views declare",
+        )
+    if n == 0 or not requests:
+        report.seconds = time.perf_counter() - started
+        return pa.table({}), report
+    tcol = labels[time_column]
+    mm = pc.min_max(tcol).as_py()
+    t_min, t_max = mm["min"].replace(tzinfo=None), mm["max"].replace(tzinfo=None)
+    base = pa.table(
+        {
+            _ROW: pa.array(np.arange(n, dtype=np.int64)),
+            _T: tcol.cast(UTC_US),
+            **{k: labels[k] for k in keys_needed},
+        }
+    )
+    con.register("__fs_labels", base)
+    try:
+        ctes, joins, outs = [], [], [f"l.{_ROW}"]
+        for i, req in enumerate(requests):
+            cte, ktypes = _view_cte(con, config, i, req, t_min - req.max_age, t_max, as_served)
+            ctes.append(cte)
+            on = " AND ".join(
+                f"TRY_CAST(l.{quote(k)} AS {ktypes.get(k, 'VARCHAR')}) = f{i}.{quote(k)}" for k in req.view.entities
+            )
+            order = "l.__ord_s" if as_served else "l.__ord_p"
+            joins.append(f"ASOF LEFT JOIN f{i} ON {on} AND {order} >= f{i}.__ord")
+            outs.append(f"f{i}.__ft AS __ft{i}")
+            outs += [f"f{i}.{quote(f)} AS {quote(f'__c{i}_{j}')}" for j, (f, _) in enumerate(req.columns)]
+        label_cte = (
+            f"l AS (SELECT *, CAST({_T} AS TIMESTAMP) AS __t, "
+            f"{{'a': CAST({_T} AS TIMESTAMP), 'b': TIMESTAMP 'infinity'}} AS __ord_p, "
+            f"{{'a': CAST({_T} AS TIMESTAMP), 'b': TIMESTAMP 'infinity', 'c': TIMESTAMP 'infinity'}} AS __ord_s "
+            "FROM __fs_labels)"
+        )
+        sql = f"WITH {label_cte}, {', '.join(ctes)} SELECT {', '.join(outs)} FROM l {' '.join(joins)}"
+        raw = con.sql(sql).to_arrow_table()
+    finally:
+        con.unregister("__fs_labels")
+    position = np.empty(n, dtype=np.int64)
+    position[raw[_ROW].to_numpy()] = np.arange(n, dtype=np.int64)
+    raw = raw.take(pa.array(position))
+    t_naive = base[_T].cast(pa.timestamp("us"))
+    columns: dict[str, pa.ChunkedArray] = {}
+    for i, req in enumerate(requests):
+        ft = raw[f"__ft{i}"].cast(pa.timestamp("us"))
+        lower = pc.subtract(t_naive, pa.scalar(req.max_age, pa.duration("us")))
+        valid = pc.fill_null(pc.and_(pc.greater(ft, lower), pc.less_equal(ft, t_naive)), False)
+        has_row = int(pc.sum(pc.is_valid(ft)).as_py() or 0)
+        matched = int(pc.sum(valid).as_py() or 0)
+        leaked = int(pc.sum(pc.fill_null(pc.greater(ft, t_naive), False)).as_py() or 0)
+        report.views.append(ViewReport(req.view.ref, n, matched, has_row - matched, n - has_row, leaked))
+        for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
+            col = raw[f"__c{i}_{j}"]
+            columns[out] = _fill(col, valid, default, out)
+        if req.feature_time_column:
+            columns[req.feature_time_column] = pc.if_else(valid, ft, pa.scalar(None, ft.type)).cast(UTC_US)
+    report.seconds = time.perf_counter() - started
+    return pa.table(columns), report
+
+
+def _fill(col: pa.ChunkedArray, valid: pa.ChunkedArray, default: object, name: str) -> pa.ChunkedArray:
+    try:
+        fallback = pa.scalar(default, type=col.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        raise OfflineError(
+            f"column {name!r}: the declared default {default!r} does not fit the feature's type {col.type}",
+            hint="fix '-- defaults:' in the view's .sql file to a value of the feature's type",
+        ) from exc
+    return pc.if_else(valid, col, fallback)
