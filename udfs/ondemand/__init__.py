@@ -1,0 +1,1 @@
+"""On-demand feature functions; every module here is loaded by ``featurestream.ondemand.load_udfs``."""
