@@ -1,0 +1,106 @@
+"""The ``featurestream`` command. Every subcommand has ``--help``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from featurestream.config import Config, load_config
+from featurestream.errors import FeatureStreamError
+
+__all__ = ["main"]
+
+
+class _Ctx:
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.repo)
+        return self._config
+
+
+pass_ctx = click.make_pass_decorator(_Ctx)
+
+
+class _Group(click.Group):
+    """Turns FeatureStreamError into a clean message and exit code 1 (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except FeatureStreamError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--repo", "-r", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="The feature repo (folder with featurestream.yaml and sql/).")
+@click.pass_context
+def main(ctx: click.Context, repo: Path) -> None:
+    """featurestream: real-time ML features from Flink SQL, served from Redis, trained from Parquet."""
+    ctx.obj = _Ctx(repo)
+
+
+def _services(only: str | None) -> tuple[str, ...] | None:
+    return tuple(s.strip() for s in only.split(",") if s.strip()) if only else None
+
+
+@main.command()
+@pass_ctx
+def setup(c: _Ctx) -> None:
+    """Resolve the Java side (Kafka broker, Flink Kafka connector, Parquet format) with Maven."""
+    from featurestream.stack import Stack
+
+    did = Stack(c.config, log=click.echo).setup()
+    click.echo("jars resolved" if did else f"jars already present in {c.config.state_path / 'jars'}")
+
+
+@main.command()
+@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink.")
+@pass_ctx
+def up(c: _Ctx, only: str | None) -> None:
+    """Start the local stack (Kafka KRaft, Redis, Flink) and wait until each answers. Idempotent."""
+    from featurestream.stack import Stack
+
+    stack = Stack(c.config, log=click.echo)
+    statuses = stack.up(_services(only))
+    total = sum(s.rss_mb for s in statuses)
+    click.echo(f"stack up: {', '.join(s.name for s in statuses)}; resident memory {total:.0f} MB; "
+               f"logs and pids in {c.config.state_path}")
+
+
+@main.command()
+@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink.")
+@pass_ctx
+def down(c: _Ctx, only: str | None) -> None:
+    """Stop the processes 'featurestream up' started (by pid; nothing else is touched)."""
+    from featurestream.stack import Stack
+
+    stopped = Stack(c.config, log=click.echo).down(_services(only))
+    click.echo(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
+
+
+@main.command()
+@pass_ctx
+def status(c: _Ctx) -> None:
+    """Show each local service: pid, port, health, memory. Exit code 1 when any is down."""
+    from featurestream.stack import Stack
+
+    rows = Stack(c.config).status()
+    click.echo(f"{'service':<18} {'pid':>7} {'port':>6} {'health':<8} {'rss MB':>7}  address")
+    for s in rows:
+        health = click.style("up", fg="green") if s.healthy else click.style("down", fg="red")
+        click.echo(f"{s.name:<18} {s.pid or '-':>7} {s.port:>6} {health:<17} {s.rss_mb:>7.0f}  {s.address}")
+    if not all(s.healthy for s in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

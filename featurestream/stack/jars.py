@@ -1,0 +1,54 @@
+"""Resolve the Java side (Kafka broker, Flink connectors) from Maven Central with ``mvn``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from featurestream.errors import StackError
+
+__all__ = ["POM", "ensure_jars", "flink_jars", "kafka_classpath"]
+
+POM = Path(__file__).with_name("pom.xml")
+# A jar whose presence means the resolution already ran (re-running is then a no-op).
+_MARKERS = {"kafka": "kafka_2.13-", "flink": "flink-sql-connector-kafka-"}
+
+
+def _resolved(jars_dir: Path) -> bool:
+    for sub, prefix in _MARKERS.items():
+        d = jars_dir / sub
+        if not d.is_dir() or not any(p.name.startswith(prefix) for p in d.glob("*.jar")):
+            return False
+    return True
+
+
+def ensure_jars(jars_dir: Path, *, quiet: bool = False) -> bool:
+    """Copy the stack's jars into ``jars_dir/{kafka,flink}``; returns False when already there."""
+    if _resolved(jars_dir):
+        return False
+    for tool, fix in (("java", "install a Java 17 JDK (apt-get install openjdk-17-jdk-headless)"),
+                      ("mvn", "install Maven (apt-get install maven)")):
+        if shutil.which(tool) is None:
+            raise StackError(f"'{tool}' is not on PATH; the local stack needs it", hint=fix)
+    jars_dir.mkdir(parents=True, exist_ok=True)
+    cmd = ["mvn", "-B", "-q", "-f", str(POM), f"-Djars.dir={jars_dir}", "package"]
+    if not quiet:
+        print(f"resolving Kafka and Flink connector jars with Maven into {jars_dir} ...", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not _resolved(jars_dir):
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+        raise StackError(
+            f"Maven could not resolve the stack's jars (exit {proc.returncode}):\n{tail}",
+            hint="check network access to Maven Central, then run 'featurestream setup' again",
+        )
+    return True
+
+
+def kafka_classpath(jars_dir: Path) -> str:
+    return str(jars_dir / "kafka" / "*")
+
+
+def flink_jars(jars_dir: Path) -> list[Path]:
+    """Extra jars for Flink's lib/: the Kafka SQL connector and the Parquet format (+ Hadoop)."""
+    return sorted((jars_dir / "flink").glob("*.jar"))
