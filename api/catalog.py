@@ -1,0 +1,81 @@
+"""The serving view of the registry: loaded at start-up, refreshed when the file changes.
+
+The registry file is stat-ed at most once per ``check_interval_s`` (from the request path; a stat
+costs a microsecond or two), re-parsed only when its mtime changed, and every cached lookup plan is
+dropped when the revision moves. No request ever parses the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from api.errors import BadRequest, NotFound
+from api.plan import LookupPlan, build_plan
+from featurestream.definitions import FeatureService
+from featurestream.errors import FeatureStreamError
+from featurestream.ondemand import OnDemandRegistry
+from featurestream.registry import Registry
+
+__all__ = ["Catalog"]
+
+log = logging.getLogger(__name__)
+_PLAN_CACHE_MAX = 4096
+
+
+class Catalog:
+    def __init__(self, registry: Registry, udfs: OnDemandRegistry, *, check_interval_s: float = 1.0) -> None:
+        self.registry = registry
+        self.udfs = udfs
+        self.check_interval_s = check_interval_s
+        self._next_check = time.monotonic() + check_interval_s
+        self._plans: dict[tuple[str, tuple[str, ...], str], LookupPlan] = {}
+        self.revision = registry.revision
+
+    def maybe_refresh(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.check_interval_s
+        self.refresh()
+
+    def refresh(self) -> bool:
+        try:
+            changed = self.registry.reload()
+        except FeatureStreamError as exc:  # a half-written or corrupt file: keep serving what we have
+            log.warning("registry reload failed, still serving revision %s: %s", self.revision, exc.message)
+            return False
+        if changed and self.registry.revision != self.revision:
+            self._plans = {}
+            self.revision = self.registry.revision
+            log.info("registry revision %s loaded", self.revision)
+        return changed
+
+    def plan(self, namespace: str, refs: Sequence[str]) -> LookupPlan:
+        key = (namespace, tuple(refs), "")
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = build_plan(self.registry, self.udfs, namespace, refs)
+            if len(self._plans) >= _PLAN_CACHE_MAX:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def service(self, namespace: str, name: str) -> FeatureService:
+        base, _, ver = name.partition("@")
+        if ver and not ver.lstrip("v").isdigit():
+            raise BadRequest(f"feature service version must be an integer, found {name!r}")
+        try:
+            return self.registry.get_service(namespace, base, int(ver.lstrip("v")) if ver else None)
+        except FeatureStreamError as exc:
+            raise NotFound(exc.message, hint=exc.hint) from exc
+
+    def service_plan(self, namespace: str, name: str) -> LookupPlan:
+        key = (namespace, (name,), "service")
+        plan = self._plans.get(key)
+        if plan is None:
+            svc = self.service(namespace, name)
+            plan = build_plan(self.registry, self.udfs, namespace, list(svc.features), service=svc.name)
+            self._plans[key] = plan
+        return plan

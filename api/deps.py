@@ -1,0 +1,39 @@
+"""Dependency aliases shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from api.state import AppState
+
+__all__ = ["ApiKeyDep", "NamespaceHeaderDep", "StateDep", "get_state"]
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.fs
+    state.catalog.maybe_refresh()
+    return state
+
+
+def _api_key(
+    x_api_key: Annotated[str | None, Header(description="API key (or send Authorization: Bearer <key>)")] = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str | None:
+    if x_api_key:
+        return x_api_key
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
+def _namespace_header(
+    x_featurestream_namespace: Annotated[str | None, Header(description="namespace to read (optional)")] = None,
+) -> str | None:
+    return x_featurestream_namespace
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+ApiKeyDep = Annotated[str | None, Depends(_api_key)]
+NamespaceHeaderDep = Annotated[str | None, Depends(_namespace_header)]

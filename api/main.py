@@ -1,0 +1,48 @@
+"""The FastAPI app: built from a config; clients and definitions are set up in the lifespan."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.auth import KeyRing
+from api.catalog import Catalog
+from api.handlers import install_handlers
+from api.routers import feast, features, ops, registry
+from api.state import AppState
+from featurestream.config import Config, load_config
+from featurestream.ondemand import load_udfs
+from featurestream.registry import Registry
+from online.reader import AsyncOnlineReader
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | None = None, *, udf_package: str = "udfs.ondemand") -> FastAPI:
+    """The serving app for ``config`` (default: ``load_config()`` of the working directory)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = config or load_config()
+        catalog = Catalog(Registry.open(cfg), load_udfs(udf_package))
+        reader = AsyncOnlineReader.from_url(cfg.redis.url)
+        app.state.fs = AppState(cfg, catalog, reader, KeyRing(cfg.serving, cfg.namespace))
+        log.info("serving namespace %s, registry revision %s", cfg.namespace, catalog.revision)
+        gc.collect()
+        gc.freeze()  # start-up objects leave the collector's scans: no GC pauses on big answers
+        try:
+            yield
+        finally:
+            await reader.close()
+
+    app = FastAPI(title="featurestream", version="0.1.0", lifespan=lifespan)
+    for r in (feast.router, features.router, registry.router, ops.router):
+        app.include_router(r)
+    install_handlers(app)
+    return app

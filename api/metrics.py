@@ -1,0 +1,40 @@
+"""Prometheus metrics of one app (own registry, so several apps can live in one test process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "featurestream_request_seconds",
+            "Lookup latency inside the app, by endpoint",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.values = Counter(
+            "featurestream_feature_values",
+            "Feature values served, by view and status (missing rate = non-PRESENT / all)",
+            ["namespace", "view", "status"],
+            registry=self.registry,
+        )
+        self.redis_errors = Counter(
+            "featurestream_redis_errors", "Failed online-store reads, by kind", ["kind"], registry=self.registry
+        )
+        self.ondemand = Counter(
+            "featurestream_on_demand", "On-demand evaluations by function and status", ["name", "status"],
+            registry=self.registry,
+        )
+        self.http_errors = Counter(
+            "featurestream_http_errors", "Requests answered with an error, by code", ["code"], registry=self.registry
+        )
+        self.registry_revision = Gauge(
+            "featurestream_registry_revision", "Registry revision being served", registry=self.registry
+        )

@@ -1,0 +1,149 @@
+"""Lookup plans: a list of feature references resolved once into what to read and how to answer.
+
+A plan is built from the registry on the first request for a given list of references and cached
+(until the registry revision changes), so a request does no registry work at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from api.errors import BadRequest
+from featurestream.definitions import FeatureView
+from featurestream.errors import FeatureStreamError
+from featurestream.ondemand import ON_DEMAND_VIEW, OnDemandFeature, OnDemandRegistry
+from featurestream.registry import Registry, parse_ref
+from featurestream.semantics import default_for, max_age_ms
+from online.keys import FEATURE_TIME_FIELD
+
+__all__ = ["Column", "LookupPlan", "ViewRead", "build_plan"]
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    """Which fields to read from one view version; ``fields[0]`` is always ``_ft``."""
+
+    view: FeatureView
+    fields: tuple[str, ...]
+    defaults: tuple[Any, ...]  # aligned with fields (index 0 unused)
+    max_age_ms: int
+    sla_ms: int
+    key_prefix: str
+    key_suffix: str
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column, in request order."""
+
+    ref: str  # as the client wrote it
+    canonical: str  # view@version:feature, or on_demand:name
+    short_name: str  # Feast's name without full_feature_names
+    full_name: str  # Feast's view__feature
+    read: int  # index into LookupPlan.reads; -1 for on-demand
+    pos: int  # index into that read's fields
+    default: Any
+    udf: OnDemandFeature | None = None
+    # For on-demand: per input, ("req", field) or ("feat", "read:pos")
+    udf_args: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class LookupPlan:
+    namespace: str
+    reads: tuple[ViewRead, ...]
+    columns: tuple[Column, ...]
+    entity_names: tuple[str, ...]  # entity keys the views need, in first-use order
+    request_fields: tuple[str, ...]  # request data the on-demand functions need
+
+
+def build_plan(
+    registry: Registry, udfs: OnDemandRegistry, namespace: str, refs: Sequence[str], *, service: str = ""
+) -> LookupPlan:
+    """Resolve ``refs``; raises :class:`BadRequest` naming the first unknown view, version or feature."""
+    if not refs:
+        raise BadRequest("no features requested", hint="pass 'features': ['view:feature', ...] or 'feature_service'")
+    fields: dict[tuple[str, int], dict[str, int]] = {}
+    views: dict[tuple[str, int], FeatureView] = {}
+
+    def field_of(ref: str) -> tuple[tuple[str, int], int]:
+        r = parse_ref(ref)
+        view = registry.get_view(namespace, r.view, r.version)
+        if view.feature(r.feature) is None:
+            raise BadRequest(
+                f"feature view {view.ref} has no feature {r.feature!r}",
+                hint=f"its features are: {', '.join(view.feature_names) or '(none registered)'}",
+            )
+        key = (view.name, view.version)
+        views[key] = view
+        fs = fields.setdefault(key, {FEATURE_TIME_FIELD: 0})
+        return key, fs.setdefault(r.feature, len(fs))
+
+    pending: list[tuple[str, Any]] = []
+    request_fields: list[str] = []
+    prefix = f"in feature service {service!r}: " if service else ""
+    try:
+        for ref in refs:
+            if not isinstance(ref, str):
+                raise BadRequest(f"{prefix}feature references must be strings, found {ref!r}")
+            if ref.startswith(ON_DEMAND_VIEW + ":"):
+                udf = udfs.get(ref[len(ON_DEMAND_VIEW) + 1 :])
+                args: list[tuple[str, Any]] = []
+                for inp in udf.inputs:
+                    if ":" in inp:
+                        args.append(("feat", field_of(inp)))
+                    else:
+                        args.append(("req", inp))
+                        if inp not in request_fields:
+                            request_fields.append(inp)
+                pending.append((ref, (udf, tuple(args))))
+            else:
+                pending.append((ref, field_of(ref)))
+    except BadRequest:
+        raise
+    except FeatureStreamError as exc:
+        raise BadRequest(prefix + exc.message, hint=exc.hint) from exc
+
+    order = list(fields)
+    reads = tuple(_view_read(views[k], fields[k], namespace) for k in order)
+    index = {k: i for i, k in enumerate(order)}
+    columns: list[Column] = []
+    for ref, spec in pending:
+        if isinstance(spec[0], OnDemandFeature):
+            udf, args = spec
+            resolved = tuple(
+                (kind, (index[val[0]], val[1]) if kind == "feat" else val) for kind, val in args
+            )
+            columns.append(
+                Column(ref, udf.ref, udf.name, f"{ON_DEMAND_VIEW}__{udf.name}", -1, -1, udf.default, udf, resolved)
+            )
+            continue
+        key, pos = spec
+        view = views[key]
+        feature = reads[index[key]].fields[pos]
+        pinned = "@" in ref.partition(":")[0]
+        full = f"{view.name}@{view.version}__{feature}" if pinned else f"{view.name}__{feature}"
+        columns.append(
+            Column(ref, f"{view.ref}:{feature}", feature, full, index[key], pos, reads[index[key]].defaults[pos])
+        )
+    entity_names: list[str] = []
+    for read in reads:
+        for e in read.view.entities:
+            if e not in entity_names:
+                entity_names.append(e)
+    return LookupPlan(namespace, reads, tuple(columns), tuple(entity_names), tuple(request_fields))
+
+
+def _view_read(view: FeatureView, fields: dict[str, int], namespace: str) -> ViewRead:
+    names = tuple(fields)
+    return ViewRead(
+        view=view,
+        fields=names,
+        defaults=(None, *(default_for(view, f) for f in names[1:])),
+        max_age_ms=max_age_ms(view),
+        sla_ms=int(view.freshness_sla.total_seconds() * 1000),
+        key_prefix="{" + namespace + ":",
+        key_suffix=f"}}:{view.name}:{view.version}",
+    )

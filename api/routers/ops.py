@@ -1,0 +1,53 @@
+"""Liveness, readiness (reports Redis down) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+from starlette.responses import Response
+
+from api.responses import OrjsonResponse
+from api.state import AppState
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> OrjsonResponse:
+    return OrjsonResponse({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> OrjsonResponse:
+    state: AppState = request.app.state.fs
+    state.catalog.maybe_refresh()
+    redis_status = "ok"
+    try:
+        async with asyncio.timeout(max(state.config.serving.deadline_ms / 1000.0, 0.5)):
+            await state.reader.ping()
+        state.store_ok()
+    except TimeoutError:
+        redis_status = "down: no answer to PING in time"
+    except (RedisError, OSError) as exc:
+        state.store_failed(exc)
+        redis_status = f"down: {type(exc).__name__}: {exc}"
+    ready = redis_status == "ok"
+    body = {
+        "status": "ready" if ready else "not ready",
+        "redis": redis_status,
+        "registry_revision": state.catalog.revision,
+        "feature_views": len(state.catalog.registry.views()),
+    }
+    return OrjsonResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    state: AppState = request.app.state.fs
+    state.metrics.registry_revision.set(state.catalog.revision)
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
