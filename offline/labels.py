@@ -61,4 +61,5 @@ def prepare_labels(table: pa.Table, time_column: str | None) -> tuple[pa.Table, 
         )
     idx = table.column_names.index(time_column)
     table = table.set_column(idx, time_column, to_utc_column(table[time_column], time_column))
-    return table, time_column
+    # Drop pandas metadata: it would restore the caller's original time zone in to_pandas().
+    return table.replace_schema_metadata(None), time_column
