@@ -7,11 +7,9 @@ on-demand features on the joined rows with the functions the server runs.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -20,6 +18,7 @@ from featurestream.config import Config
 from featurestream.definitions import Feature, FeatureView
 from featurestream.durations import parse_duration
 from featurestream.errors import RegistryError
+from featurestream.ondemand import ON_DEMAND_VIEW, compute_frame, load_udfs
 from featurestream.registry import Registry, parse_ref
 from featurestream.semantics import default_for, max_age
 from offline.duck import connect
@@ -47,17 +46,17 @@ class TrainingSet:
 def _catalog_lookup(
     refs: Sequence[str], namespace: str, registry: Registry | None, views: Sequence[FeatureView] | None
 ) -> tuple[list[tuple[FeatureView, Feature]], list[str]]:
-    """Resolve refs to (view, feature); names that are not ``view:feature`` refs go to on-demand."""
+    """Resolve refs to (view, feature); ``on_demand:<name>`` refs are returned separately."""
     resolved: list[tuple[FeatureView, Feature]] = []
     ondemand: list[str] = []
     by_name: dict[str, list[FeatureView]] = {}
     for v in views or ():
         by_name.setdefault(v.name, []).append(v)
     for ref in refs:
-        if ":" not in ref:
+        r = parse_ref(ref)
+        if r.view == ON_DEMAND_VIEW:
             ondemand.append(ref)
             continue
-        r = parse_ref(ref)
         if views is not None:
             cands = [v for v in by_name.get(r.view, []) if r.version is None or v.version == r.version]
             if not cands:
@@ -147,16 +146,17 @@ def _output_names(pairs: list[tuple[FeatureView, Feature]], full: bool, label_co
     return names
 
 
-def _ondemand(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    try:
-        mod = importlib.import_module("featurestream.ondemand")
-    except ImportError as exc:
-        raise OfflineError(
-            f"feature(s) {names} are not 'view:feature' references and on-demand features are not available",
-            hint="name stored features as view:feature, e.g. user_clicks_10m:clicks_10m",
-        ) from exc
-    result: Any = mod.compute_frame(df, names)
-    return result if isinstance(result, pd.DataFrame) else pd.DataFrame(result)
+def _ondemand_inputs(names: list[str]) -> list[str]:
+    """Stored-feature inputs (``view:feature``) the requested on-demand functions read."""
+    if not names:
+        return []
+    udfs = load_udfs()
+    refs: list[str] = []
+    for name in names:
+        for ref in udfs.get(parse_ref(name).feature).inputs:
+            if ":" in ref and ref not in refs:
+                refs.append(ref)
+    return refs
 
 
 def build_training_set(
@@ -186,19 +186,25 @@ def build_training_set(
     )
     table, tcol = prepare_labels(load_labels(labels), timestamp_column)
     names = _output_names(pairs, full_feature_names, table.column_names)
+    # Stored inputs of on-demand functions join like any feature, under hidden names.
+    input_refs = _ondemand_inputs(ondemand)
+    hidden_pairs, _ = _catalog_lookup(input_refs, config.namespace, registry, views) if input_refs else ([], [])
+    hidden = [f"__input__{v.name}__{f.name}" for v, f in hidden_pairs]
+    everything = pairs + hidden_pairs
+    all_names = names + hidden
     delays = watermark_delays or {}
     requests: list[ViewRequest] = []
     groups: dict[tuple[str, int], list[int]] = {}
-    for idx, (view, _) in enumerate(pairs):
+    for idx, (view, _) in enumerate(everything):
         groups.setdefault((view.name, view.version), []).append(idx)
     for idxs in groups.values():
-        view = pairs[idxs[0]][0]
+        view = everything[idxs[0]][0]
         delay = _watermark_delay(view, registry, delays)
         requests.append(
             ViewRequest(
                 view=view,
-                columns=tuple((pairs[i][1].name, names[i]) for i in idxs),
-                defaults=tuple(default_for(view, pairs[i][1].name) for i in idxs),
+                columns=tuple((everything[i][1].name, all_names[i]) for i in idxs),
+                defaults=tuple(default_for(view, everything[i][1].name) for i in idxs),
                 max_age=max_age(view),
                 watermark_delay=delay,
                 feature_time_column=f"{view.name}__feature_time" if include_feature_times else None,
@@ -211,9 +217,15 @@ def build_training_set(
         con.close()
     out = table
     for name in [*names, *(r.feature_time_column for r in requests if r.feature_time_column)]:
-        out = out.append_column(name, joined[name])
+        if name not in out.column_names:
+            out = out.append_column(name, joined[name])
     if ondemand:
-        frame = _ondemand(out.to_pandas(), ondemand)
-        for col in frame.columns:
-            out = out.append_column(str(col), pa.Array.from_pandas(frame[col]))
+        frame = pa.Table.from_arrays(
+            [*out.columns, *(joined[h] for h in hidden)], names=[*out.column_names, *hidden]
+        ).to_pandas()
+        mapping = dict(zip(input_refs, hidden, strict=True))
+        computed = compute_frame(frame, ondemand, columns=mapping)
+        for ref in ondemand:
+            col = parse_ref(ref).feature
+            out = out.append_column(col, pa.Array.from_pandas(computed[col]))
     return TrainingSet(out, report, tcol)
