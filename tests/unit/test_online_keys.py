@@ -1,0 +1,54 @@
+"""Key and value encoding, and the shared status/default semantics (no services)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from api.testing import demo_views
+from featurestream.semantics import Status, classify, default_for, is_live, sla_breached, to_epoch_ms
+from online.keys import decode_value, encode_entity, encode_value, entity_key
+
+
+def test_key_layout() -> None:
+    assert entity_key("default", "card_spend_1h", 1, encode_entity(["c1"])) == "{default:c1}:card_spend_1h:1"
+    assert encode_entity([42]) == "42"
+    assert encode_entity(["a|b", "c"]) == "a\\|b|c"
+    assert encode_entity(["a", "b|c"]) == "a|b\\|c"
+    assert encode_entity(["a\\", "b"]) == "a\\\\|b"
+
+
+@given(st.lists(st.text(), min_size=2, max_size=3), st.lists(st.text(), min_size=2, max_size=3))
+def test_composite_encoding_is_injective(a: list[str], b: list[str]) -> None:
+    if len(a) == len(b) and a != b:
+        assert encode_entity(a) != encode_entity(b)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(), lambda c: st.lists(c, max_size=4), max_leaves=8))
+def test_values_round_trip(value: object) -> None:
+    assert decode_value(encode_value(value)) == value
+    assert b"\0" not in encode_value(value)  # the writer's row blobs rely on this
+
+
+def test_status_boundaries_match_offline_rule() -> None:
+    ttl = 1000
+    assert classify(None, 5000, ttl) is Status.NOT_FOUND
+    assert classify(4001, 5000, ttl) is Status.PRESENT
+    assert classify(4000, 5000, ttl) is Status.OUTSIDE_MAX_AGE  # exactly ttl old: expired (exclusive bound)
+    assert classify(9000, 5000, ttl) is Status.PRESENT  # ahead of the clock
+    assert is_live(4001, 5000, ttl) and not is_live(4000, 5000, ttl)
+    assert sla_breached(None, 1, 10) and sla_breached(0, 11, 10) and not sla_breached(1, 11, 10)
+
+
+def test_defaults_and_epoch_ms() -> None:
+    view = next(v for v in demo_views() if v.ref == "card_spend_1h@1")
+    assert default_for(view, "txn_count_1h") == 0 and default_for(view, "spend_1h") == 0.0
+    assert default_for(view, "nope") is None
+    assert to_epoch_ms(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)) == 1000
+    assert to_epoch_ms(datetime(1970, 1, 1, 1, 0, 1, tzinfo=timezone(timedelta(hours=1)))) == 1000
+    with pytest.raises(ValueError, match="naive"):
+        to_epoch_ms(datetime(2024, 1, 1))
