@@ -102,5 +102,11 @@ def status(c: _Ctx) -> None:
         sys.exit(1)
 
 
+from offline.cli import materialize_command, sql_command, training_set_command  # noqa: E402
+
+main.add_command(training_set_command)
+main.add_command(sql_command)
+main.add_command(materialize_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

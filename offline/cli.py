@@ -1,0 +1,142 @@
+"""Click commands of the offline store: ``training-set``, ``sql`` and ``materialize``.
+
+Registered on the main CLI with ``main.add_command(...)``. Each reads the repo from the
+``--repo`` option of the parent group (``ctx.obj.repo``) or the current directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import cast
+
+import click
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from featurestream.config import Config, load_config
+from featurestream.errors import FeatureStreamError
+
+__all__ = ["materialize_command", "sql_command", "training_set_command"]
+
+
+def _config(ctx: click.Context) -> Config:
+    repo = getattr(ctx.obj, "repo", None) or Path(".")
+    return load_config(repo)
+
+
+def _write(table: pa.Table, out: Path) -> None:
+    if out.suffix.lower() == ".csv":
+        pacsv.write_csv(table, out)
+    else:
+        pq.write_table(table, out, compression="zstd")
+
+
+@click.command("training-set")
+@click.option(
+    "--labels",
+    "labels",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Label rows: .parquet, .csv or .jsonl with entity keys and a label-time column.",
+)
+@click.option("--features", help="Comma-separated view[@version]:feature references (or on_demand:name).")
+@click.option("--feature-service", help="A feature service name (name or name@version).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .parquet or .csv.")
+@click.option("--timestamp-column", help="The label-time column (default: event_timestamp, timestamp, ...).")
+@click.option("--as-served", is_flag=True, help="Join on when rows became available online, not on feature_time.")
+@click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
+@click.option("--include-feature-times", is_flag=True, help="Add <view>__feature_time columns.")
+@click.pass_context
+def training_set_command(
+    ctx: click.Context,
+    labels: Path,
+    features: str | None,
+    feature_service: str | None,
+    out: Path,
+    timestamp_column: str | None,
+    as_served: bool,
+    full_feature_names: bool,
+    include_feature_times: bool,
+) -> None:
+    """Build a point-in-time correct training set from label rows."""
+    from featurestream.store import FeatureStore
+
+    try:
+        store = FeatureStore(config=_config(ctx))
+        ts = store.training_set(
+            labels,
+            features=[f.strip() for f in features.split(",") if f.strip()] if features else None,
+            feature_service=feature_service,
+            timestamp_column=timestamp_column,
+            as_served=as_served,
+            full_feature_names=full_feature_names,
+            include_feature_times=include_feature_times,
+            progress=True,
+        )
+        _write(ts.table, out)
+    except FeatureStreamError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(ts.report.summary(), err=True)
+    click.echo(f"wrote {ts.table.num_rows} rows x {ts.table.num_columns} columns to {out}")
+    if not ts.report.leakage_free:
+        sys.exit(2)
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the result to .parquet/.csv.")
+@click.option("--limit", default=50, show_default=True, help="Rows to print when not writing a file.")
+@click.pass_context
+def sql_command(ctx: click.Context, query: str, out: Path | None, limit: int) -> None:
+    """Run ad-hoc DuckDB SQL; every registered view is a table (user_clicks_10m_v1, user_clicks_10m)."""
+    from featurestream.store import FeatureStore
+
+    try:
+        table = cast(pa.Table, FeatureStore(config=_config(ctx)).sql(query, arrow=True))
+    except FeatureStreamError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if out is not None:
+        _write(table, out)
+        click.echo(f"wrote {table.num_rows} rows to {out}")
+        return
+    import pandas as pd
+
+    with pd.option_context("display.max_columns", None, "display.width", 200):
+        frame: pd.DataFrame = table.slice(0, limit).to_pandas()
+        click.echo(frame.to_string(index=False))
+    if table.num_rows > limit:
+        click.echo(f"... {table.num_rows - limit} more rows (use --out to write them all)")
+
+
+@click.command("materialize")
+@click.argument("view")
+@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), help="First date partition (UTC), inclusive.")
+@click.option("--end", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last date partition (UTC), inclusive.")
+@click.pass_context
+def materialize_command(ctx: click.Context, view: str, start: object, end: object) -> None:
+    """Load the latest offline row per entity of VIEW (name or name@version) into Redis."""
+    from featurestream.store import FeatureStore
+
+    d0: date | None = start.date() if start is not None else None  # type: ignore[attr-defined]
+    d1: date | None = end.date() if end is not None else None  # type: ignore[attr-defined]
+    try:
+        store = FeatureStore(config=_config(ctx))
+        with click.progressbar(length=1, label=f"materialize {view}", file=sys.stderr) as bar:
+            state = {"done": 0}
+
+            def progress(done: int, total: int) -> None:
+                bar.length = max(total, 1)
+                bar.update(done - state["done"])
+                state["done"] = done
+
+            result = store.materialize(view, start=d0, end=d1, progress=progress)
+    except FeatureStreamError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rate = result.rows / result.seconds if result.seconds else 0.0
+    click.echo(
+        f"{result.view}: {result.rows} entities, {result.written} written, {result.skipped} kept "
+        f"(Redis had a newer row), {result.seconds:.2f}s ({rate:,.0f} rows/s)"
+    )
