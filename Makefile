@@ -1,0 +1,55 @@
+# featurestream — the two commands a fresh machine needs: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup jars up down status demo test test-unit test-integration lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP) jars  ## create .venv, install the package, resolve the jars
+
+jars: $(STAMP)  ## resolve Kafka + Flink connector jars with Maven (no-op when present)
+	$(BIN)/featurestream setup
+
+up: setup  ## start the local stack (Kafka, Redis, Flink)
+	$(BIN)/featurestream up
+
+down:  ## stop the local stack (only the processes it started)
+	@if [ -x $(BIN)/featurestream ]; then $(BIN)/featurestream down; fi
+
+status:
+	$(BIN)/featurestream status
+
+demo: setup  ## stack up, apply the demo repo, run the pipeline end to end, print what happened
+	$(BIN)/featurestream demo
+
+test: setup  ## the whole suite: unit tests, then integration tests on one shared local stack
+	$(BIN)/pytest -p no:cacheprovider tests
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test-integration: setup
+	$(BIN)/pytest -m integration tests
+
+lint: $(STAMP)  ## ruff (lint + format check) and mypy on the whole tree
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy featurestream jobs online offline api udfs bench
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	@echo "benchmarks: see bench/README.md"
+
+clean: down
+	rm -rf .featurestream

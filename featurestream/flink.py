@@ -1,0 +1,145 @@
+"""Talk to a Flink cluster: submit compiled job specs, list, cancel, savepoint, checkpoints.
+
+Submission goes through the wheel's own ``bin/flink run -py`` so the job is built by the same
+PyFlink that the cluster runs; everything else uses the REST API (``flink.rest_url``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from featurestream.config import Config
+from featurestream.errors import FeatureStreamError
+
+__all__ = ["FlinkClient", "FlinkError"]
+
+RUNNER = Path(__file__).resolve().parent.parent / "jobs" / "runner.py"
+
+
+class FlinkError(FeatureStreamError):
+    """The Flink cluster refused or failed a request."""
+
+
+class FlinkClient:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.rest_url = config.flink.rest_url.rstrip("/")
+
+    # ------------------------------------------------------------------ REST
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.rest_url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - configured REST URL
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:2000]
+            raise FlinkError(f"Flink REST {method} {path} answered {exc.code}: {detail}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise FlinkError(
+                f"cannot reach Flink at {self.rest_url}: {exc}",
+                hint="start the local stack with 'featurestream up' or set flink.rest_url",
+            ) from exc
+        return json.loads(raw) if raw else {}
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/jobs/overview").get("jobs", []))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/jobs/{job_id}"))
+
+    def checkpoints(self, job_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/jobs/{job_id}/checkpoints"))
+
+    def checkpoint_config(self, job_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/jobs/{job_id}/checkpoints/config"))
+
+    def cancel(self, job_id: str) -> None:
+        self._request("PATCH", f"/jobs/{job_id}?mode=cancel")
+
+    def savepoint(self, job_id: str, target: str | None = None, cancel: bool = False,
+                  timeout: float = 120.0) -> str:
+        body: dict[str, Any] = {"cancel-job": cancel, "formatType": "CANONICAL"}
+        if target:
+            body["target-directory"] = target
+        trigger = self._request("POST", f"/jobs/{job_id}/savepoints", body)["request-id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self._request("GET", f"/jobs/{job_id}/savepoints/{trigger}")
+            if st.get("status", {}).get("id") == "COMPLETED":
+                op = st.get("operation", {})
+                if "failure-cause" in op:
+                    raise FlinkError(f"savepoint failed: {op['failure-cause'].get('stack-trace', '')[:1500]}")
+                return str(op["location"])
+            time.sleep(0.5)
+        raise FlinkError(f"savepoint of job {job_id} did not complete within {timeout:.0f}s")
+
+    def wait_for_state(self, job_id: str, states: tuple[str, ...], timeout: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout
+        state = "?"
+        while time.monotonic() < deadline:
+            state = self.job(job_id).get("state", "?")
+            if state in states:
+                return str(state)
+            if state in ("FAILED",) and "FAILED" not in states:
+                raise FlinkError(f"job {job_id} failed: {self.exceptions(job_id)}")
+            time.sleep(0.5)
+        raise FlinkError(f"job {job_id} is {state}, not {'/'.join(states)}, after {timeout:.0f}s")
+
+    def exceptions(self, job_id: str) -> str:
+        try:
+            exc = self._request("GET", f"/jobs/{job_id}/exceptions")
+        except FlinkError as e:
+            return str(e)
+        root = exc.get("root-exception") or ""
+        if not root and exc.get("exceptionHistory", {}).get("entries"):
+            root = exc["exceptionHistory"]["entries"][0].get("stacktrace", "")
+        return str(root)[:3000]
+
+    # ------------------------------------------------------------------ submission
+
+    def submit(self, spec: dict[str, Any], *, savepoint: str | None = None, wait: bool = False,
+               timeout: float = 300.0) -> str:
+        """Submit a job spec with ``flink run -py``; returns the Flink job id."""
+        from featurestream.stack.flink import FlinkService, flink_home
+
+        specs_dir = self.config.state_path / "jobs"
+        specs_dir.mkdir(parents=True, exist_ok=True)
+        spec_path = specs_dir / f"{spec['name']}.json"
+        spec_path.write_text(json.dumps(spec, indent=1))
+        svc = FlinkService(self.config)
+        svc.write_config() if not svc.conf_dir.exists() else None
+        url = urlparse(self.rest_url)
+        cmd = ["bash", str(flink_home() / "bin" / "flink"), "run", "-m", f"{url.hostname}:{url.port or 8081}"]
+        if not wait:
+            cmd.append("-d")
+        if savepoint:
+            cmd += ["-s", savepoint]
+        cmd += ["-py", str(RUNNER), "--spec", str(spec_path)]
+        if wait:
+            cmd.append("--wait")
+        env = svc.env()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.config.root), env.get("PYTHONPATH")]))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        out = proc.stdout + proc.stderr
+        m = re.search(r"JobID ([0-9a-f]{32})", out) or re.search(r"submitted as ([0-9a-f]{32})", out)
+        if proc.returncode != 0 or m is None:
+            raise FlinkError(f"submitting {spec['name']} failed (exit {proc.returncode}):\n{_trim(out)}")
+        return m.group(1)
+
+
+def _trim(out: str, keep: int = 60) -> str:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    caused = [ln for ln in lines if "Caused by" in ln or "Exception" in ln or "Error" in ln]
+    return "\n".join((caused[-12:] + ["..."] + lines[-keep:]) if caused else lines[-keep:])
