@@ -17,7 +17,9 @@ __all__ = ["install_handlers"]
 log = logging.getLogger(__name__)
 
 
-def _error(request: Request, status: int, code: str, message: str, hint: str | None = None, **extra: Any) -> OrjsonResponse:
+def _error(
+    request: Request, status: int, code: str, message: str, hint: str | None = None, **extra: Any
+) -> OrjsonResponse:
     state = getattr(request.app.state, "fs", None)
     if state is not None:
         state.metrics.http_errors.labels(code).inc()

@@ -108,11 +108,11 @@ async def run_lookup(
     allowed = extra if request_data is entities else set()
     n = _entity_count(plan, entities, state.config.serving.max_entities, allowed, request_data)
     for f in plan.request_fields:
-        col = request_data.get(f)
-        if col is None:
+        given = request_data.get(f)
+        if given is None:
             raise BadRequest(f"missing request field {f!r} needed by an on-demand feature")
-        if len(col) != n:
-            raise BadRequest(f"request field {f!r} has {len(col)} values for {n} entities")
+        if len(given) != n:
+            raise BadRequest(f"request field {f!r} has {len(given)} values for {n} entities")
     if request_data is not entities:
         unknown = [k for k in request_data if k not in extra]
         if unknown:
@@ -123,8 +123,10 @@ async def run_lookup(
         cols = [entities[e] for e in read.view.entities]
         pre, suf = read.key_prefix, read.key_suffix
         if len(cols) == 1:
-            keys = [pre + (v if type(v) is str and "|" not in v and "\\" not in v else encode_entity((v,))) + suf
-                    for v in cols[0]]
+            keys = [
+                pre + (v if type(v) is str and "|" not in v and "\\" not in v else encode_entity((v,))) + suf
+                for v in cols[0]
+            ]
         else:
             keys = [pre + encode_entity(vals) + suf for vals in zip(*cols, strict=True)]
         groups.append((keys, read.fields))

@@ -29,7 +29,9 @@ class Metrics:
             "featurestream_redis_errors", "Failed online-store reads, by kind", ["kind"], registry=self.registry
         )
         self.ondemand = Counter(
-            "featurestream_on_demand", "On-demand evaluations by function and status", ["name", "status"],
+            "featurestream_on_demand",
+            "On-demand evaluations by function and status",
+            ["name", "status"],
             registry=self.registry,
         )
         self.http_errors = Counter(

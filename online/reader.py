@@ -54,12 +54,12 @@ class AsyncOnlineReader:
         if not keys:
             return []
         if self._sha is None:
-            self._sha = await self.client.script_load(READ_LUA)
+            self._sha = await self.client.script_load(READ_LUA)  # type: ignore[misc]
         try:
-            reply: Any = await self.client.evalsha(self._sha, len(keys), *keys, *argv)  # type: ignore[arg-type]
+            reply: Any = await self.client.evalsha(self._sha, len(keys), *keys, *argv)  # type: ignore[arg-type,misc]
         except NoScriptError:  # Redis restarted and lost its script cache
-            self._sha = await self.client.script_load(READ_LUA)
-            reply = await self.client.evalsha(self._sha, len(keys), *keys, *argv)  # type: ignore[arg-type]
+            self._sha = await self.client.script_load(READ_LUA)  # type: ignore[misc]
+            reply = await self.client.evalsha(self._sha, len(keys), *keys, *argv)  # type: ignore[arg-type,misc]
         return list(reply)
 
     async def ping(self) -> bool:

@@ -29,7 +29,15 @@ from redis.cluster import RedisCluster
 from featurestream.definitions import FEATURE_TIME, FeatureView
 from featurestream.semantics import max_age_ms, to_epoch_ms
 from online.errors import OnlineStoreError, OnlineStoreUnavailable
-from online.keys import CREATED_FIELD, FEATURE_TIME_FIELD, decode_value, encode_entity, encode_value, entity_key, view_key_prefix
+from online.keys import (
+    CREATED_FIELD,
+    FEATURE_TIME_FIELD,
+    decode_value,
+    encode_entity,
+    encode_value,
+    entity_key,
+    view_key_prefix,
+)
 from online.scripts import READ_LUA, WRITE_LUA, read_args, split_by_slot
 
 __all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats"]
@@ -73,7 +81,9 @@ class RedisOnlineStore:
         pipeline_chunks: int = 50,
     ) -> None:
         if chunk_rows < 1 or pipeline_chunks < 1:
-            raise OnlineStoreError(f"chunk_rows and pipeline_chunks must be >= 1, found {chunk_rows}, {pipeline_chunks}")
+            raise OnlineStoreError(
+                f"chunk_rows and pipeline_chunks must be >= 1, found {chunk_rows}, {pipeline_chunks}"
+            )
         self.client = client
         self.namespace = namespace
         self.chunk_rows = chunk_rows
@@ -172,7 +182,7 @@ class RedisOnlineStore:
 
     def _run_writes(self, batch: list[tuple[list[str], list[Any]]]) -> int:
         if self._write_sha is None:
-            self._write_sha = self.client.script_load(WRITE_LUA)
+            self._write_sha = str(self.client.script_load(WRITE_LUA))
         for attempt in (0, 1):
             pipe = self.client.pipeline(transaction=False)
             for keys, argv in batch:
@@ -183,7 +193,7 @@ class RedisOnlineStore:
                 if attempt:
                     raise
                 # The server restarted or flushed its scripts; writes are idempotent, so resend.
-                self._write_sha = self.client.script_load(WRITE_LUA)
+                self._write_sha = str(self.client.script_load(WRITE_LUA))
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ reads
@@ -226,9 +236,9 @@ class RedisOnlineStore:
         if not keys:
             return []
         if self._read_sha is None:
-            self._read_sha = self.client.script_load(READ_LUA)
+            self._read_sha = str(self.client.script_load(READ_LUA))
         try:
             return list(self.client.evalsha(self._read_sha, len(keys), *keys, *argv))  # type: ignore[arg-type]
         except redis.exceptions.NoScriptError:
-            self._read_sha = self.client.script_load(READ_LUA)
+            self._read_sha = str(self.client.script_load(READ_LUA))
             return list(self.client.evalsha(self._read_sha, len(keys), *keys, *argv))  # type: ignore[arg-type]

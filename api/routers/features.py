@@ -44,10 +44,7 @@ async def get_features(body: NativeRequest, state: StateDep, api_key: ApiKeyDep)
         for c, col in enumerate(plan.columns):
             st = res.statuses[c][i]
             ft = res.times[c][i]
-            if col.udf is None:
-                breached = res.sla_breached[col.read][i]
-            else:
-                breached = False
+            breached = res.sla_breached[col.read][i] if col.udf is None else False
             feats[col.ref] = {
                 "value": served[c][i],
                 "status": st.value,

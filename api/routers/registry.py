@@ -56,7 +56,9 @@ async def list_services(state: StateDep, api_key: ApiKeyDep, namespace: Namespac
 
 
 @router.get("/feature-services/{name}", response_model=FeatureServiceOut)
-async def get_service(name: str, state: StateDep, api_key: ApiKeyDep, namespace: NamespaceQuery = None) -> OrjsonResponse:
+async def get_service(
+    name: str, state: StateDep, api_key: ApiKeyDep, namespace: NamespaceQuery = None
+) -> OrjsonResponse:
     ns = state.keys.namespace_for(api_key, namespace)
     try:
         return OrjsonResponse(state.catalog.service(ns, name).to_dict())
@@ -69,8 +71,15 @@ async def list_on_demand(state: StateDep, api_key: ApiKeyDep) -> OrjsonResponse:
     state.keys.namespace_for(api_key)
     return OrjsonResponse(
         [
-            {"ref": f.ref, "inputs": list(f.inputs), "dtype": f.dtype, "default": f.default,
-             "budget_ms": f.budget_ms, "cache_ttl_s": f.cache_ttl_s, "description": f.description}
+            {
+                "ref": f.ref,
+                "inputs": list(f.inputs),
+                "dtype": f.dtype,
+                "default": f.default,
+                "budget_ms": f.budget_ms,
+                "cache_ttl_s": f.cache_ttl_s,
+                "description": f.description,
+            }
             for f in state.catalog.udfs
         ]
     )

@@ -33,8 +33,9 @@ def _ns() -> str:
 
 
 def _config(tmp: Path, ns: str, redis_url: str, **serving: Any) -> Config:
-    return Config(root=tmp, state_dir=str(tmp / "state"), namespace=ns, redis={"url": redis_url},
-                  serving=ServingConfig(**serving))
+    return Config(
+        root=tmp, state_dir=str(tmp / "state"), namespace=ns, redis={"url": redis_url}, serving=ServingConfig(**serving)
+    )
 
 
 class Served:
@@ -42,8 +43,19 @@ class Served:
         self.client, self.store, self.views, self.ns = client, store, views, ns
 
     def card(self, ref: str, card_id: str, ft: int, spend: float, count: int, mx: float, **extra: Any) -> None:
-        self.store.write_rows(self.views[ref], [{"card_id": card_id, "feature_time": ft, "spend_1h": spend,
-                                                 "txn_count_1h": count, "max_amount_1h": mx, **extra}])
+        self.store.write_rows(
+            self.views[ref],
+            [
+                {
+                    "card_id": card_id,
+                    "feature_time": ft,
+                    "spend_1h": spend,
+                    "txn_count_1h": count,
+                    "max_amount_1h": mx,
+                    **extra,
+                }
+            ],
+        )
 
     def feast(self, body: dict[str, Any], **kw: Any) -> Any:
         r = self.client.post("/get-online-features", json=body, **kw)
@@ -62,9 +74,12 @@ def udf_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     name = "udf_" + uuid.uuid4().hex[:8]
     pkg = tmp_path / "udfpkgs" / name
     pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text("from udfs.ondemand.transactions import amount_over_avg_spend\n"
-                                     "from udfs.ondemand.embeddings import embedding_dot\n")
-    (pkg / "bad.py").write_text(textwrap.dedent("""
+    (pkg / "__init__.py").write_text(
+        "from udfs.ondemand.transactions import amount_over_avg_spend\n"
+        "from udfs.ondemand.embeddings import embedding_dot\n"
+    )
+    (pkg / "bad.py").write_text(
+        textwrap.dedent("""
         import time
         from featurestream.ondemand import on_demand
 
@@ -83,7 +98,8 @@ def udf_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         def cached(amount):
             calls.append(amount)
             return amount * 2
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(pkg.parent))
     yield name
     for m in [m for m in sys.modules if m.startswith(name)]:
@@ -110,12 +126,19 @@ def served(redis_url: str, tmp_path: Path, udf_package: str) -> Iterator[Served]
 def test_feast_layout_statuses_and_values(served: Served) -> None:
     served.card("card_spend_1h@1", "c1", NOW - 60_000, 100.0, 4, 50.0)
     served.card("card_spend_1h@1", "old", NOW - 2 * DAY, 7.0, 1, 7.0)
-    out = served.feast({"features": ["card_spend_1h@1:spend_1h", "card_spend_1h@1:txn_count_1h"],
-                        "entities": {"card_id": ["c1", "old", "missing"]}})
+    out = served.feast(
+        {
+            "features": ["card_spend_1h@1:spend_1h", "card_spend_1h@1:txn_count_1h"],
+            "entities": {"card_id": ["c1", "old", "missing"]},
+        }
+    )
     assert out["metadata"]["feature_names"] == ["card_id", "spend_1h", "txn_count_1h"]
     ids, spend, count = out["results"]
-    assert ids == {"values": ["c1", "old", "missing"], "statuses": ["PRESENT"] * 3,
-                   "event_timestamps": ["1970-01-01T00:00:00Z"] * 3}
+    assert ids == {
+        "values": ["c1", "old", "missing"],
+        "statuses": ["PRESENT"] * 3,
+        "event_timestamps": ["1970-01-01T00:00:00Z"] * 3,
+    }
     # Feast (Go server) semantics: an expired row keeps its stored value, status OUTSIDE_MAX_AGE.
     assert spend["values"] == [100.0, 7.0, None]
     assert spend["statuses"] == ["PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND"]
@@ -127,8 +150,13 @@ def test_feast_layout_statuses_and_values(served: Served) -> None:
 
 def test_feast_full_feature_names_and_request_order(served: Served) -> None:
     served.card("card_spend_1h@1", "c1", NOW, 1.0, 1, 1.0)
-    out = served.feast({"features": ["card_spend_today:spend_today", "card_spend_1h@1:spend_1h"],
-                        "entities": {"card_id": ["c1"]}, "full_feature_names": True})
+    out = served.feast(
+        {
+            "features": ["card_spend_today:spend_today", "card_spend_1h@1:spend_1h"],
+            "entities": {"card_id": ["c1"]},
+            "full_feature_names": True,
+        }
+    )
     assert out["metadata"]["feature_names"] == ["card_id", "card_spend_today__spend_today", "card_spend_1h@1__spend_1h"]
     assert out["results"][1]["statuses"] == ["NOT_FOUND"]
     assert out["results"][2]["values"] == [1.0]
@@ -138,17 +166,27 @@ def test_native_defaults_freshness_and_sla(served: Served) -> None:
     served.card("card_spend_1h@1", "fresh", NOW - 1000, 10.0, 2, 6.0)
     served.card("card_spend_1h@1", "stale_sla", NOW - 3_600_000, 11.0, 3, 6.0)  # 1 h old: SLA 5 m breached
     served.card("card_spend_1h@1", "expired", NOW - 2 * DAY, 12.0, 4, 6.0)
-    out = served.native({"features": ["card_spend_1h@1:spend_1h", "card_spend_1h@1:txn_count_1h"],
-                         "entities": {"card_id": ["fresh", "stale_sla", "expired", "missing"]}})
+    out = served.native(
+        {
+            "features": ["card_spend_1h@1:spend_1h", "card_spend_1h@1:txn_count_1h"],
+            "entities": {"card_id": ["fresh", "stale_sla", "expired", "missing"]},
+        }
+    )
     rows = [r["features"]["card_spend_1h@1:spend_1h"] for r in out["results"]]
-    assert [r["entity"] for r in out["results"]][0] == {"card_id": "fresh"}
+    assert out["results"][0]["entity"] == {"card_id": "fresh"}
     assert rows[0]["value"] == 10.0 and rows[0]["status"] == "PRESENT" and not rows[0]["default_applied"]
     assert not rows[0]["sla_breached"] and 0 <= rows[0]["age_ms"] < 60_000
     assert rows[1]["value"] == 11.0 and rows[1]["status"] == "PRESENT" and rows[1]["sla_breached"]
     assert rows[2] == {**rows[2], "value": 0.0, "status": "OUTSIDE_MAX_AGE", "default_applied": True}
     assert rows[2]["feature_time"] is not None and rows[2]["age_ms"] >= 2 * DAY
-    assert rows[3] == {"value": 0.0, "status": "NOT_FOUND", "feature_time": None, "age_ms": None,
-                       "sla_breached": True, "default_applied": True}
+    assert rows[3] == {
+        "value": 0.0,
+        "status": "NOT_FOUND",
+        "feature_time": None,
+        "age_ms": None,
+        "sla_breached": True,
+        "default_applied": True,
+    }
     counts = [r["features"]["card_spend_1h@1:txn_count_1h"]["value"] for r in out["results"]]
     assert counts == [2, 3, 0, 0]  # declared default txn_count_1h=0
     assert out["metadata"]["resolved"] == ["card_spend_1h@1:spend_1h", "card_spend_1h@1:txn_count_1h"]
@@ -157,16 +195,24 @@ def test_native_defaults_freshness_and_sla(served: Served) -> None:
 def test_version_pinning(served: Served) -> None:
     served.card("card_spend_1h@1", "c1", NOW, 1.0, 1, 1.0)
     served.card("card_spend_1h@2", "c1", NOW, 2.0, 2, 2.0, avg_amount_1h=1.0)
-    out = served.native({"features": ["card_spend_1h@1:spend_1h", "card_spend_1h@2:spend_1h", "card_spend_1h:avg_amount_1h"],
-                         "entities": {"card_id": ["c1"]}})
+    out = served.native(
+        {
+            "features": ["card_spend_1h@1:spend_1h", "card_spend_1h@2:spend_1h", "card_spend_1h:avg_amount_1h"],
+            "entities": {"card_id": ["c1"]},
+        }
+    )
     f = out["results"][0]["features"]
     assert f["card_spend_1h@1:spend_1h"]["value"] == 1.0
     assert f["card_spend_1h@2:spend_1h"]["value"] == 2.0
     assert f["card_spend_1h:avg_amount_1h"]["value"] == 1.0  # unpinned -> latest version (2)
     assert out["metadata"]["resolved"][2] == "card_spend_1h@2:avg_amount_1h"
-    r = served.client.post("/v1/features", json={"features": ["card_spend_1h@1:avg_amount_1h"], "entities": {"card_id": ["c1"]}})
+    r = served.client.post(
+        "/v1/features", json={"features": ["card_spend_1h@1:avg_amount_1h"], "entities": {"card_id": ["c1"]}}
+    )
     assert r.status_code == 422 and "no feature 'avg_amount_1h'" in r.json()["error"]["message"]
-    r = served.client.post("/v1/features", json={"features": ["card_spend_1h@9:spend_1h"], "entities": {"card_id": ["c1"]}})
+    r = served.client.post(
+        "/v1/features", json={"features": ["card_spend_1h@9:spend_1h"], "entities": {"card_id": ["c1"]}}
+    )
     assert r.status_code == 422 and "no version 9" in r.json()["error"]["message"]
 
 
@@ -187,10 +233,17 @@ def test_feature_services(served: Served) -> None:
 def test_on_demand_functions(served: Served) -> None:
     served.card("card_spend_1h@1", "c1", NOW, 100.0, 4, 50.0)
     served.card("card_spend_1h@2", "c1", NOW, 100.0, 4, 50.0, avg_amount_1h=25.0)
-    out = served.native({"features": ["on_demand:amount_over_avg_spend", "on_demand:embedding_dot"],
-                         "entities": {"card_id": ["c1", "missing"]},
-                         "request_data": {"amount": [50.0, 10.0], "user_embedding": [[1, 2], [1]],
-                                          "item_embedding": [[3, 4], [1, 2]]}})
+    out = served.native(
+        {
+            "features": ["on_demand:amount_over_avg_spend", "on_demand:embedding_dot"],
+            "entities": {"card_id": ["c1", "missing"]},
+            "request_data": {
+                "amount": [50.0, 10.0],
+                "user_embedding": [[1, 2], [1]],
+                "item_embedding": [[3, 4], [1, 2]],
+            },
+        }
+    )
     a = [r["features"]["on_demand:amount_over_avg_spend"] for r in out["results"]]
     assert a[0]["value"] == pytest.approx(2.0) and a[0]["status"] == "PRESENT"
     assert a[1]["value"] == 0.0  # inputs default-filled (spend 0, count 0) -> the function's own 0.0
@@ -205,8 +258,13 @@ def test_on_demand_functions(served: Served) -> None:
 
 def test_on_demand_timeout_exception_and_cache(served: Served, udf_package: str) -> None:
     t0 = time.perf_counter()
-    out = served.native({"features": ["on_demand:slow", "on_demand:boom", "on_demand:cached"],
-                         "entities": {"card_id": ["c1"]}, "request_data": {"amount": [3]}})
+    out = served.native(
+        {
+            "features": ["on_demand:slow", "on_demand:boom", "on_demand:cached"],
+            "entities": {"card_id": ["c1"]},
+            "request_data": {"amount": [3]},
+        }
+    )
     f = out["results"][0]["features"]
     assert f["on_demand:slow"] == {**f["on_demand:slow"], "value": -1.0, "status": "TIMEOUT", "default_applied": True}
     assert f["on_demand:boom"] == {**f["on_demand:boom"], "value": -2.0, "status": "ERROR", "default_applied": True}
@@ -224,8 +282,18 @@ def test_on_demand_timeout_exception_and_cache(served: Served, udf_package: str)
 def test_ttl_expiry_moves_through_statuses(served: Served) -> None:
     view = served.views["short_lived@1"]
     written = int(time.time() * 1000)
-    served.store.write_rows(view, [{"user_id": "u1", "feature_time": written - 400, "session_clicks": 3,
-                                    "session_amount": 1.0, "session_minutes": 2.0}])
+    served.store.write_rows(
+        view,
+        [
+            {
+                "user_id": "u1",
+                "feature_time": written - 400,
+                "session_clicks": 3,
+                "session_amount": 1.0,
+                "session_minutes": 2.0,
+            }
+        ],
+    )
     key = f"{{{served.ns}:u1}}:short_lived:1"
     assert 0 < served.store.client.pttl(key) <= 1000
     body = {"features": ["short_lived:session_clicks"], "entities": {"user_id": ["u1"]}}
@@ -245,8 +313,12 @@ def test_registry_change_is_picked_up(served: Served, tmp_path: Path) -> None:
     reg.save(services=[FeatureService("late_model", 1, ("card_spend_1h@1:spend_1h",), served.ns)])
     deadline = time.time() + 5
     while time.time() < deadline:
-        if served.client.post("/get-online-features", json={"feature_service": "late_model",
-                                                            "entities": {"card_id": ["c1"]}}).status_code == 200:
+        if (
+            served.client.post(
+                "/get-online-features", json={"feature_service": "late_model", "entities": {"card_id": ["c1"]}}
+            ).status_code
+            == 200
+        ):
             break
         time.sleep(0.2)
     else:
@@ -257,7 +329,10 @@ def test_metrics_and_registry_endpoints(served: Served) -> None:
     served.native({"features": ["card_spend_1h@1:spend_1h"], "entities": {"card_id": ["nobody"]}})
     text = served.client.get("/metrics").text
     assert "featurestream_request_seconds_bucket" in text
-    assert f'featurestream_feature_values_total{{namespace="{served.ns}",status="NOT_FOUND",view="card_spend_1h@1"}}' in text
+    assert (
+        f'featurestream_feature_values_total{{namespace="{served.ns}",status="NOT_FOUND",view="card_spend_1h@1"}}'
+        in text
+    )
     views = served.client.get("/v1/feature-views").json()
     assert {(v["name"], v["version"]) for v in views} >= {("card_spend_1h", 1), ("card_spend_1h", 2)}
     one = served.client.get("/v1/feature-views/card_spend_1h", params={"version": 2}).json()

@@ -54,7 +54,8 @@ class OwnRedis:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [_server_binary(), "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -85,8 +86,9 @@ def own_redis() -> Iterator[OwnRedis]:
 def _setup(tmp_path: Path, url: str) -> tuple[Config, RedisOnlineStore, dict[str, object]]:
     ns = "t" + uuid.uuid4().hex[:8]
     demo_registry(tmp_path / "state" / "registry.json", ns)
-    cfg = Config(root=tmp_path, state_dir=str(tmp_path / "state"), namespace=ns, redis={"url": url},
-                 serving={"deadline_ms": 100})
+    cfg = Config(
+        root=tmp_path, state_dir=str(tmp_path / "state"), namespace=ns, redis={"url": url}, serving={"deadline_ms": 100}
+    )
     return cfg, RedisOnlineStore.from_url(url, ns), {v.ref: v for v in demo_views(ns)}
 
 

@@ -47,7 +47,9 @@ def test_monotonic_idempotent_and_ties(store: RedisOnlineStore) -> None:
     batch = [_row(f"k{i}", t + i, float(i)) for i in range(50)]
     store.write_rows(v, batch)
     store.write_rows(v, batch)
-    assert [r.values["spend_1h"] for r in store.read(v, [[f"k{i}"] for i in range(50)])] == [float(i) for i in range(50)]  # type: ignore[union-attr]
+    assert [r.values["spend_1h"] for r in store.read(v, [[f"k{i}"] for i in range(50)])] == [
+        float(i) for i in range(50)
+    ]  # type: ignore[union-attr]
 
 
 def test_datetimes_created_at_and_expiry(store: RedisOnlineStore) -> None:
@@ -67,13 +69,21 @@ def test_datetimes_created_at_and_expiry(store: RedisOnlineStore) -> None:
 def test_composite_keys_lists_and_nulls(store: RedisOnlineStore) -> None:
     base = _view()
     v = replace(base, name="pair_view", entities=("card_id", "merchant")).with_features(
-        [Column("card_id", "STRING"), Column("merchant", "STRING"), Column("emb", "ARRAY<FLOAT>"), Column("note", "STRING")]
+        [
+            Column("card_id", "STRING"),
+            Column("merchant", "STRING"),
+            Column("emb", "ARRAY<FLOAT>"),
+            Column("note", "STRING"),
+        ]
     )
     t = int(time.time() * 1000)
-    store.write_rows(v, [
-        {"card_id": "a|b", "merchant": "c", "feature_time": t, "emb": [0.5, 1.5], "note": None},
-        {"card_id": "a", "merchant": "b|c", "feature_time": t, "emb": [], "note": "x"},
-    ])
+    store.write_rows(
+        v,
+        [
+            {"card_id": "a|b", "merchant": "c", "feature_time": t, "emb": [0.5, 1.5], "note": None},
+            {"card_id": "a", "merchant": "b|c", "feature_time": t, "emb": [], "note": "x"},
+        ],
+    )
     first, second = store.read(v, [["a|b", "c"], ["a", "b|c"]])
     assert first is not None and first.values == {"emb": [0.5, 1.5], "note": None}
     assert second is not None and second.values == {"emb": [], "note": "x"}

@@ -27,8 +27,12 @@ def _dead_url() -> str:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     tmp: Path = tmp_path_factory.mktemp("api")
     demo_registry(tmp / "state" / "registry.json", "default")
-    cfg = Config(root=tmp, state_dir=str(tmp / "state"), redis={"url": _dead_url()},
-                 serving={"deadline_ms": 50, "max_entities": 10})
+    cfg = Config(
+        root=tmp,
+        state_dir=str(tmp / "state"),
+        redis={"url": _dead_url()},
+        serving={"deadline_ms": 50, "max_entities": 10},
+    )
     with TestClient(create_app(cfg), raise_server_exceptions=False) as c:
         yield c
 
@@ -54,12 +58,18 @@ OK = {"features": ["card_spend_1h@1:spend_1h"], "entities": {"card_id": ["c1"]}}
         ("/get-online-features", {"entities": {"card_id": ["c"]}}, 422, "exactly one"),
         ("/get-online-features", {**OK, "entities": {"card_id": [1.5]}}, 422, "strings or integers"),
         ("/get-online-features", {**OK, "entities": {"card_id": ["a"], "x": ["a", "b"]}}, 422, "unknown entity"),
-        ("/get-online-features", {"features": ["card_spend_1h@1:spend_1h", "card_spend_1h@2:spend_1h"],
-                                  "entities": {"card_id": ["c"]}}, 422, "full_feature_names"),
+        (
+            "/get-online-features",
+            {"features": ["card_spend_1h@1:spend_1h", "card_spend_1h@2:spend_1h"], "entities": {"card_id": ["c"]}},
+            422,
+            "full_feature_names",
+        ),
         ("/get-online-features", {"feature_service": "nope", "entities": {"card_id": ["c"]}}, 404, "nope"),
     ],
 )
-def test_bad_requests_name_the_problem(client: TestClient, path: str, body: dict[str, Any], status: int, needle: str) -> None:
+def test_bad_requests_name_the_problem(
+    client: TestClient, path: str, body: dict[str, Any], status: int, needle: str
+) -> None:
     r = client.post(path, json=body)
     assert r.status_code == status, r.text
     assert needle in r.text
@@ -80,8 +90,13 @@ def test_redis_down_answers_defaults_in_time(client: TestClient) -> None:
 
 def test_auth(tmp_path: Path) -> None:
     demo_registry(tmp_path / "state" / "registry.json", "team_a")
-    cfg = Config(root=tmp_path, state_dir=str(tmp_path / "state"), namespace="team_a", redis={"url": _dead_url()},
-                 serving={"api_keys": [ApiKey(name="a", key="s3cret", namespace="team_a")]})
+    cfg = Config(
+        root=tmp_path,
+        state_dir=str(tmp_path / "state"),
+        namespace="team_a",
+        redis={"url": _dead_url()},
+        serving={"api_keys": [ApiKey(name="a", key="s3cret", namespace="team_a")]},
+    )
     with TestClient(create_app(cfg)) as c:
         assert c.get("/v1/feature-services").status_code == 401
         assert c.get("/v1/feature-services", headers={"x-api-key": "nope"}).status_code == 401
@@ -96,8 +111,18 @@ _json = st.recursive(
     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
     max_leaves=10,
 )
-_refs = st.sampled_from(["card_spend_1h:spend_1h", "card_spend_1h@2:avg_amount_1h", "on_demand:embedding_dot",
-                         "on_demand:amount_over_avg_spend", "user_clicks_10m:clicks_10m", "x:y", "@:", ":"])
+_refs = st.sampled_from(
+    [
+        "card_spend_1h:spend_1h",
+        "card_spend_1h@2:avg_amount_1h",
+        "on_demand:embedding_dot",
+        "on_demand:amount_over_avg_spend",
+        "user_clicks_10m:clicks_10m",
+        "x:y",
+        "@:",
+        ":",
+    ]
+)
 _keys = st.sampled_from(["card_id", "user_id", "amount", "user_embedding", "item_embedding", "zzz"])
 _bodies = st.fixed_dictionaries(
     {},

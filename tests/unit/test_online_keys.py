@@ -27,8 +27,17 @@ def test_composite_encoding_is_injective(a: list[str], b: list[str]) -> None:
         assert encode_entity(a) != encode_entity(b)
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(allow_nan=False, allow_infinity=False)
-                    | st.text(), lambda c: st.lists(c, max_size=4), max_leaves=8))
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**53), 2**53)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda c: st.lists(c, max_size=4),
+        max_leaves=8,
+    )
+)
 def test_values_round_trip(value: object) -> None:
     assert decode_value(encode_value(value)) == value
     assert b"\0" not in encode_value(value)  # the writer's row blobs rely on this

@@ -58,9 +58,15 @@ def test_declarations_are_validated() -> None:
 
 
 def test_compute_frame_runs_the_same_functions_offline() -> None:
-    df = pd.DataFrame({"amount": [50.0, 5.0, 1.0], "card_spend_1h__spend_1h": [100.0, 0.0, 10.0],
-                       "txn_count_1h": [4, 0, 1], "user_embedding": [[1, 2], [1], [0, 0]],
-                       "item_embedding": [[3, 4], [1, 2], [1, 1]]})
+    df = pd.DataFrame(
+        {
+            "amount": [50.0, 5.0, 1.0],
+            "card_spend_1h__spend_1h": [100.0, 0.0, 10.0],
+            "txn_count_1h": [4, 0, 1],
+            "user_embedding": [[1, 2], [1], [0, 0]],
+            "item_embedding": [[3, 4], [1, 2], [1, 1]],
+        }
+    )
     out = compute_frame(df, ["amount_over_avg_spend", "on_demand:embedding_dot"])
     assert out["amount_over_avg_spend"].tolist() == [2.0, 0.0, 0.1]
     assert out["embedding_dot"].tolist() == [11.0, 0.0, 0.0]  # row 2 raises -> default, as online
