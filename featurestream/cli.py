@@ -107,6 +107,7 @@ from offline.cli import materialize_command, sql_command, training_set_command  
 main.add_command(training_set_command)
 main.add_command(sql_command)
 main.add_command(materialize_command)
+main.add_command(__import__("api.cli", fromlist=["serve_command"]).serve_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
