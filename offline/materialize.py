@@ -70,8 +70,8 @@ def materialize(
     con = connect(config)
     try:
         select = view_select(con, config, view, start=start, end=end)
-        con.execute(f"CREATE TEMP TABLE __latest AS {latest_rows_sql(select, view, start, end)}")
-        total = int(con.execute("SELECT count(*) FROM __latest").fetchone()[0])  # type: ignore[index]
+        con.execute(f"CREATE TEMP TABLE __latest AS {latest_rows_sql(select, view, start, end)}").fetchall()
+        total = int(con.execute("SELECT count(*) FROM __latest").fetchall()[0][0])
         done = written = 0
         if progress:
             progress(0, total)
