@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from featurestream.config import Config, load_config  # noqa: E402
-from featurestream.definitions import FeatureView  # noqa: E402
-from offline.testing import make_view  # noqa: E402
+from featurestream.config import Config, load_config
+from featurestream.definitions import FeatureView
+from offline.testing import make_view
 
 SIZES = {  # labels, feature rows per view, entities per view
     "tiny": (10_000, 100_000, 5_000),

@@ -54,7 +54,9 @@ def test_cli_training_set_and_sql(tmp_path: Path) -> None:
     obj = type("Ctx", (), {"repo": tmp_path})()
     runner = CliRunner()
     res = runner.invoke(
-        training_set_command, ["--labels", str(labels), "--features", "user_clicks@1:clicks", "--out", str(out)], obj=obj
+        training_set_command,
+        ["--labels", str(labels), "--features", "user_clicks@1:clicks", "--out", str(out)],
+        obj=obj,
     )
     assert res.exit_code == 0, res.output
     assert pd.read_parquet(out)["clicks"].tolist() == [3, 0]
