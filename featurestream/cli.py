@@ -102,8 +102,74 @@ def status(c: _Ctx) -> None:
         sys.exit(1)
 
 
+@main.command("plan")
+@pass_ctx
+def plan_cmd(c: _Ctx) -> None:
+    """Show what 'apply' would change (validates with Flink's planner, writes nothing)."""
+    from featurestream.apply import plan
+
+    click.echo("validating definitions with Flink's planner ...")
+    result = plan(c.config)
+    for line in result.summary():
+        click.echo(line)
+    if not result.ok:
+        sys.exit(1)
+
+
+@main.command("apply")
+@pass_ctx
+def apply_cmd(c: _Ctx) -> None:
+    """Validate every source, view and service and register them atomically (all or nothing)."""
+    from featurestream.apply import apply
+
+    click.echo("validating definitions with Flink's planner ...")
+    result = apply(c.config)
+    for line in result.summary():
+        click.echo(line)
+    click.echo(f"applied: {len(result.new_views)} new view version(s), {len(result.unchanged_views)} unchanged")
+
+
+@main.command("ls")
+@pass_ctx
+def ls_cmd(c: _Ctx) -> None:
+    """List registered feature views (every version), sources and feature services."""
+    from featurestream.registry import Registry
+
+    reg = Registry.open(c.config)
+    ns = c.config.namespace
+    click.echo(f"{'view':<28} {'ver':>3}  {'window':<9} {'entities':<12} {'ttl':>5}  features")
+    from featurestream.durations import format_duration
+
+    for v in reg.views(ns):
+        click.echo(f"{v.name:<28} {v.version:>3}  {v.window or '-':<9} {','.join(v.entities):<12} "
+                   f"{format_duration(v.ttl):>5}  {', '.join(v.feature_names)}")
+    for s in reg.sources(ns):
+        click.echo(f"source {s['name']} <- topic {s['topic']} ({len(s['columns'])} columns)")
+    for svc in reg.services(ns):
+        click.echo(f"service {svc.name}@{svc.version}: {', '.join(svc.features)}")
+
+
+@main.command("describe")
+@click.argument("view")
+@pass_ctx
+def describe_cmd(c: _Ctx, view: str) -> None:
+    """Show one view (NAME or NAME@VERSION): schema, defaults, lineage, SQL."""
+    import json
+
+    from featurestream.registry import Registry
+
+    name, _, ver = view.partition("@")
+    reg = Registry.open(c.config)
+    v = reg.get_view(c.config.namespace, name, int(ver) if ver else None)
+    doc = v.to_dict()
+    doc["lineage"] = reg.lineage().get(f"{v.namespace}/{v.ref}")
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+from featurestream.jobs_cli import jobs  # noqa: E402
 from offline.cli import materialize_command, sql_command, training_set_command  # noqa: E402
 
+main.add_command(jobs)
 main.add_command(training_set_command)
 main.add_command(sql_command)
 main.add_command(materialize_command)

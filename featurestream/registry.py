@@ -75,6 +75,7 @@ class Registry:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._cat = _Catalog()
+        self._lineage: dict[str, Any] = {}
         self.revision = 0
         self._mtime_ns = -1
         self.reload()
@@ -111,6 +112,7 @@ class Registry:
             cat.services[(svc.namespace, svc.name, svc.version)] = svc
         with self._lock:
             self._cat = cat
+            self._lineage = dict(doc.get("lineage", {}))
             self.revision = int(doc.get("revision", 0))
             self._mtime_ns = mtime
         return True
@@ -161,19 +163,25 @@ class Registry:
                 cat.services[(svc.namespace, svc.name, svc.version)] = svc
             revision = self.revision + 1
             doc = self._document(cat, revision)
-            if lineage is not None:
-                doc["lineage"] = lineage
+            merged = dict(self._lineage)
+            merged.update(lineage or {})
+            doc["lineage"] = merged
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry.", suffix=".json")
             with os.fdopen(fd, "w") as fh:
                 json.dump(doc, fh, indent=1, sort_keys=True)
             os.replace(tmp, self.path)
             self._cat = cat
+            self._lineage = merged
             self.revision = revision
             self._mtime_ns = self.path.stat().st_mtime_ns
             return revision
 
     # ------------------------------------------------------------------ lookups
+
+    def lineage(self) -> dict[str, Any]:
+        """``"<ns>/<view>@<version>"`` -> sources, topics, job and sinks."""
+        return dict(self._lineage)
 
     def views(self, namespace: str | None = None) -> list[FeatureView]:
         """Every registered view version (of one namespace, or all), sorted by name and version."""

@@ -34,7 +34,10 @@ def build_env(spec: dict[str, Any]) -> Any:
         conf.set(key, str(value))
     for fn in spec.get("python_functions", []):
         module = importlib.import_module(fn["module"])
-        t_env.create_temporary_system_function(fn["name"], getattr(module, fn["attr"]))
+        func = getattr(module, fn["attr"])
+        if "kwargs" in fn:  # a factory building a parametrised UDF
+            func = func(**fn["kwargs"])
+        t_env.create_temporary_system_function(fn["name"], func)
     return t_env
 
 

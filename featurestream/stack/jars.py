@@ -11,14 +11,16 @@ from featurestream.errors import StackError
 __all__ = ["POM", "ensure_jars", "flink_jars", "kafka_classpath"]
 
 POM = Path(__file__).with_name("pom.xml")
+SETTINGS = Path(__file__).with_name("settings.xml")
 # A jar whose presence means the resolution already ran (re-running is then a no-op).
-_MARKERS = {"kafka": "kafka_2.13-", "flink": "flink-sql-connector-kafka-"}
+_MARKERS = {"kafka": ("kafka_2.13-",), "flink": ("flink-sql-connector-kafka-", "flink-parquet-", "hadoop-common-")}
 
 
 def _resolved(jars_dir: Path) -> bool:
-    for sub, prefix in _MARKERS.items():
+    for sub, prefixes in _MARKERS.items():
         d = jars_dir / sub
-        if not d.is_dir() or not any(p.name.startswith(prefix) for p in d.glob("*.jar")):
+        names = [p.name for p in d.glob("*.jar")] if d.is_dir() else []
+        if not all(any(n.startswith(prefix) for n in names) for prefix in prefixes):
             return False
     return True
 
@@ -32,7 +34,7 @@ def ensure_jars(jars_dir: Path, *, quiet: bool = False) -> bool:
         if shutil.which(tool) is None:
             raise StackError(f"'{tool}' is not on PATH; the local stack needs it", hint=fix)
     jars_dir.mkdir(parents=True, exist_ok=True)
-    cmd = ["mvn", "-B", "-q", "-f", str(POM), f"-Djars.dir={jars_dir}", "package"]
+    cmd = ["mvn", "-B", "-q", "-s", str(SETTINGS), "-f", str(POM), f"-Djars.dir={jars_dir}", "package"]
     if not quiet:
         print(f"resolving Kafka and Flink connector jars with Maven into {jars_dir} ...", flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
