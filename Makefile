@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
-setup: $(STAMP) jars  ## create .venv, install the package, resolve the jars
+setup: $(STAMP) jars  ## create .venv, install the package, resolve the jars, install chromium (dashboard test)
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 jars: $(STAMP)  ## resolve Kafka + Flink connector jars with Maven (no-op when present)
 	$(BIN)/featurestream setup
@@ -42,7 +43,7 @@ test-integration: setup
 lint: $(STAMP)  ## ruff (lint + format check) and mypy on the whole tree
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy featurestream jobs online offline api udfs bench
+	$(BIN)/mypy featurestream jobs online offline api udfs bench monitoring
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -204,7 +204,10 @@ async def run_lookup(
     for c, col in enumerate(plan.columns):
         if col.udf is not None:
             _run_udf(state, plan, col, c, n, request_data, per_read_vals, per_read_status, stored, statuses)
-    return LookupResult(plan, n, now_ms, stored, statuses, times, degraded, sla)
+    result = LookupResult(plan, n, now_ms, stored, statuses, times, degraded, sla)
+    if state.feature_log is not None:  # sampled, queued without I/O; written by a background thread
+        state.feature_log.offer(plan.namespace, plan, entities, result)
+    return result
 
 
 def _count(state: AppState, namespace: str, view: str, statuses: list[Status]) -> None:

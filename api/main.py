@@ -12,11 +12,12 @@ from fastapi import FastAPI
 from api.auth import KeyRing
 from api.catalog import Catalog
 from api.handlers import install_handlers
-from api.routers import feast, features, ops, registry
+from api.routers import feast, features, monitoring, ops, registry
 from api.state import AppState
 from featurestream.config import Config, load_config
 from featurestream.ondemand import load_udfs
 from featurestream.registry import Registry
+from monitoring.service import MonitoringService
 from online.reader import AsyncOnlineReader
 
 __all__ = ["create_app"]
@@ -33,16 +34,21 @@ def create_app(config: Config | None = None, *, udf_package: str = "udfs.ondeman
         catalog = Catalog(Registry.open(cfg), load_udfs(udf_package))
         reader = AsyncOnlineReader.from_url(cfg.redis.url)
         app.state.fs = AppState(cfg, catalog, reader, KeyRing(cfg.serving, cfg.namespace))
+        mon = MonitoringService(cfg, app.state.fs.metrics.registry)
+        app.state.monitoring = mon
+        app.state.fs.feature_log = mon.logger
+        mon.start(lambda: catalog.registry.views(cfg.namespace))
         log.info("serving namespace %s, registry revision %s", cfg.namespace, catalog.revision)
         gc.collect()
         gc.freeze()  # start-up objects leave the collector's scans: no GC pauses on big answers
         try:
             yield
         finally:
+            mon.stop()
             await reader.close()
 
     app = FastAPI(title="featurestream", version="0.1.0", lifespan=lifespan)
-    for r in (feast.router, features.router, registry.router, ops.router):
+    for r in (feast.router, features.router, registry.router, ops.router, monitoring.router):
         app.include_router(r)
     install_handlers(app)
     return app

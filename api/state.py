@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from api.auth import KeyRing
 from api.catalog import Catalog
@@ -35,6 +36,7 @@ class AppState:
     reader: AsyncOnlineReader
     keys: KeyRing
     metrics: Metrics = field(default_factory=Metrics)
+    feature_log: Any = None  # monitoring.served_log.FeatureLogger when monitoring.log_served is on
     retry_interval_s: float = 0.25
     last_error: str | None = None
     _blocked_until: float = 0.0

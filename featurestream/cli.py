@@ -174,6 +174,8 @@ main.add_command(training_set_command)
 main.add_command(sql_command)
 main.add_command(materialize_command)
 main.add_command(__import__("api.cli", fromlist=["serve_command"]).serve_command)
+main.add_command(__import__("monitoring.cli", fromlist=["monitor_command"]).monitor_command)
+main.add_command(__import__("monitoring.cli", fromlist=["audit_command"]).audit_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -22,6 +22,7 @@ __all__ = [
     "Config",
     "FlinkStackConfig",
     "KafkaStackConfig",
+    "MonitoringConfig",
     "RedisStackConfig",
     "ServingConfig",
     "load_config",
@@ -131,6 +132,39 @@ class ServingConfig(_Model):
     api_keys: tuple[ApiKey, ...] = ()
 
 
+class MonitoringConfig(_Model):
+    """Monitoring: drift and quality thresholds, sampling bounds, and served-vector logging.
+
+    ``log_served`` is off by default; when on, a ``log_sample_rate`` share of served vectors is
+    queued (bounded, dropped when full) and written to Parquet by a background thread, never on
+    the request path. ``refresh_interval_s`` > 0 refreshes the freshness gauges in the API.
+    """
+
+    psi_threshold: float = Field(0.2, gt=0)
+    ks_threshold: float = Field(0.1, gt=0, le=1)
+    psi_bins: int = Field(10, ge=2, le=100)
+    null_rate_threshold: float = Field(0.05, ge=0, le=1)
+    reference_window: str = "7d"
+    current_window: str = "1d"
+    max_rows: int = Field(1_000_000, ge=100)
+    freshness_sample_keys: int = Field(2000, ge=1)
+    audit_sample: int = Field(200, ge=1)
+    refresh_interval_s: float = Field(0.0, ge=0)
+    log_served: bool = False
+    log_sample_rate: float = Field(0.01, ge=0, le=1)
+    log_queue_size: int = Field(10_000, ge=1)
+    log_flush_rows: int = Field(50_000, ge=1)
+    log_flush_interval_s: float = Field(10.0, gt=0)
+
+    @field_validator("reference_window", "current_window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        from featurestream.durations import parse_duration
+
+        parse_duration(v)  # raises ValueError naming the accepted forms
+        return v
+
+
 class Config(_Model):
     """The whole configuration of one feature repo."""
 
@@ -144,6 +178,7 @@ class Config(_Model):
     flink: FlinkConfig = FlinkConfig()
     offline: OfflineConfig = OfflineConfig()
     serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()  # type: ignore[call-arg]  # (no pydantic mypy plugin)
 
     @field_validator("namespace")
     @classmethod

@@ -65,6 +65,21 @@ class FlinkClient:
     def checkpoint_config(self, job_id: str) -> dict[str, Any]:
         return dict(self._request("GET", f"/jobs/{job_id}/checkpoints/config"))
 
+    def vertex_watermarks(self, job_id: str, vertex_id: str) -> list[dict[str, Any]]:
+        """``[{"id": "<subtask>.currentInputWatermark", "value": "<epoch ms>"}, ...]`` of one vertex."""
+        return list(self._request("GET", f"/jobs/{job_id}/vertices/{vertex_id}/watermarks"))
+
+    def subtask_metrics(
+        self, job_id: str, vertex_id: str, names: list[str] | None = None, agg: str = "min,max,sum"
+    ) -> list[dict[str, Any]]:
+        """Metric ids of one vertex (``names`` None), or their values aggregated over subtasks."""
+        path = f"/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics"
+        if names:
+            from urllib.parse import quote
+
+            path += f"?get={quote(','.join(names), safe=',')}&agg={agg}"
+        return list(self._request("GET", path))
+
     def cancel(self, job_id: str) -> None:
         self._request("PATCH", f"/jobs/{job_id}?mode=cancel")
 

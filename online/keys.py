@@ -24,6 +24,7 @@ import orjson
 __all__ = [
     "CREATED_FIELD",
     "FEATURE_TIME_FIELD",
+    "decode_entity",
     "decode_value",
     "encode_entity",
     "encode_value",
@@ -50,6 +51,27 @@ def encode_entity(values: Sequence[Any]) -> str:
     if len(values) == 1:
         return _one(values[0])
     return "|".join(_one(v) for v in values)
+
+
+def decode_entity(text: str) -> tuple[str, ...]:
+    """The inverse of :func:`encode_entity`: the entity part of a key -> its values, as strings."""
+    parts: list[str] = []
+    cur: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n:
+            cur.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "|":
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return tuple(parts)
 
 
 def view_key_prefix(view_name: str, version: int) -> str:

@@ -1,0 +1,79 @@
+"""Bounded discovery of one view's online rows: SCAN MATCH on the key pattern, then HMGET of times.
+
+The key pattern and the entity decoding come from :mod:`online.keys` (the one key encoding); the
+reads go through :meth:`online.store.RedisOnlineStore.read_raw`. Scans are bounded by a key count
+and a time budget, so a huge keyspace costs a bounded sample, never a full walk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from featurestream.definitions import FeatureView
+from online.keys import CREATED_FIELD, FEATURE_TIME_FIELD, decode_entity, entity_key
+from online.store import RedisOnlineStore
+
+__all__ = ["KeySample", "entity_of", "key_pattern", "sample_keys", "sample_times"]
+
+_MARK = "\0"
+
+
+@dataclass(frozen=True)
+class KeySample:
+    """Keys found for a view; ``exhaustive`` when the scan saw the whole keyspace."""
+
+    keys: list[str]
+    exhaustive: bool
+
+
+@dataclass(frozen=True)
+class RowTimes:
+    key: str
+    feature_time_ms: int
+    created_ms: int | None
+
+
+def _split(namespace: str, view: FeatureView) -> tuple[str, str]:
+    prefix, suffix = entity_key(namespace, view.name, view.version, _MARK).split(_MARK)
+    return prefix, suffix
+
+
+def key_pattern(namespace: str, view: FeatureView) -> str:
+    """The SCAN MATCH pattern of every key of one view version."""
+    prefix, suffix = _split(namespace, view)
+    return prefix + "*" + suffix
+
+
+def entity_of(namespace: str, view: FeatureView, key: str | bytes) -> tuple[str, ...]:
+    """The entity values (as strings, in the view's entity order) of one key of ``view``."""
+    text = key.decode() if isinstance(key, bytes) else key
+    prefix, suffix = _split(namespace, view)
+    return decode_entity(text[len(prefix) : len(text) - len(suffix)])
+
+
+def sample_keys(store: RedisOnlineStore, view: FeatureView, limit: int, *, budget_s: float = 2.0) -> KeySample:
+    """Up to ``limit`` distinct keys of ``view`` (SCAN MATCH, COUNT 1000), within ``budget_s``."""
+    pattern = key_pattern(store.namespace, view)
+    seen: dict[str, None] = {}
+    deadline = time.monotonic() + budget_s
+    exhaustive = True
+    for raw in store.client.scan_iter(match=pattern, count=1000):
+        seen[raw.decode() if isinstance(raw, bytes) else str(raw)] = None
+        if len(seen) >= limit or time.monotonic() > deadline:
+            exhaustive = False
+            break
+    return KeySample(list(seen), exhaustive)
+
+
+def sample_times(store: RedisOnlineStore, keys: list[str]) -> list[RowTimes]:
+    """``_ft`` and ``_ct`` of each key, in one round trip; keys that vanished are left out."""
+    if not keys:
+        return []
+    replies = store.read_raw([(keys, [FEATURE_TIME_FIELD, CREATED_FIELD])])
+    out: list[RowTimes] = []
+    for key, (ft, ct) in zip(keys, replies, strict=True):
+        if ft is None:
+            continue
+        out.append(RowTimes(key, int(ft), None if ct is None else int(ct)))
+    return out
