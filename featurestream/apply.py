@@ -299,13 +299,16 @@ def _lineage(config: Config, views: list[FeatureView], sources: dict[str, Source
     out = {}
     for v in views:
         out[f"{v.namespace}/{v.ref}"] = {
-            "sources": [{"name": s, "topic": sources[s].topic if s in sources else None} for s in v.sources],
+            "sources": [
+                {"name": s, "topic": config.kafka.topic_prefix + sources[s].topic if s in sources else None}
+                for s in v.sources
+            ],
             "job": job_name(v),
             "sinks": {
                 "online": f"redis: {{{v.namespace}:<entity>}}:{v.name}:{v.version}",
                 "offline": str(config.offline_path / v.namespace / v.name / f"v{v.version}"),
-                "dead_letter": dlq_topic(v),
-                "late": late_topic(v),
+                "dead_letter": dlq_topic(v, config),
+                "late": late_topic(v, config),
             },
         }
     return out

@@ -71,8 +71,8 @@ class FlinkStackConfig(_Model):
     rest_port: int = Field(8081, ge=1, le=65535)
     rpc_port: int = Field(6123, ge=1, le=65535)
     jobmanager_memory: str = "1024m"
-    taskmanager_memory: str = "3072m"
-    task_slots: int = Field(4, ge=1)
+    taskmanager_memory: str = "4096m"
+    task_slots: int = Field(8, ge=1)
     parallelism: int = Field(1, ge=1)
     checkpoint_interval: str = "5s"
     checkpoints_retained: int = Field(3, ge=1)
@@ -87,6 +87,8 @@ class StackConfig(_Model):
 
 class KafkaConfig(_Model):
     bootstrap_servers: str = "localhost:9092"
+    # Prepended to every source topic (isolates environments or test runs on one cluster).
+    topic_prefix: str = ""
 
 
 class RedisConfig(_Model):
@@ -172,6 +174,8 @@ class Config(_Model):
     namespace: str = "default"
     root: Path = Path(".")
     state_dir: str = ".featurestream"
+    # Where the registry lives; empty means <state_dir>/registry.json.
+    registry_path: str = ""
     stack: StackConfig = StackConfig()
     kafka: KafkaConfig = KafkaConfig()
     redis: RedisConfig = RedisConfig()
@@ -191,6 +195,13 @@ class Config(_Model):
     def state_path(self) -> Path:
         """Where pids, logs, jars, data of the local stack and the registry live."""
         p = Path(self.state_dir)
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+    @property
+    def registry_file(self) -> Path:
+        if not self.registry_path:
+            return self.state_path / "registry.json"
+        p = Path(self.registry_path)
         return p if p.is_absolute() else (self.root / p).resolve()
 
     @property

@@ -84,8 +84,15 @@ class JobManager:
         running = self.running()
         if name in running:
             return running[name]["jid"], False
+        overview = self.flink._request("GET", "/overview")
+        if int(overview.get("slots-available", 0)) < 1:
+            raise RegistryError(
+                f"the Flink cluster has no free task slot ({overview.get('slots-total', 0)} in use) for {view.ref}",
+                hint="cancel a job ('featurestream jobs cancel VIEW') or raise stack.flink.task_slots "
+                "(then 'featurestream down --only flink && featurestream up')",
+            )
         source = self.source_of(view)
-        self.ensure_topic(source.topic)
+        self.ensure_topic(self.config.kafka.topic_prefix + source.topic)
         spec = compile_streaming_job(view, source, self.config)
         if savepoint is None and not fresh:
             savepoint = self._saved().get(name)

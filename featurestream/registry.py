@@ -83,7 +83,7 @@ class Registry:
     @classmethod
     def open(cls, config: Any) -> Registry:
         """The registry of a loaded :class:`~featurestream.config.Config`."""
-        return cls(Path(config.state_path) / REGISTRY_FILE)
+        return cls(config.registry_file)
 
     # ------------------------------------------------------------------ persistence
 

@@ -46,12 +46,14 @@ def job_name(view: FeatureView) -> str:
     return f"featurestream-{view.namespace}-{view.name}-v{view.version}"
 
 
-def dlq_topic(view: FeatureView) -> str:
-    return f"featurestream.{view.namespace}.{view.name}.v{view.version}.{DLQ_SUFFIX}"
+def dlq_topic(view: FeatureView, config: Config | None = None) -> str:
+    prefix = config.kafka.topic_prefix if config is not None else ""
+    return f"{prefix}featurestream.{view.namespace}.{view.name}.v{view.version}.{DLQ_SUFFIX}"
 
 
-def late_topic(view: FeatureView) -> str:
-    return f"featurestream.{view.namespace}.{view.name}.v{view.version}.{LATE_SUFFIX}"
+def late_topic(view: FeatureView, config: Config | None = None) -> str:
+    prefix = config.kafka.topic_prefix if config is not None else ""
+    return f"{prefix}featurestream.{view.namespace}.{view.name}.v{view.version}.{LATE_SUFFIX}"
 
 
 def _q(s: str) -> str:
@@ -140,7 +142,7 @@ def source_statements(source: Source, config: Config, view: FeatureView, *, stre
         ]
         options = {
             "connector": "kafka",
-            "topic": source.topic,
+            "topic": config.kafka.topic_prefix + source.topic,
             "properties.bootstrap.servers": config.kafka.bootstrap_servers,
             "properties.group.id": job_name(view),
             "scan.startup.mode": "group-offsets",
@@ -243,11 +245,11 @@ def compile_streaming_job(view: FeatureView, source: Source, config: Config, *,
     stmts.append(offline_table_ddl(view, config, fmt=offline_format))
     name = job_name(view)
     stmts.append(_kafka_sink_ddl(
-        "fs_dlq", dlq_topic(view),
+        "fs_dlq", dlq_topic(view, config),
         ["`payload` STRING", "`reason` STRING", "`source` STRING", "`topic` STRING", "`kafka_partition` INT",
          "`kafka_offset` BIGINT", "`view` STRING"], config, f"{name}-dlq"))
     stmts.append(_kafka_sink_ddl(
-        "fs_late", late_topic(view),
+        "fs_late", late_topic(view, config),
         ["`payload` STRING", f"`{ev}` TIMESTAMP_LTZ(3)", "`watermark` TIMESTAMP_LTZ(3)", "`source` STRING",
          "`kafka_partition` INT", "`kafka_offset` BIGINT", "`view` STRING"], config, f"{name}-late"))
     ents = ", ".join(f"`{e}`" for e in view.entities)
@@ -255,7 +257,8 @@ def compile_streaming_job(view: FeatureView, source: Source, config: Config, *,
     inserts = [
         f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, created_at, "
         f"DATE_FORMAT(`{FEATURE_TIME}`, 'yyyy-MM-dd') FROM fs_rows",
-        f"INSERT INTO fs_dlq SELECT payload, dlq_reason, {_q(source.name)}, {_q(source.topic)}, kafka_partition, "
+        f"INSERT INTO fs_dlq SELECT payload, dlq_reason, {_q(source.name)}, "
+        f"{_q(config.kafka.topic_prefix + source.topic)}, kafka_partition, "
         f"kafka_offset, {_q(view.ref)} FROM `{source.name}_parsed` WHERE dlq_reason IS NOT NULL",
         f"INSERT INTO fs_late SELECT payload, `{ev}`, CURRENT_WATERMARK(`{ev}`), {_q(source.name)}, "
         f"kafka_partition, kafka_offset, {_q(view.ref)} FROM `{source.name}_parsed` "

@@ -74,7 +74,7 @@ class FlinkService:
             "taskmanager.host": "localhost",
             "taskmanager.numberOfTaskSlots": c.task_slots,
             "taskmanager.memory.process.size": c.taskmanager_memory,
-            "taskmanager.memory.managed.fraction": 0.3,
+            "taskmanager.memory.managed.fraction": 0.4,
             "parallelism.default": c.parallelism,
             "rest.address": "localhost",
             "rest.bind-address": "localhost",

@@ -1,0 +1,221 @@
+"""Golden tests: the demo's four window kinds on the real stack, against a brute-force reference.
+
+One isolated repo runs all four demo views (HOP, TUMBLE, SESSION, CUMULATE) as streaming jobs on
+the shared cluster. The events carry duplicates, out-of-order rows within the watermark delay,
+ties, malformed payloads, both timestamp encodings, a UTC day boundary, a session gap exactly at
+the boundary, and — after the watermark has provably passed them — late events. Redis and Parquet
+must equal the reference computed from the very same payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from featurestream import generator
+from featurestream.apply import apply
+from featurestream.jobs_cli import JobManager
+from featurestream.pipeline_testing import isolated_repo, offline_rows, online_rows, read_topic, wait_for
+from jobs import reference as ref
+from jobs.compiler import dlq_topic, late_topic
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+START = datetime(2026, 3, 7, 22, 0, tzinfo=timezone.utc)  # the CUMULATE day boundary falls inside
+MIN = 60_000
+DELAY = 5_000
+
+SPECS: dict[str, tuple[str, str, ref.WindowSpec, dict[str, ref.Agg]]] = {
+    "user_clicks_10m": ("clicks", "user_id", ref.WindowSpec("HOP", 10 * MIN, 1 * MIN), {
+        "clicks_10m": ref.count, "amount_10m": ref.sum_of("amount"),
+        "distinct_items_10m": ref.count_distinct("item_id")}),
+    "card_spend_1h": ("transactions", "card_id", ref.WindowSpec("TUMBLE", 60 * MIN), {
+        "spend_1h": ref.sum_of("amount"), "txn_count_1h": ref.count, "max_amount_1h": ref.max_of("amount")}),
+    "user_sessions": ("clicks", "user_id", ref.WindowSpec("SESSION", 15 * MIN), {
+        "session_clicks": ref.count, "session_amount": ref.sum_of("amount")}),
+    "card_spend_today": ("transactions", "card_id", ref.WindowSpec("CUMULATE", 1440 * MIN, 10 * MIN), {
+        "spend_today": ref.sum_of("amount"), "txn_count_today": ref.count}),
+}
+REQUIRED = {"clicks": ["event_id", "user_id", "event_time"],
+            "transactions": ["event_id", "card_id", "amount", "event_time"]}
+KEY = {"clicks": "user_id", "transactions": "card_id"}
+
+
+def _edge_cases(source: str, t0: int) -> list[bytes]:
+    """Ties, a session gap exactly 15 min, and a cross-midnight pair, for key <k>-edge."""
+    key = KEY[source]
+    k = "u-edge" if source == "clicks" else "c-edge"
+    other = "item_id" if source == "clicks" else "merchant_id"
+    evs = [
+        {"event_id": f"{source}-tie-1", key: k, other: "x1", "amount": 1.5, "event_time": t0 + 30_000},
+        {"event_id": f"{source}-tie-2", key: k, other: "x2", "amount": 2.5, "event_time": t0 + 30_000},
+        {"event_id": f"{source}-gap", key: k, other: "x1", "amount": 4.0, "event_time": t0 + 30_000 + 15 * MIN},
+        {"event_id": f"{source}-mid-1", key: k, other: "x3", "amount": 8.0,
+         "event_time": "2026-03-07T23:59:59.999Z"},
+        {"event_id": f"{source}-mid-2", key: k, other: "x3", "amount": 16.0,
+         "event_time": "2026-03-08T00:00:00.000Z"},
+    ]
+    return [json.dumps(e).encode() for e in evs]
+
+
+def _merge_in_time(payloads: list[bytes], extra: list[bytes]) -> list[bytes]:
+    """Insert each extra event before the first payload with a later event time (so none is late)."""
+    out = list(payloads)
+    for p in extra:
+        t = ref.parse_event_time(json.loads(p)["event_time"])
+        for i, q in enumerate(out):
+            try:
+                tq = ref.parse_event_time(json.loads(q)["event_time"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if tq is not None and t is not None and tq > t:
+                out.insert(i, p)
+                break
+        else:
+            out.append(p)
+    return out
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b)
+
+
+@pytest.fixture(scope="module")
+def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
+    base = stack.config
+    cfg = isolated_repo(REPO, tmp_path_factory.mktemp("golden"), base)
+    applied = apply(cfg)
+    views = {v.name: v for v in applied.new_views}
+    jm = JobManager(cfg)
+    jobs = {}
+    try:
+        for name in SPECS:
+            jobs[name] = jm.submit(views[name])[0]
+        for jid in jobs.values():
+            jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
+
+        t0 = int(START.timestamp() * 1000)
+        phase1 = {
+            "clicks": generator.clicks(2500, START, 3 * 3600, n_keys=60, id_prefix="c1-"),
+            "transactions": generator.transactions(1500, START, 3 * 3600, n_keys=30, id_prefix="t1-"),
+        }
+        sent: dict[str, list[bytes]] = {}
+        for source, batch in phase1.items():
+            sent[source] = _merge_in_time(batch.payloads, _edge_cases(source, t0))
+            list(generator.produce(base.kafka.bootstrap_servers, cfg.kafka.topic_prefix + source, sent[source]))
+
+        # Wait until every job's watermark provably passed phase 1: its last phase-1 window is in Redis.
+        for name, (source, key, spec, aggs) in SPECS.items():
+            valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
+            wm1 = max(e["_t"] for e in valid) - DELAY
+            last_end = max(end for (_, end) in ref.reference_rows(valid, key, spec, aggs, wm1))
+            wait_for(lambda v=views[name], e=last_end: any(
+                r["_ft"] >= e for r in online_rows(base.redis.url, v).values()), 300, f"{name}: phase 1 in Redis")
+
+        # Phase 2: late events (far behind the watermark), then more on-time events, then a flush.
+        late = {
+            source: [json.dumps({"event_id": f"{source}-late-{i}", KEY[source]: f"late-{i % 3}", "amount": 100.0,
+                                 "event_time": t0 + i * MIN}).encode() for i in range(5)]
+            for source in sent
+        }
+        t_end = t0 + 3 * 3600 * 1000
+        more = {
+            "clicks": generator.clicks(300, datetime.fromtimestamp(t_end / 1000, timezone.utc), 1800,
+                                       n_keys=60, id_prefix="c2-", malformed=2),
+            "transactions": generator.transactions(200, datetime.fromtimestamp(t_end / 1000, timezone.utc), 1800,
+                                                   n_keys=30, id_prefix="t2-", malformed=2),
+        }
+        flush_t = t_end + 3 * 86_400_000
+        for source in sent:
+            flush = json.dumps({"event_id": f"{source}-flush", KEY[source]: "__flush__", "amount": 0.0,
+                                "event_time": flush_t}).encode()
+            payloads = late[source] + more[source].payloads + [flush]
+            list(generator.produce(base.kafka.bootstrap_servers, cfg.kafka.topic_prefix + source, payloads))
+            sent[source] = sent[source] + payloads
+        dump = Path(cfg.root) / "sent.json"  # kept for debugging a failure
+        dump.write_text(json.dumps({k: [p.decode(errors="replace") for p in v] for k, v in sent.items()}))
+        yield cfg, views, sent, late, flush_t - DELAY
+    finally:
+        for jid in jobs.values():
+            try:
+                jm.flink.cancel(jid)
+            except Exception:  # noqa: BLE001 - best effort clean-up
+                pass
+
+
+def _expected(name: str, sent: dict[str, list[bytes]], late: dict[str, list[bytes]],
+              final_wm: int) -> dict[tuple[Any, int], dict[str, Any]]:
+    source, key, spec, aggs = SPECS[name]
+    late_ids = {json.loads(p)["event_id"] for p in late[source]}
+    valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
+    valid = [e for e in valid if e["event_id"] not in late_ids]
+    rows = ref.reference_rows(valid, key, spec, aggs, final_wm)
+    if name == "user_sessions":
+        for (_, end), row in rows.items():
+            row["session_minutes"] = ((end - row["_window_start"]) // 1000) / 60.0
+    return {k: v for k, v in rows.items() if k[0] != "__flush__"}
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_online_and_offline_equal_reference(golden, name: str) -> None:  # type: ignore[no-untyped-def]
+    cfg, views, sent, late, final_wm = golden
+    view = views[name]
+    expected = _expected(name, sent, late, final_wm)
+    feature_names = [f.name for f in view.features]
+
+    def offline() -> dict[tuple[Any, int], dict[str, Any]]:
+        table = offline_rows(cfg, view).to_pylist()
+        out: dict[tuple[Any, int], dict[str, Any]] = {}
+        for r in table:
+            ft = r["feature_time"].replace(tzinfo=timezone.utc)
+            k = (r[view.entities[0]], int(ft.timestamp() * 1000))
+            assert k not in out, f"duplicate offline row {k}"
+            out[k] = {f: r[f] for f in feature_names}
+        return out
+
+    wait_for(lambda: len(offline()) >= len(expected), 240, f"{name}: {len(expected)} offline rows")
+    got = offline()
+    assert set(got) == set(expected), (
+        f"missing {sorted(set(expected) - set(got))[:5]}, extra {sorted(set(got) - set(expected))[:5]}")
+    for k, row in expected.items():
+        for f in feature_names:
+            assert _close(got[k][f], row[f]), f"{name} {k} {f}: offline {got[k][f]!r} != reference {row[f]!r}"
+
+    latest: dict[Any, tuple[int, dict[str, Any]]] = {}
+    for (entity, end), row in expected.items():
+        if entity not in latest or end > latest[entity][0]:
+            latest[entity] = (end, row)
+    online = online_rows(cfg.redis.url, view)
+    online.pop("__flush__", None)
+    assert set(online) == set(latest)
+    for entity, (end, row) in latest.items():
+        assert online[entity]["_ft"] == end, f"{name} {entity}: online feature_time"
+        for f in feature_names:
+            assert _close(online[entity][f], row[f]), f"{name} {entity} {f}: online {online[entity][f]!r}"
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_dead_letters_and_late_events_are_kept(golden, name: str) -> None:  # type: ignore[no-untyped-def]
+    cfg, views, sent, late, _ = golden
+    source = SPECS[name][0]
+    _, malformed = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
+    bootstrap = cfg.kafka.bootstrap_servers
+    dlq: list[bytes] = []
+    wait_for(lambda: len(dlq.extend(read_topic(bootstrap, dlq_topic(views[name], cfg)) if not dlq else [])
+                         or dlq) >= malformed, 120, "dead letters")
+    records = [json.loads(r) for r in dlq]
+    assert len(records) == malformed
+    assert all(r["reason"] and r["payload"] is not None for r in records)
+    reasons = " ".join(r["reason"] for r in records)
+    assert "invalid JSON" in reasons and "missing required field" in reasons
+    late_records = [json.loads(r) for r in read_topic(bootstrap, late_topic(views[name], cfg))]
+    assert sorted(json.loads(r["payload"])["event_id"] for r in late_records) == sorted(
+        json.loads(p)["event_id"] for p in late[source])
