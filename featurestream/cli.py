@@ -166,6 +166,17 @@ def describe_cmd(c: _Ctx, view: str) -> None:
     click.echo(json.dumps(doc, indent=2, default=str))
 
 
+@main.command("demo")
+@click.option("--events", default=20_000, show_default=True, help="Events per source.")
+@click.option("--wait", "wait_s", default=240.0, show_default=True, help="Seconds to wait for results.")
+@pass_ctx
+def demo_cmd(c: _Ctx, events: int, wait_s: float) -> None:
+    """Run the demo pipeline end to end on the local stack and print what it did."""
+    from featurestream.demo import run_demo
+
+    run_demo(c.config, click.echo, events=events, wait_s=wait_s)
+
+
 from featurestream.jobs_cli import jobs  # noqa: E402
 from offline.cli import materialize_command, sql_command, training_set_command  # noqa: E402
 

@@ -104,6 +104,11 @@ class RedisConfig(_Model):
 
 class FlinkConfig(_Model):
     rest_url: str = "http://localhost:8081"
+    # Mark a Kafka partition idle after this long without data (e.g. "30 s"), so it stops holding
+    # the watermark back. Off by default: an idle partition that wakes up with older data would
+    # otherwise turn its events late. Turn it on for topics with partitions that stay empty.
+    source_idle_timeout: str = ""
+    checkpoint_interval: str = "5 s"
 
 
 class OfflineConfig(_Model):

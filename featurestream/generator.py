@@ -94,14 +94,26 @@ def transactions(n: int, start: datetime, span_s: float, *, seed: int = 11, n_ke
                    id_prefix=id_prefix)
 
 
+def _entity_key(payload: bytes) -> bytes | None:
+    try:
+        ev = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(ev, dict):
+        return None
+    key = ev.get("user_id", ev.get("card_id"))
+    return str(key).encode() if key is not None else None
+
+
 def produce(bootstrap: str, topic: str, payloads: list[bytes], *, chunk: int = 10_000) -> Iterator[int]:
-    """Send payloads in order (one partition key per topic keeps order); yields the running count."""
+    """Send payloads in order, keyed by entity like real producers (one entity, one partition);
+    yields the running count."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=256 * 1024, acks=1)
     try:
         for i, p in enumerate(payloads, 1):
-            producer.send(topic, p)
+            producer.send(topic, p, key=_entity_key(p))
             if i % chunk == 0:
                 producer.flush()
                 yield i

@@ -93,7 +93,6 @@ class FlinkService:
             "python.executable": python,
             "python.client.executable": python,
             "python.pythonpath": str(self.config.root),
-            "table.exec.source.idle-timeout": "5 s",
             "classloader.check-leaked-classloader": False,
         }
 
