@@ -92,7 +92,7 @@ def load_repo(config: Config) -> Repo:
             return str(p)
 
     for kind, pattern, parse in (
-        ("sources", "sql/sources/*.sql", lambda t, p: parse_source(t, p)),
+        ("sources", "sql/sources/*.sql", lambda t, p: parse_source(t, p, ns)),
         ("views", "sql/features/*.sql", lambda t, p: parse_feature_view(t, p, ns)),
         ("services", "sql/services/*.yaml", lambda t, p: parse_feature_service(t, p, ns)),
     ):

@@ -65,6 +65,7 @@ class Source:
     description: str = ""
     path: str = ""
     sql: str = ""
+    namespace: str = "default"
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -323,7 +324,7 @@ _WATERMARK = re.compile(r"^WATERMARK\s+FOR\s+`?(\w+)`?\s+AS\s+(.+)$", re.I | re.
 _COLUMN = re.compile(r"^`?(\w+)`?\s+(.+?)(\s+NOT\s+NULL)?$", re.I | re.S)
 
 
-def parse_source(text: str, path: str = "") -> Source:
+def parse_source(text: str, path: str = "", namespace: str = "default") -> Source:
     """Parse a source file: header (``topic``, ``event_id``, ``format``) + ``CREATE TABLE`` without WITH."""
     header, body, body_line = parse_header(text, path)
     m = _CREATE.match(body)
@@ -368,6 +369,7 @@ def parse_source(text: str, path: str = "") -> Source:
         description=header.get("description", ("", 0))[0],
         path=path,
         sql=body,
+        namespace=namespace,
     )
     ts = src.column(event_time)
     if ts is None or not ts.dtype.startswith("TIMESTAMP"):

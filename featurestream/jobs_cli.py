@@ -26,7 +26,7 @@ def _source_from_dict(d: dict) -> Source:  # type: ignore[type-arg]
         columns=tuple(Column(c["name"], c["dtype"], c["nullable"]) for c in d["columns"]),
         event_time=d["event_time"], watermark_delay=parse_duration(d["watermark_delay"]),
         event_id=d.get("event_id"), format=d.get("format", "json"), description=d.get("description", ""),
-        path=d.get("path", ""), sql=d.get("sql", ""),
+        path=d.get("path", ""), sql=d.get("sql", ""), namespace=d.get("namespace", "default"),
     )
 
 
@@ -44,9 +44,7 @@ class JobManager:
         return self.registry.get_view(self.config.namespace, name, int(ver) if ver else None)
 
     def source_of(self, view: FeatureView) -> Source:
-        srcs = {s["name"]: s for s in self.registry.sources(view.namespace)} or {
-            s["name"]: s for s in self.registry.sources()
-        }
+        srcs = {s["name"]: s for s in self.registry.sources(view.namespace)}
         if len(view.sources) != 1 or view.sources[0] not in srcs:
             raise RegistryError(f"view {view.ref} must read exactly one registered source, found {view.sources}")
         return _source_from_dict(srcs[view.sources[0]])

@@ -32,23 +32,28 @@ class FlinkPlanner:
         jars = flink_jars(config.state_path / "jars")
         if jars:
             conf.set("pipeline.jars", ";".join(p.as_uri() for p in jars))
-        self._registered: set[str] = set()
-        self._failed: set[str] = set()
+        self._registered: dict[str, str] = {}  # source name -> the SQL it was registered with
+        self._failed: dict[str, str] = {}
 
     def register_source(self, source: Source, view: FeatureView) -> None:
         from jobs.compiler import source_statements
 
-        if source.name in self._registered:
+        if self._registered.get(source.name) == source.sql:
             return  # the job options (group id) differ per view, the schema does not
-        if source.name in self._failed:
+        if self._failed.get(source.name) == source.sql:
             raise DefinitionError(f"source {source.name} was rejected (see above)", path=source.path)
+        if source.name in self._registered:  # redefined (a new repo on the same planner)
+            self.t_env.execute_sql(f"DROP TEMPORARY VIEW IF EXISTS `{source.name}`")
+            self.t_env.execute_sql(f"DROP TEMPORARY VIEW IF EXISTS `{source.name}_parsed`")
+            self.t_env.execute_sql(f"DROP TEMPORARY TABLE IF EXISTS `{source.name}_raw`")
+            del self._registered[source.name]
         try:
             for stmt in source_statements(source, self.config, view, streaming=True):
                 self.t_env.execute_sql(stmt)
         except Exception as exc:  # noqa: BLE001 - py4j raises many kinds
-            self._failed.add(source.name)
+            self._failed[source.name] = source.sql
             raise DefinitionError(f"Flink rejected the source: {_flink_message(exc)}", path=source.path) from exc
-        self._registered.add(source.name)
+        self._registered[source.name] = source.sql
 
     def output_columns(self, view: FeatureView) -> list[Column]:
         """Plan the view's SELECT (streaming) and return its output columns with Flink types."""

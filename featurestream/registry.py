@@ -158,7 +158,7 @@ class Registry:
                     )
                 self._index_view(cat, v)
             for s in sources:
-                cat.sources[("default" if not hasattr(s, "namespace") else s.namespace, s.name)] = _source_dict(s)
+                cat.sources[(s.namespace, s.name)] = _source_dict(s)
             for svc in services:
                 cat.services[(svc.namespace, svc.name, svc.version)] = svc
             revision = self.revision + 1
@@ -253,7 +253,7 @@ def _source_dict(s: Source) -> dict[str, Any]:
     from featurestream.durations import format_duration
 
     return {
-        "namespace": getattr(s, "namespace", "default"),
+        "namespace": s.namespace,
         "name": s.name,
         "topic": s.topic,
         "columns": [{"name": c.name, "dtype": c.dtype, "nullable": c.nullable} for c in s.columns],
