@@ -178,12 +178,13 @@ def demo_cmd(c: _Ctx, events: int, wait_s: float) -> None:
 
 
 from featurestream.jobs_cli import jobs  # noqa: E402
-from offline.cli import materialize_command, sql_command, training_set_command  # noqa: E402
+from offline.cli import backfill_command, materialize_command, sql_command, training_set_command  # noqa: E402
 
 main.add_command(jobs)
 main.add_command(training_set_command)
 main.add_command(sql_command)
 main.add_command(materialize_command)
+main.add_command(backfill_command)
 main.add_command(__import__("api.cli", fromlist=["serve_command"]).serve_command)
 main.add_command(__import__("monitoring.cli", fromlist=["monitor_command"]).monitor_command)
 main.add_command(__import__("monitoring.cli", fromlist=["audit_command"]).audit_command)

@@ -127,11 +127,13 @@ def _parse_select(source: Source, extra: list[str]) -> str:
 
 
 def source_statements(source: Source, config: Config, view: FeatureView, *, streaming: bool,
-                      path: str | None = None, file_format: str = "json") -> list[str]:
+                      path: str | None = None, file_format: str = "json", late_filter: bool | None = None) -> list[str]:
     """DDL that makes ``source.name`` a clean, typed, de-duplicated, on-time table for the view.
 
-    Streaming reads Kafka; batch reads files under ``path`` (one JSON object per line, like the topic).
+    Streaming reads Kafka; otherwise files under ``path`` (one JSON object per line, like the topic).
+    ``late_filter`` (default: ``streaming``) drops events behind the watermark from the main path.
     """
+    late_filter = streaming if late_filter is None else late_filter
     ev = source.event_time
     ev_raw = f"JSON_VALUE(payload, {_q('$.' + ev)})"
     meta = []
@@ -163,7 +165,7 @@ def source_statements(source: Source, config: Config, view: FeatureView, *, stre
     extra = ["payload", "kafka_partition", "kafka_offset"] if streaming else ["payload"]
     stmts = [ddl, f"CREATE TEMPORARY VIEW `{source.name}_parsed` AS\n{_parse_select(source, extra)}"]
     on_time = "dlq_reason IS NULL"
-    if streaming:
+    if late_filter:
         on_time += f" AND (CURRENT_WATERMARK(`{ev}`) IS NULL OR `{ev}` >= CURRENT_WATERMARK(`{ev}`))"
     names = ", ".join(f"`{c.name}`" for c in source.columns)
     if source.event_id:
@@ -180,16 +182,16 @@ def source_statements(source: Source, config: Config, view: FeatureView, *, stre
 
 
 def offline_table_ddl(view: FeatureView, config: Config, table: str = "fs_offline",
-                      fmt: str = "parquet", streaming: bool = True) -> str:
+                      fmt: str = "parquet", streaming: bool = True, path: str | None = None) -> str:
     """The offline sink: ``<offline>/<ns>/<view>/v<version>/date=YYYY-MM-DD/`` files."""
-    path = config.offline_path / view.namespace / view.name / f"v{view.version}"
+    target = path or (config.offline_path / view.namespace / view.name / f"v{view.version}").as_uri()
     cols = [f"`{e}` STRING" for e in view.entities]
     cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)"]
     cols += [f"`{f.name}` {_sink_type(f.dtype)}" for f in view.features]
     cols += ["`created_at` TIMESTAMP(3)", "`date` STRING"]
     options = {
         "connector": "filesystem",
-        "path": path.as_uri(),
+        "path": target,
         "format": fmt,
         "sink.partition-commit.policy.kind": "success-file",
     }
@@ -297,12 +299,32 @@ def compile_streaming_job(view: FeatureView, source: Source, config: Config, *,
 
 
 def compile_batch_job(view: FeatureView, source: Source, config: Config, *, input_path: str,
-                      output_table_path: str | None = None, offline_format: str = "parquet",
+                      output_path: str, dead_letter_path: str, offline_format: str = "parquet",
                       start: str | None = None, end: str | None = None) -> dict[str, Any]:
-    """The backfill job: the same SQL in batch mode over JSON-lines files, into the offline layout."""
-    stmts = source_statements(source, config, view, streaming=False, path=input_path)
+    """The backfill job: the view's SQL over JSON-lines files into ``output_path`` (offline layout
+    of one view version; the caller swaps its date partitions into the store).
+
+    Aligned windows run in Flink batch mode. SESSION windows are not supported by Flink's batch mode,
+    so those views run in streaming mode over the bounded files (the job ends with the input, and the
+    final watermark closes every window); events behind the watermark then go to a late file.
+    """
+    bounded_streaming = view.window == "SESSION"
+    stmts = source_statements(source, config, view, streaming=False, path=input_path, late_filter=bounded_streaming)
     stmts.append(_rows_view(view))
-    stmts.append(offline_table_ddl(view, config, fmt=offline_format, streaming=False))
+    stmts.append(offline_table_ddl(view, config, fmt=offline_format, streaming=bounded_streaming, path=output_path))
+    ev = source.event_time
+    stmts.append(
+        "CREATE TEMPORARY TABLE fs_dlq (`payload` STRING, `reason` STRING) WITH ("
+        f"'connector' = 'filesystem', 'path' = {_q(dead_letter_path + '/dead')}, 'format' = 'json')"
+    )
+    inserts = [f"INSERT INTO fs_dlq SELECT payload, dlq_reason FROM `{source.name}_parsed` WHERE dlq_reason IS NOT NULL"]
+    if bounded_streaming:
+        stmts.append(
+            f"CREATE TEMPORARY TABLE fs_late (`payload` STRING, `{ev}` TIMESTAMP_LTZ(3)) WITH ("
+            f"'connector' = 'filesystem', 'path' = {_q(dead_letter_path + '/late')}, 'format' = 'json')"
+        )
+        inserts.append(f"INSERT INTO fs_late SELECT payload, `{ev}` FROM `{source.name}_parsed` "
+                       f"WHERE dlq_reason IS NULL AND `{ev}` < CURRENT_WATERMARK(`{ev}`)")
     ents = ", ".join(f"`{e}`" for e in view.entities)
     feats = ", ".join(f"`{f.name}`" for f in view.features)
     where = []
@@ -311,15 +333,14 @@ def compile_batch_job(view: FeatureView, source: Source, config: Config, *, inpu
     if end:
         where.append(f"`{FEATURE_TIME}` < TIMESTAMP {_q(end + ' 00:00:00')}")
     cond = (" WHERE " + " AND ".join(where)) if where else ""
+    inserts.insert(0, f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, created_at, "
+                      f"DATE_FORMAT(`{FEATURE_TIME}`, 'yyyy-MM-dd') FROM fs_rows{cond}")
     return {
         "name": job_name(view) + "-backfill",
-        "mode": "batch",
+        "mode": "streaming" if bounded_streaming else "batch",
         "view": view.ref,
-        "config": {},
+        "config": {"execution.checkpointing.interval": "2 s"} if bounded_streaming else {},
         "python_functions": [],
         "statements": stmts,
-        "inserts": [
-            f"INSERT OVERWRITE fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, created_at, "
-            f"DATE_FORMAT(`{FEATURE_TIME}`, 'yyyy-MM-dd') FROM fs_rows{cond}"
-        ],
+        "inserts": inserts,
     }
