@@ -152,7 +152,9 @@ ENGINES = {"ours": run_ours, "pandas": run_pandas}
 def child(engine: str, data: Path) -> None:
     os.environ["FEATURESTREAM_OFFLINE_PATH"] = str(data / "offline")
     config = load_config(data)
+    cpu = time.process_time()
     result = ENGINES[engine](config, data)
+    result["cpu_s"] = time.process_time() - cpu  # every thread of the process: robust to a loaded machine
     result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result))
 
@@ -191,6 +193,7 @@ def main() -> None:
         f"(ready in {time.perf_counter() - t:.1f}s); cores: {os.cpu_count()}"
     )
     results: list[tuple[str, str, dict[str, Any]]] = []
+    load_before = os.getloadavg()
     for engine in args.engines.split(","):
         res = _spawn(
             [sys.executable, __file__, "--size", args.size, "--data", str(data), "--child", engine], args.timeout
@@ -205,13 +208,15 @@ def main() -> None:
         res = _spawn([args.feast, feast_script, str(fdata)], args.timeout)
         results.append(("feast", args.feast_size, res))
         print("feast", args.feast_size, res, flush=True)
-    print("\n| engine | size | labels | feature rows | wall s | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    print(f"\nload average before/after: {load_before} / {os.getloadavg()}")
+    print("| engine | size | labels | feature rows | wall s | CPU s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
     for engine, size, res in results:
         nl, nr, _ = SIZES[size]
         wall = f"{res['wall_s']:.2f}" if "wall_s" in res else res.get("error", "?")
         rss = f"{res['peak_rss_mb']:.0f}" if "peak_rss_mb" in res else "-"
-        print(f"| {engine} | {size} | {nl:,} | {nr * len(VIEWS):,} | {wall} | {rss} |")
+        cpu = f"{res['cpu_s']:.2f}" if "cpu_s" in res else "-"
+        print(f"| {engine} | {size} | {nl:,} | {nr * len(VIEWS):,} | {wall} | {cpu} | {rss} |")
 
 
 if __name__ == "__main__":

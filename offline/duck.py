@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -101,11 +101,15 @@ def view_select(
     start: date | None = None,
     end: date | None = None,
     files: Sequence[Path] | None = None,
+    time_range: tuple[datetime, datetime] | None = None,
 ) -> str:
     """A ``SELECT`` of the view's offline rows with normalised columns.
 
     Columns: the entity keys, ``feature_time`` and ``created_at`` as UTC ``TIMESTAMP``, then every
     declared feature (NULL when a file lacks it). ``start``/``end`` prune date partitions.
+    ``time_range=(lo, hi)`` (naive UTC) keeps only rows with ``lo < feature_time <= hi``; the filter
+    is written on the stored column when it already is a timestamp, so the Parquet scan applies it
+    (row-group statistics, no per-row cast) instead of a filter above the normalising cast.
     """
     paths = list(files) if files is not None else data_files(config, view, start, end)
     feats = [(f.name, duckdb_type(f.dtype)) for f in view.features]
@@ -122,4 +126,21 @@ def view_select(
     cols.append(f"{_ts_expr(CREATED_AT, schema.get(CREATED_AT))} AS {CREATED_AT}")
     for name, typ in feats:
         cols.append(quote(name) if name in schema else f"CAST(NULL AS {typ}) AS {quote(name)}")
-    return f"SELECT {', '.join(cols)} FROM {scan}"
+    where = "" if time_range is None else " WHERE " + _time_filter(schema.get(FEATURE_TIME), *time_range)
+    return f"SELECT {', '.join(cols)} FROM {scan}{where}"
+
+
+def _time_filter(typ: str | None, lo: datetime, hi: datetime) -> str:
+    """``lo < feature_time <= hi`` on the stored column (pushed into the scan) where possible."""
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    t = (typ or "").upper()
+    if t == "TIMESTAMP WITH TIME ZONE":
+        col, lit = quote(FEATURE_TIME), "TIMESTAMPTZ '{}+00'"
+    elif t in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        col, lit = (
+            f"CAST({quote(FEATURE_TIME)} AS TIMESTAMP)" if t != "TIMESTAMP" else quote(FEATURE_TIME),
+            "TIMESTAMP '{}'",
+        )
+    else:
+        col, lit = _ts_expr(FEATURE_TIME, typ), "TIMESTAMP '{}'"
+    return f"{col} > {lit.format(lo.strftime(fmt))} AND {col} <= {lit.format(hi.strftime(fmt))}"

@@ -4,10 +4,14 @@ For each label row (entity keys + time ``t``) and each requested view, the answe
 row with the greatest ``(feature_time, created_at)`` such that ``feature_time <= t``; it counts
 only if ``t - max_age < feature_time`` (``max_age`` from :mod:`featurestream.semantics`, the
 server's rule), otherwise the view's declared default is used. DuckDB's ASOF JOIN picks, per left row, the right
-row with the greatest ordering value ``<=`` the left one; ordering on the struct
+row with the greatest ordering value ``<=`` the left one; ordering on the pair
 ``(feature_time, created_at)`` against ``(t, +infinity)`` therefore resolves ``created_at`` ties
-inside the join, with no separate de-duplication pass. The TTL lower bound is applied after the
-join: if the newest row at or before ``t`` is too old, every older row is too.
+inside the join, with no separate de-duplication pass. The pair is packed into one ``HUGEINT``
+(``feature_time`` epoch µs in the high 64 bits, ``created_at`` epoch µs offset to unsigned in the low
+64 bits, NULL lowest), which orders exactly like the pair but sorts and compares far cheaper than
+a struct. The TTL lower bound is applied after the join: if the newest row at or before ``t`` is
+too old, every older row is too. Rows outside ``(min t - max_age, max t]`` are filtered in the
+Parquet scan.
 
 "As served" mode orders rows by when they became available online instead: ``created_at`` for
 streamed rows, ``feature_time + watermark delay`` for backfilled ones (``created_at`` missing or
@@ -91,10 +95,6 @@ class JoinReport:
         return "\n".join(lines)
 
 
-def _lit(ts: datetime) -> str:
-    return f"TIMESTAMP '{ts.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
-
-
 def _interval(td: timedelta) -> str:
     return f"INTERVAL {int(td / timedelta(microseconds=1))} MICROSECOND"
 
@@ -102,6 +102,18 @@ def _interval(td: timedelta) -> str:
 def _key_types(con: duckdb.DuckDBPyConnection, select: str, keys: tuple[str, ...]) -> dict[str, str]:
     rows = con.execute(f"DESCRIBE {select}").fetchall()
     return {r[0]: r[1] for r in rows if r[0] in keys}
+
+
+# (feature_time, created_at) -> one HUGEINT ordered like the pair; see the module docstring.
+_HIGH = "18446744073709551616::HUGEINT"
+_CREATED_US = (
+    "coalesce(epoch_us(created_at), CASE WHEN created_at > feature_time "
+    "THEN 9223372036854775807 ELSE -9223372036854775808 END)"  # NULL, -infinity lowest; +infinity highest
+)
+_PACKED_ORDER = f"epoch_us(feature_time)::HUGEINT * {_HIGH} + ({_CREATED_US}::HUGEINT + 9223372036854775808)"
+_LABEL_ORDER = f"epoch_us({_T})::HUGEINT * {_HIGH} + 18446744073709551615"  # (t, +infinity)
+
+_ARROW_TO_DUCK = {"string": "VARCHAR", "large_string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER"}
 
 
 def _view_cte(
@@ -114,16 +126,19 @@ def _view_cte(
     as_served: bool,
 ) -> tuple[str, dict[str, str]]:
     view = req.view
-    select = view_select(con, config, view, start=(lo - timedelta(days=1)).date(), end=(hi + timedelta(days=1)).date())
+    select = view_select(
+        con,
+        config,
+        view,
+        start=(lo - timedelta(days=1)).date(),
+        end=(hi + timedelta(days=1)).date(),
+        time_range=(lo, hi),
+    )
     keys = ", ".join(quote(k) for k in view.entities)
     feats = ", ".join(quote(f) for f, _ in req.columns)
-    where = f"feature_time > {_lit(lo)} AND feature_time <= {_lit(hi)}"
     created = "coalesce(created_at, TIMESTAMP '-infinity')"
     if not as_served:
-        body = (
-            f"SELECT {keys}, feature_time AS __ft, {{'a': feature_time, 'b': {created}}} AS __ord, {feats} "
-            f"FROM ({select}) WHERE {where}"
-        )
+        body = f"SELECT {keys}, feature_time AS __ft, {_PACKED_ORDER} AS __ord, {feats} FROM ({select})"
     else:
         avail = (
             "CASE WHEN created_at IS NOT NULL AND created_at > feature_time THEN created_at "
@@ -132,11 +147,18 @@ def _view_cte(
         ordered = f"{{'a': __avail, 'b': feature_time, 'c': {created}}}"
         body = (
             f"SELECT {keys}, feature_time AS __ft, {ordered} AS __ord, {feats} FROM ("
-            f"SELECT *, {avail} AS __avail FROM ({select}) WHERE {where}) "
+            f"SELECT *, {avail} AS __avail FROM ({select})) "
             f"QUALIFY coalesce({{'b': feature_time, 'c': {created}}} >= max({{'b': feature_time, 'c': {created}}}) "
             f"OVER (PARTITION BY {keys} ORDER BY {ordered} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), true)"
         )
     return f"f{i} AS ({body})", _key_types(con, select, view.entities)
+
+
+def _key_match(label: pa.Table, key: str, ktype: str, i: int) -> str:
+    """``l.key = f<i>.key``; TRY_CAST the label side only when its type differs from the view's."""
+    same = _ARROW_TO_DUCK.get(str(label.schema.field(key).type)) == ktype
+    left = f"l.{quote(key)}" if same else f"TRY_CAST(l.{quote(key)} AS {ktype})"
+    return f"{left} = f{i}.{quote(key)}"
 
 
 def pit_join(
@@ -184,19 +206,15 @@ def pit_join(
         for i, req in enumerate(requests):
             cte, ktypes = _view_cte(con, config, i, req, t_min - req.max_age, t_max, as_served)
             ctes.append(cte)
-            on = " AND ".join(
-                f"TRY_CAST(l.{quote(k)} AS {ktypes.get(k, 'VARCHAR')}) = f{i}.{quote(k)}" for k in req.view.entities
-            )
-            order = "l.__ord_s" if as_served else "l.__ord_p"
-            joins.append(f"ASOF LEFT JOIN f{i} ON {on} AND {order} >= f{i}.__ord")
+            on = " AND ".join(_key_match(base, k, ktypes.get(k, "VARCHAR"), i) for k in req.view.entities)
+            joins.append(f"ASOF LEFT JOIN f{i} ON {on} AND l.__ord_l >= f{i}.__ord")
             outs.append(f"f{i}.__ft AS __ft{i}")
             outs += [f"f{i}.{quote(f)} AS {quote(f'__c{i}_{j}')}" for j, (f, _) in enumerate(req.columns)]
-        label_cte = (
-            f"l AS (SELECT *, CAST({_T} AS TIMESTAMP) AS __t, "
-            f"{{'a': CAST({_T} AS TIMESTAMP), 'b': TIMESTAMP 'infinity'}} AS __ord_p, "
-            f"{{'a': CAST({_T} AS TIMESTAMP), 'b': TIMESTAMP 'infinity', 'c': TIMESTAMP 'infinity'}} AS __ord_s "
-            "FROM __fs_labels)"
-        )
+        if as_served:
+            order_expr = f"{{'a': CAST({_T} AS TIMESTAMP), 'b': TIMESTAMP 'infinity', 'c': TIMESTAMP 'infinity'}}"
+        else:
+            order_expr = _LABEL_ORDER
+        label_cte = f"l AS (SELECT *, {order_expr} AS __ord_l FROM __fs_labels)"
         sql = f"WITH {label_cte}, {', '.join(ctes)} SELECT {', '.join(outs)} FROM l {' '.join(joins)}"
         raw = con.sql(sql).to_arrow_table()
     finally:
