@@ -11,13 +11,17 @@ from api.state import AppState
 __all__ = ["ApiKeyDep", "NamespaceHeaderDep", "StateDep", "get_state"]
 
 
-def get_state(request: Request) -> AppState:
+# Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, which
+# cost more CPU than the whole lookup (a thread hop per dependency per request).
+
+
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.fs
     state.catalog.maybe_refresh()
     return state
 
 
-def _api_key(
+async def _api_key(
     x_api_key: Annotated[str | None, Header(description="API key (or send Authorization: Bearer <key>)")] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
@@ -28,7 +32,7 @@ def _api_key(
     return None
 
 
-def _namespace_header(
+async def _namespace_header(
     x_featurestream_namespace: Annotated[str | None, Header(description="namespace to read (optional)")] = None,
 ) -> str | None:
     return x_featurestream_namespace

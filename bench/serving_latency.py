@@ -76,6 +76,12 @@ def _setup(state: Path, redis_url: str) -> list[str]:
     return refs
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _percentiles(lat: list[float]) -> dict[str, float]:
     s = sorted(lat)
 
@@ -221,6 +227,7 @@ def main() -> None:
                 cwd=str(ROOT),
             )
         )
+        server = procs[-1]
         _wait_port(port)
 
         from online.keys import entity_key
@@ -237,18 +244,23 @@ def main() -> None:
         rows = []
         for n, rate in ((1, a.rate), (N_ENTITIES, a.rate_100)):
             body = json.dumps({"features": refs, "entities": {"user_id": [f"u{e}" for e in range(n)]}}).encode()
+            cpu0 = _proc_cpu_s(server.pid)
             http = _in_process("http", port, body, rate, a.duration)
+            # Server CPU per request (warm-up included): robust where wall-clock latency is not.
+            http["cpu_us"] = (_proc_cpu_s(server.pid) - cpu0) / (http["requests"] + 50) * 1e6
             floor = _in_process("redis", redis_url, groups(n), rate, a.duration)
             rows.append((f"{n} entity x 50 features (5 views)", rate, http, floor))
 
+        print(f"\nload average: {os.getloadavg()}; server CPU per request (HTTP rows): cpu µs")
         print(
-            f"\n{'case':<34} {'rate':>6} {'path':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>8} {'err':>4}"
+            f"{'case':<34} {'rate':>6} {'path':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'req/s':>8} {'err':>4} {'cpu µs':>7}"
         )
         for name, rate, http, floor in rows:
             for label, r in (("HTTP (ours)", http), ("redis-py floor", floor)):
                 print(
                     f"{name:<34} {rate:>6.0f} {label:<14} {r['p50']:>8.3f} {r['p95']:>8.3f} {r['p99']:>8.3f} "
-                    f"{r['max']:>8.2f} {r['throughput']:>8.0f} {r['errors']:>4}"
+                    f"{r['max']:>8.2f} {r['throughput']:>8.0f} {r['errors']:>4} {r.get('cpu_us', float('nan')):>7.0f}"
                 )
             print(
                 f"{'':<34} {'':>6} {'ratio':<14} {http['p50'] / floor['p50']:>8.2f} {http['p95'] / floor['p95']:>8.2f} "

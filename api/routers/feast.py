@@ -55,6 +55,8 @@ async def get_online_features(
         names.append(e)
         results.append({"values": body.entities[e], "statuses": ["PRESENT"] * n, "event_timestamps": [EPOCH_TS] * n})
     seen: set[str] = set()
+    # Columns of one view share their statuses and times lists: render each list once.
+    rendered: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
     for c, col in enumerate(plan.columns):
         name = col.full_name if body.full_feature_names else col.short_name
         if name in seen:
@@ -64,13 +66,13 @@ async def get_online_features(
             )
         seen.add(name)
         names.append(name)
-        results.append(
-            {
-                "values": res.stored[c],
-                "statuses": [_FEAST_STATUS[s] for s in res.statuses[c]],
-                "event_timestamps": [iso_ms(t) for t in res.times[c]],
-            }
-        )
+        sts, times = res.statuses[c], res.times[c]
+        key = (id(sts), id(times))
+        pair = rendered.get(key)
+        if pair is None:
+            pair = ([_FEAST_STATUS[s] for s in sts], [iso_ms(t) for t in times])
+            rendered[key] = pair
+        results.append({"values": res.stored[c], "statuses": pair[0], "event_timestamps": pair[1]})
     headers = {"x-featurestream-degraded": res.degraded.value} if res.degraded is not None else None
     state.metrics.request_seconds.labels("get-online-features").observe(time.perf_counter() - t0)
     return OrjsonResponse({"metadata": {"feature_names": names}, "results": results}, headers=headers)
