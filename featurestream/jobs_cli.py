@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -22,11 +23,17 @@ def _source_from_dict(d: dict) -> Source:  # type: ignore[type-arg]
     from featurestream.definitions import Column
 
     return Source(
-        name=d["name"], topic=d["topic"],
+        name=d["name"],
+        topic=d["topic"],
         columns=tuple(Column(c["name"], c["dtype"], c["nullable"]) for c in d["columns"]),
-        event_time=d["event_time"], watermark_delay=parse_duration(d["watermark_delay"]),
-        event_id=d.get("event_id"), format=d.get("format", "json"), description=d.get("description", ""),
-        path=d.get("path", ""), sql=d.get("sql", ""), namespace=d.get("namespace", "default"),
+        event_time=d["event_time"],
+        watermark_delay=parse_duration(d["watermark_delay"]),
+        event_id=d.get("event_id"),
+        format=d.get("format", "json"),
+        description=d.get("description", ""),
+        path=d.get("path", ""),
+        sql=d.get("sql", ""),
+        namespace=d.get("namespace", "default"),
     )
 
 
@@ -40,18 +47,23 @@ class JobManager:
         self.savepoints = config.state_path / "savepoints.json"
 
     def view(self, ref: str) -> FeatureView:
+        self.registry.reload()  # a stat; picks up an apply made after this manager was built
         name, _, ver = ref.partition("@")
         return self.registry.get_view(self.config.namespace, name, int(ver) if ver else None)
 
     def source_of(self, view: FeatureView) -> Source:
+        self.registry.reload()
         srcs = {s["name"]: s for s in self.registry.sources(view.namespace)}
         if len(view.sources) != 1 or view.sources[0] not in srcs:
             raise RegistryError(f"view {view.ref} must read exactly one registered source, found {view.sources}")
         return _source_from_dict(srcs[view.sources[0]])
 
     def running(self) -> dict[str, dict]:  # type: ignore[type-arg]
-        return {j["name"]: j for j in self.flink.jobs() if j["state"] in ("RUNNING", "CREATED", "RESTARTING",
-                                                                               "INITIALIZING")}
+        return {
+            j["name"]: j
+            for j in self.flink.jobs()
+            if j["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
+        }
 
     def ensure_topic(self, topic: str) -> None:
         from kafka import KafkaAdminClient
@@ -61,10 +73,8 @@ class JobManager:
         admin = KafkaAdminClient(bootstrap_servers=self.config.kafka.bootstrap_servers, request_timeout_ms=10000)
         try:
             if topic not in admin.list_topics():
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics([NewTopic(topic, self.config.stack.kafka.partitions, 1)])
-                except TopicAlreadyExistsError:
-                    pass
         finally:
             admin.close()
 
@@ -136,8 +146,10 @@ def submit_cmd(c, views: tuple[str, ...], all_: bool, fresh: bool, savepoint: st
         t0 = time.monotonic()
         click.echo(f"{v.ref:<28} compiling and submitting ...")
         jid, new = jm.submit(v, savepoint=savepoint, fresh=fresh)
-        click.echo(f"{v.ref:<28} {'submitted' if new else 'already running'} as {jid}"
-                   + (f" in {time.monotonic() - t0:.1f}s" if new else ""))
+        click.echo(
+            f"{v.ref:<28} {'submitted' if new else 'already running'} as {jid}"
+            + (f" in {time.monotonic() - t0:.1f}s" if new else "")
+        )
 
 
 @jobs.command("list")
