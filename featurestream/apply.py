@@ -30,7 +30,11 @@ from featurestream.registry import Registry, parse_ref
 __all__ = ["ApplyError", "Plan", "apply", "load_repo", "plan"]
 
 _WIDENING = {
-    "TINYINT": 0, "SMALLINT": 1, "INT": 2, "INTEGER": 2, "BIGINT": 3,
+    "TINYINT": 0,
+    "SMALLINT": 1,
+    "INT": 2,
+    "INTEGER": 2,
+    "BIGINT": 3,
 }
 _FLOAT_WIDENING = {"FLOAT": 0, "DOUBLE": 1}
 
@@ -127,8 +131,9 @@ def _source_changes(old: dict[str, Any], new: Source) -> tuple[list[str], list[s
         refusals.append(f"class REMOVE: columns {removed} removed; keep them (mark them optional) instead")
     for n in added if not removed else []:
         if not new_cols[n].nullable:
-            refusals.append(f"class ADD_REQUIRED: new column {n!r} is NOT NULL; new fields must be optional "
-                            "(old events lack them)")
+            refusals.append(
+                f"class ADD_REQUIRED: new column {n!r} is NOT NULL; new fields must be optional (old events lack them)"
+            )
         else:
             warnings.append(f"class ADD_OPTIONAL: column {n!r} added (old events read it as NULL)")
     for n, c in new_cols.items():
@@ -196,13 +201,16 @@ def _contract_problems(view: FeatureView, columns: list[Column]) -> list[str]:
     for name, value in view.defaults.items():
         col = by_name.get(name)
         if col is None:
-            problems.append(f"{view.path}: default for {name!r}, which is not a feature of {view.ref} "
-                            f"(features: {sorted(by_name)})")
+            problems.append(
+                f"{view.path}: default for {name!r}, which is not a feature of {view.ref} (features: {sorted(by_name)})"
+            )
             continue
         kind = _kind(col.dtype)
         ok_types = _COMPATIBLE_DEFAULT.get(kind)
-        if value is not None and ok_types is not None and (
-            not isinstance(value, ok_types) or (kind == "numeric" and isinstance(value, bool))
+        if (
+            value is not None
+            and ok_types is not None
+            and (not isinstance(value, ok_types) or (kind == "numeric" and isinstance(value, bool)))
         ):
             problems.append(f"{view.path}: default {value!r} for {name!r} does not fit its type {col.dtype}")
     if view.ttl < view.freshness_sla:
@@ -233,23 +241,25 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
     for v in repo.views:
         missing = [n for n in v.sources if n not in sources]
         if missing:
-            out.problems.append(f"{v.path}:{v.sql_line}: view {v.ref} reads unknown source(s) {missing} "
-                                f"(defined: {sorted(sources)})")
+            out.problems.append(
+                f"{v.path}:{v.sql_line}: view {v.ref} reads unknown source(s) {missing} (defined: {sorted(sources)})"
+            )
             continue
+        registered: FeatureView | None
         try:
-            old = registry.get_view(ns, v.name, v.version)
+            registered = registry.get_view(ns, v.name, v.version)
         except RegistryError:
-            old = None
-        if old is not None:
-            if " ".join(old.sql.split()) != " ".join(v.sql.split()):
+            registered = None
+        if registered is not None:
+            if " ".join(registered.sql.split()) != " ".join(v.sql.split()):
                 out.problems.append(
                     f"{v.path}:{v.sql_line}: the SQL of registered view {v.ref} changed; registered versions are "
                     f"immutable, bump '-- version: {v.version}' to {v.version + 1} (both versions then serve)"
                 )
                 continue
             changed_source = any(s.name in v.sources for s, _ in out.changed_sources)
-            if not changed_source and old.defaults == v.defaults and old.ttl == v.ttl:
-                out.unchanged_views.append(old)
+            if not changed_source and registered.defaults == v.defaults and registered.ttl == v.ttl:
+                out.unchanged_views.append(registered)
                 continue
         to_validate.append(v)
     if to_validate and not out.problems:
@@ -286,8 +296,10 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
             if view is None:
                 out.problems.append(f"sql/services/{svc.name}: unknown feature view in {ref!r}")
             elif view.features and r.feature not in view.feature_names:
-                out.problems.append(f"sql/services/{svc.name}: {ref!r}: {view.ref} has no feature {r.feature!r} "
-                                    f"(features: {', '.join(view.feature_names)})")
+                out.problems.append(
+                    f"sql/services/{svc.name}: {ref!r}: {view.ref} has no feature {r.feature!r} "
+                    f"(features: {', '.join(view.feature_names)})"
+                )
         out.services.append(svc)
     out.lineage = _lineage(config, [*out.new_views, *out.unchanged_views], sources)
     return out

@@ -40,8 +40,14 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--repo", "-r", type=click.Path(file_okay=False, path_type=Path), default=".",
-              show_default=True, help="The feature repo (folder with featurestream.yaml and sql/).")
+@click.option(
+    "--repo",
+    "-r",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The feature repo (folder with featurestream.yaml and sql/).",
+)
 @click.pass_context
 def main(ctx: click.Context, repo: Path) -> None:
     """featurestream: real-time ML features from Flink SQL, served from Redis, trained from Parquet."""
@@ -72,8 +78,10 @@ def up(c: _Ctx, only: str | None) -> None:
     stack = Stack(c.config, log=click.echo)
     statuses = stack.up(_services(only))
     total = sum(s.rss_mb for s in statuses)
-    click.echo(f"stack up: {', '.join(s.name for s in statuses)}; resident memory {total:.0f} MB; "
-               f"logs and pids in {c.config.state_path}")
+    click.echo(
+        f"stack up: {', '.join(s.name for s in statuses)}; resident memory {total:.0f} MB; "
+        f"logs and pids in {c.config.state_path}"
+    )
 
 
 @main.command()
@@ -141,8 +149,10 @@ def ls_cmd(c: _Ctx) -> None:
     from featurestream.durations import format_duration
 
     for v in reg.views(ns):
-        click.echo(f"{v.name:<28} {v.version:>3}  {v.window or '-':<9} {','.join(v.entities):<12} "
-                   f"{format_duration(v.ttl):>5}  {', '.join(v.feature_names)}")
+        click.echo(
+            f"{v.name:<28} {v.version:>3}  {v.window or '-':<9} {','.join(v.entities):<12} "
+            f"{format_duration(v.ttl):>5}  {', '.join(v.feature_names)}"
+        )
     for s in reg.sources(ns):
         click.echo(f"source {s['name']} <- topic {s['topic']} ({len(s['columns'])} columns)")
     for svc in reg.services(ns):

@@ -415,7 +415,15 @@ def window_kind(sql: str) -> str | None:
 def parse_feature_view(text: str, path: str = "", namespace: str = "default") -> FeatureView:
     header, body, body_line = parse_header(text, path)
     known = {
-        "name", "version", "entities", "ttl", "freshness_sla", "owner", "description", "defaults", "tags",
+        "name",
+        "version",
+        "entities",
+        "ttl",
+        "freshness_sla",
+        "owner",
+        "description",
+        "defaults",
+        "tags",
     }
     for key, (_, line) in header.items():
         if key not in known:
@@ -430,9 +438,7 @@ def parse_feature_view(text: str, path: str = "", namespace: str = "default") ->
     ent_v, ent_line = _require(header, "entities", path, "user_id")
     entities = tuple(_name(e.strip(), "entity", path, ent_line) for e in ent_v.split(","))
     if not body.upper().startswith(("SELECT", "WITH")):
-        raise DefinitionError(
-            "expected one SELECT statement after the header", path=path, line=body_line
-        )
+        raise DefinitionError("expected one SELECT statement after the header", path=path, line=body_line)
     defaults_v, defaults_line = header.get("defaults", ("", 0))
     tags_v, tags_line = header.get("tags", ("", 0))
     view = FeatureView(
@@ -465,7 +471,9 @@ def parse_feature_service(text: str, path: str = "", namespace: str = "default")
         raise DefinitionError("expected a mapping with name, version and features", path=path, line=1)
     unknown = set(data) - {"name", "version", "owner", "description", "features"}
     if unknown:
-        raise DefinitionError(f"unknown keys {sorted(unknown)}", path=path, hint="use name, version, owner, description, features")
+        raise DefinitionError(
+            f"unknown keys {sorted(unknown)}", path=path, hint="use name, version, owner, description, features"
+        )
     name = str(data.get("name", ""))
     if not name:
         raise DefinitionError("missing 'name'", path=path, line=1, hint="add e.g. 'name: fraud_model'")
@@ -475,7 +483,9 @@ def parse_feature_service(text: str, path: str = "", namespace: str = "default")
     refs = data.get("features") or []
     if not isinstance(refs, list) or not refs:
         raise DefinitionError(
-            "'features' must list at least one 'view[@version]:feature'", path=path, hint="features: [user_clicks:clicks_10m]"
+            "'features' must list at least one 'view[@version]:feature'",
+            path=path,
+            hint="features: [user_clicks:clicks_10m]",
         )
     for ref in refs:
         if not isinstance(ref, str) or ":" not in ref:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from featurestream.config import Config
 from featurestream.pipeline_testing import offline_rows, online_rows, read_topic
@@ -40,13 +40,15 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
     for v in views.values():
         t0 = time.monotonic()
         jid, new = jm.submit(v)
-        echo(f"   {v.ref:<22} {'submitted' if new else 'already running'} as {jid}"
-             + (f" ({time.monotonic() - t0:.0f}s)" if new else ""))
+        echo(
+            f"   {v.ref:<22} {'submitted' if new else 'already running'} as {jid}"
+            + (f" ({time.monotonic() - t0:.0f}s)" if new else "")
+        )
     for jid in {j["jid"] for j in jm.running().values()}:
         jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
 
     echo(f"== 4/6 produce {events:,} events per source (skewed keys, ~3% duplicates, disorder, malformed)")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(hours=2)
     run = int(now.timestamp())
     sent: dict[str, generator.EventBatch] = {
@@ -55,18 +57,34 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
     }
     bootstrap = config.kafka.bootstrap_servers
     for source, batch in sent.items():
-        late = [json.dumps({"event_id": f"late-{run}-{i}", ("user_id" if source == "clicks" else "card_id"): "u0",
-                            "amount": 1.0, "event_time": int(start.timestamp() * 1000)}).encode() for i in range(3)]
+        late = [
+            json.dumps(
+                {
+                    "event_id": f"late-{run}-{i}",
+                    ("user_id" if source == "clicks" else "card_id"): "u0",
+                    "amount": 1.0,
+                    "event_time": int(start.timestamp() * 1000),
+                }
+            ).encode()
+            for i in range(3)
+        ]
         # a closing event slightly ahead of the rest moves the watermark so the last windows close
-        closing = json.dumps({"event_id": f"close-{run}-{source}",
-                              ("user_id" if source == "clicks" else "card_id"): "u-close", "amount": 0.0,
-                              "event_time": int((now + timedelta(minutes=1)).timestamp() * 1000)}).encode()
+        closing = json.dumps(
+            {
+                "event_id": f"close-{run}-{source}",
+                ("user_id" if source == "clicks" else "card_id"): "u-close",
+                "amount": 0.0,
+                "event_time": int((now + timedelta(minutes=1)).timestamp() * 1000),
+            }
+        ).encode()
         payloads = batch.payloads + late + [closing]
         t0 = time.monotonic()
         for n in generator.produce(bootstrap, config.kafka.topic_prefix + source, payloads):
             echo(f"   {source:<13} {n:>7,}/{len(payloads):,} sent")
-        echo(f"   {source:<13} {batch.duplicates} duplicates, {batch.out_of_order} out of order, "
-             f"{batch.malformed} malformed, 3 late; {len(payloads) / (time.monotonic() - t0):,.0f} events/s")
+        echo(
+            f"   {source:<13} {batch.duplicates} duplicates, {batch.out_of_order} out of order, "
+            f"{batch.malformed} malformed, 3 late; {len(payloads) / (time.monotonic() - t0):,.0f} events/s"
+        )
 
     echo("== 5/6 wait until every view has caught up (online and offline output stable)")
     t5 = time.monotonic()
@@ -80,29 +98,35 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
             if state[0] and state[1] and state == last.get(name):
                 stable[name] += 1
                 if stable[name] == 3:
-                    ft = datetime.fromtimestamp(state[0] / 1000, timezone.utc).strftime("%H:%M:%S")
-                    echo(f"   {name:<22} caught up after {time.monotonic() - t5:.0f}s: newest window ends {ft}, "
-                         f"{state[1]} offline rows")
+                    ft = datetime.fromtimestamp(state[0] / 1000, UTC).strftime("%H:%M:%S")
+                    echo(
+                        f"   {name:<22} caught up after {time.monotonic() - t5:.0f}s: newest window ends {ft}, "
+                        f"{state[1]} offline rows"
+                    )
             elif stable[name] < 3:
                 stable[name] = 0
             last[name] = state
         time.sleep(3)
     slow = [n for n, k in stable.items() if k < 3]
     if slow:
-        echo(f"   still processing {sorted(slow)} after {wait_s:.0f}s (the 2-core machine is busy); "
-             "the numbers below are a snapshot")
+        echo(
+            f"   still processing {sorted(slow)} after {wait_s:.0f}s (the 2-core machine is busy); "
+            "the numbers below are a snapshot"
+        )
 
     echo("== 6/6 what the platform now holds")
-    for name, v in views.items():
+    for v in views.values():
         online = online_rows(config.redis.url, v)
         offline = offline_rows(config, v)
         dead = len(read_topic(bootstrap, dlq_topic(v, config), timeout_ms=2000))
         late_n = len(read_topic(bootstrap, late_topic(v, config), timeout_ms=2000))
-        echo(f"   {v.ref:<22} online entities {len(online):>5}  offline rows {offline.num_rows:>7}  "
-             f"dead letters {dead:>3}  late {late_n:>3}")
+        echo(
+            f"   {v.ref:<22} online entities {len(online):>5}  offline rows {offline.num_rows:>7}  "
+            f"dead letters {dead:>3}  late {late_n:>3}"
+        )
         sample = sorted(online.items())[:2]
         for entity, row in sample:
-            ft = datetime.fromtimestamp(row.pop("_ft") / 1000, timezone.utc).strftime("%H:%M:%S")
+            ft = datetime.fromtimestamp(row.pop("_ft") / 1000, UTC).strftime("%H:%M:%S")
             echo(f"      {v.entities[0]}={entity} feature_time={ft} {row}")
 
     from featurestream.store import FeatureStore
@@ -110,15 +134,23 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
     store = FeatureStore(config.root, config=config)
     import pandas as pd
 
-    labels = pd.DataFrame({"user_id": ["u0", "u1", "u2", "u0"], "card_id": ["c0", "c1", "c2", "c0"],
-                           "event_timestamp": [now - timedelta(minutes=m) for m in (5, 30, 60, 90)]})
+    labels = pd.DataFrame(
+        {
+            "user_id": ["u0", "u1", "u2", "u0"],
+            "card_id": ["c0", "c1", "c2", "c0"],
+            "event_timestamp": [now - timedelta(minutes=m) for m in (5, 30, 60, 90)],
+        }
+    )
     try:
-        ts = store.get_training_set(labels, features=["user_clicks_10m:clicks_10m", "user_clicks_10m:amount_10m",
-                                                      "card_spend_1h:spend_1h"])
+        ts = store.get_training_set(
+            labels, features=["user_clicks_10m:clicks_10m", "user_clicks_10m:amount_10m", "card_spend_1h:spend_1h"]
+        )
         echo("   point-in-time training set (FeatureStore.get_training_set):")
         for line in ts.to_string(index=False).splitlines():
             echo(f"      {line}")
-    except Exception as exc:  # noqa: BLE001 - the demo reports and goes on
+    except Exception as exc:
         echo(f"   training set: {exc}")
-    echo(f"done in {time.monotonic() - t_all:.0f}s. Jobs keep running: 'featurestream jobs list'; "
-         "serve features: 'featurestream serve'; stop everything: 'make down'.")
+    echo(
+        f"done in {time.monotonic() - t_all:.0f}s. Jobs keep running: 'featurestream jobs list'; "
+        "serve features: 'featurestream serve'; stop everything: 'make down'."
+    )

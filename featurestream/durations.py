@@ -24,9 +24,7 @@ _FLINK_UNITS = {
     "HOUR": timedelta(hours=1),
     "DAY": timedelta(days=1),
 }
-_FLINK_INTERVAL = re.compile(
-    r"INTERVAL\s+'(\d+(?:\.\d+)?)'\s+(MILLISECOND|SECOND|MINUTE|HOUR|DAY)S?\b", re.IGNORECASE
-)
+_FLINK_INTERVAL = re.compile(r"INTERVAL\s+'(\d+(?:\.\d+)?)'\s+(MILLISECOND|SECOND|MINUTE|HOUR|DAY)S?\b", re.IGNORECASE)
 
 
 def parse_duration(text: str) -> timedelta:

@@ -38,10 +38,11 @@ class FlinkClient:
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.rest_url}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.rest_url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - configured REST URL
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:2000]
@@ -83,8 +84,7 @@ class FlinkClient:
     def cancel(self, job_id: str) -> None:
         self._request("PATCH", f"/jobs/{job_id}?mode=cancel")
 
-    def savepoint(self, job_id: str, target: str | None = None, cancel: bool = False,
-                  timeout: float = 120.0) -> str:
+    def savepoint(self, job_id: str, target: str | None = None, cancel: bool = False, timeout: float = 120.0) -> str:
         body: dict[str, Any] = {"cancel-job": cancel, "formatType": "CANONICAL"}
         if target:
             body["target-directory"] = target
@@ -124,8 +124,9 @@ class FlinkClient:
 
     # ------------------------------------------------------------------ submission
 
-    def submit(self, spec: dict[str, Any], *, savepoint: str | None = None, wait: bool = False,
-               timeout: float = 300.0) -> str:
+    def submit(
+        self, spec: dict[str, Any], *, savepoint: str | None = None, wait: bool = False, timeout: float = 300.0
+    ) -> str:
         """Submit a job spec with ``flink run -py``; returns the Flink job id."""
         from featurestream.stack.flink import FlinkService, flink_home
 
@@ -157,4 +158,4 @@ class FlinkClient:
 def _trim(out: str, keep: int = 60) -> str:
     lines = [ln for ln in out.splitlines() if ln.strip()]
     caused = [ln for ln in lines if "Caused by" in ln or "Exception" in ln or "Error" in ln]
-    return "\n".join((caused[-12:] + ["..."] + lines[-keep:]) if caused else lines[-keep:])
+    return "\n".join([*caused[-12:], "...", *lines[-keep:]] if caused else lines[-keep:])

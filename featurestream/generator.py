@@ -10,7 +10,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["EventBatch", "clicks", "produce", "transactions"]
 
@@ -30,7 +30,7 @@ class EventBatch:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _zipf_keys(rng: random.Random, prefix: str, n_keys: int, n: int, skew: float) -> list[str]:
@@ -38,8 +38,20 @@ def _zipf_keys(rng: random.Random, prefix: str, n_keys: int, n: int, skew: float
     return [f"{prefix}{i}" for i in rng.choices(range(n_keys), weights=weights, k=n)]
 
 
-def _events(kind: str, n: int, start_ms: int, span_ms: int, *, seed: int, n_keys: int, skew: float,
-            dup_rate: float, disorder_ms: int, malformed: int, id_prefix: str) -> EventBatch:
+def _events(
+    kind: str,
+    n: int,
+    start_ms: int,
+    span_ms: int,
+    *,
+    seed: int,
+    n_keys: int,
+    skew: float,
+    dup_rate: float,
+    disorder_ms: int,
+    malformed: int,
+    id_prefix: str,
+) -> EventBatch:
     rng = random.Random(seed)
     key_field, other_field, key_prefix, other_prefix = (
         ("user_id", "item_id", "u", "i") if kind == "clicks" else ("card_id", "merchant_id", "c", "m")
@@ -66,12 +78,16 @@ def _events(kind: str, n: int, start_ms: int, span_ms: int, *, seed: int, n_keys
         if rng.random() < dup_rate:  # at-least-once delivery: the same event again, a bit later
             events.append(dict(ev))
             batch.duplicates += 1
-    bad = [b"{not json", json.dumps({"event_id": f"{id_prefix}bad-missing", "amount": 1.0,
-                                     "event_time": start_ms}).encode(),
-           json.dumps({"event_id": f"{id_prefix}bad-type", key_field: "x", "amount": "lots",
-                       "event_time": start_ms}).encode(),
-           json.dumps({"event_id": f"{id_prefix}bad-time", key_field: "x", "amount": 1.0,
-                       "event_time": "yesterday"}).encode()]
+    bad = [
+        b"{not json",
+        json.dumps({"event_id": f"{id_prefix}bad-missing", "amount": 1.0, "event_time": start_ms}).encode(),
+        json.dumps(
+            {"event_id": f"{id_prefix}bad-type", key_field: "x", "amount": "lots", "event_time": start_ms}
+        ).encode(),
+        json.dumps(
+            {"event_id": f"{id_prefix}bad-time", key_field: "x", "amount": 1.0, "event_time": "yesterday"}
+        ).encode(),
+    ]
     payloads = [json.dumps(e).encode() for e in events]
     for j in range(malformed):
         payloads.insert(rng.randint(0, len(payloads)), bad[j % len(bad)])
@@ -80,18 +96,60 @@ def _events(kind: str, n: int, start_ms: int, span_ms: int, *, seed: int, n_keys
     return batch
 
 
-def clicks(n: int, start: datetime, span_s: float, *, seed: int = 7, n_keys: int = 200, skew: float = 1.1,
-           dup_rate: float = 0.03, disorder_ms: int = 3000, malformed: int = 4, id_prefix: str = "clk-") -> EventBatch:
-    return _events("clicks", n, int(start.timestamp() * 1000), int(span_s * 1000), seed=seed, n_keys=n_keys,
-                   skew=skew, dup_rate=dup_rate, disorder_ms=disorder_ms, malformed=malformed, id_prefix=id_prefix)
+def clicks(
+    n: int,
+    start: datetime,
+    span_s: float,
+    *,
+    seed: int = 7,
+    n_keys: int = 200,
+    skew: float = 1.1,
+    dup_rate: float = 0.03,
+    disorder_ms: int = 3000,
+    malformed: int = 4,
+    id_prefix: str = "clk-",
+) -> EventBatch:
+    return _events(
+        "clicks",
+        n,
+        int(start.timestamp() * 1000),
+        int(span_s * 1000),
+        seed=seed,
+        n_keys=n_keys,
+        skew=skew,
+        dup_rate=dup_rate,
+        disorder_ms=disorder_ms,
+        malformed=malformed,
+        id_prefix=id_prefix,
+    )
 
 
-def transactions(n: int, start: datetime, span_s: float, *, seed: int = 11, n_keys: int = 100, skew: float = 1.2,
-                 dup_rate: float = 0.03, disorder_ms: int = 3000, malformed: int = 4,
-                 id_prefix: str = "txn-") -> EventBatch:
-    return _events("transactions", n, int(start.timestamp() * 1000), int(span_s * 1000), seed=seed,
-                   n_keys=n_keys, skew=skew, dup_rate=dup_rate, disorder_ms=disorder_ms, malformed=malformed,
-                   id_prefix=id_prefix)
+def transactions(
+    n: int,
+    start: datetime,
+    span_s: float,
+    *,
+    seed: int = 11,
+    n_keys: int = 100,
+    skew: float = 1.2,
+    dup_rate: float = 0.03,
+    disorder_ms: int = 3000,
+    malformed: int = 4,
+    id_prefix: str = "txn-",
+) -> EventBatch:
+    return _events(
+        "transactions",
+        n,
+        int(start.timestamp() * 1000),
+        int(span_s * 1000),
+        seed=seed,
+        n_keys=n_keys,
+        skew=skew,
+        dup_rate=dup_rate,
+        disorder_ms=disorder_ms,
+        malformed=malformed,
+        id_prefix=id_prefix,
+    )
 
 
 def _entity_key(payload: bytes) -> bytes | None:

@@ -24,8 +24,15 @@ from featurestream.definitions import FeatureView
 __all__ = ["isolated_repo", "offline_rows", "online_rows", "read_topic", "wait_for"]
 
 
-def isolated_repo(src_repo: Path, dest: Path, base: Config, *, name: str | None = None,
-                  partitions: int = 1, extra: dict[str, Any] | None = None) -> Config:
+def isolated_repo(
+    src_repo: Path,
+    dest: Path,
+    base: Config,
+    *,
+    name: str | None = None,
+    partitions: int = 1,
+    extra: dict[str, Any] | None = None,
+) -> Config:
     """Copy ``src_repo/sql`` to ``dest`` with a config isolating namespace, topics and stores."""
     tag = name or f"t{uuid.uuid4().hex[:8]}"
     shutil.copytree(src_repo / "sql", dest / "sql")
@@ -68,7 +75,7 @@ def online_rows(redis_url: str, view: FeatureView) -> dict[str, dict[str, Any]]:
         for k in keys:
             pipe.hgetall(k)
         for k, h in zip(keys, pipe.execute(), strict=True):
-            entity = k.decode()[len(view.namespace) + 2:].split("}", 1)[0]
+            entity = k.decode()[len(view.namespace) + 2 :].split("}", 1)[0]
             row = {f.decode(): decode_value(v) for f, v in h.items() if not f.startswith(b"_")}
             row["_ft"] = int(h[FEATURE_TIME_FIELD.encode()])
             out[entity] = row
@@ -91,9 +98,14 @@ def offline_rows(config: Config, view: FeatureView) -> pa.Table:
 def read_topic(bootstrap: str, topic: str, timeout_ms: int = 5000) -> list[bytes]:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             consumer_timeout_ms=timeout_ms, isolation_level="read_committed",
-                             enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=timeout_ms,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+    )
     try:
         return [m.value for m in consumer]
     finally:

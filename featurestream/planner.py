@@ -50,7 +50,7 @@ class FlinkPlanner:
         try:
             for stmt in source_statements(source, self.config, view, streaming=True):
                 self.t_env.execute_sql(stmt)
-        except Exception as exc:  # noqa: BLE001 - py4j raises many kinds
+        except Exception as exc:
             self._failed[source.name] = source.sql
             raise DefinitionError(f"Flink rejected the source: {_flink_message(exc)}", path=source.path) from exc
         self._registered[source.name] = source.sql
@@ -66,7 +66,7 @@ class FlinkPlanner:
                 columns.append(Column(str(col.getName()), dtype.replace(" NOT NULL", ""), nullable))
             # the physical plan catches what validation alone does not (e.g. non-append results)
             table.explain()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             msg = _flink_message(exc)
             line = None
             m = _POS.search(msg)
@@ -80,7 +80,7 @@ def _flink_message(exc: Any) -> str:
     text = str(exc)
     # keep the first meaningful Java exception line(s), not the stack trace
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("at ")]
-    keep = []
+    keep: list[str] = []
     for ln in lines:
         if ln.startswith(("py4j", "An error occurred", ":")) and not keep:
             ln = ln.lstrip(": ")

@@ -223,7 +223,8 @@ class Registry:
             matches = [s for s in matches if s.version == version]
         if not matches:
             raise RegistryError(
-                f"unknown feature service {name!r}" + (f" version {version}" if version else "")
+                f"unknown feature service {name!r}"
+                + (f" version {version}" if version else "")
                 + f" in namespace {namespace!r}",
                 hint="list them with GET /v1/feature-services or 'featurestream ls'",
             )

@@ -19,7 +19,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["Agg", "WindowSpec", "parse_event_time", "reference_rows", "split_events"]
@@ -52,12 +52,18 @@ def parse_event_time(value: Any) -> int | None:
             return None
         if dt.tzinfo is not None:
             return None  # offsets other than Z are rejected by the job, like here
-        return int(dt.replace(tzinfo=timezone.utc).timestamp() * 1000)
+        return int(dt.replace(tzinfo=UTC).timestamp() * 1000)
     return None
 
 
-def split_events(payloads: Iterable[bytes], required: Sequence[str], *, time_field: str = "event_time",
-                 id_field: str = "event_id", numeric: Sequence[str] = ()) -> tuple[list[dict[str, Any]], int]:
+def split_events(
+    payloads: Iterable[bytes],
+    required: Sequence[str],
+    *,
+    time_field: str = "event_time",
+    id_field: str = "event_id",
+    numeric: Sequence[str] = (),
+) -> tuple[list[dict[str, Any]], int]:
     """(valid de-duplicated events with ``_t`` = epoch ms, count of malformed payloads)."""
     valid: list[dict[str, Any]] = []
     seen: set[Any] = set()
@@ -127,8 +133,9 @@ def _sessions(spec: WindowSpec, events: list[dict[str, Any]]) -> list[tuple[int,
     return out
 
 
-def reference_rows(events: list[dict[str, Any]], key: str, spec: WindowSpec, aggs: dict[str, Agg],
-                   final_watermark: int) -> dict[tuple[Any, int], dict[str, Any]]:
+def reference_rows(
+    events: list[dict[str, Any]], key: str, spec: WindowSpec, aggs: dict[str, Agg], final_watermark: int
+) -> dict[tuple[Any, int], dict[str, Any]]:
     """``{(key value, window_end ms): {feature: value}}`` for every emitted window."""
     by_key: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for ev in events:

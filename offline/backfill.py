@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 from featurestream.config import Config
@@ -69,25 +69,32 @@ def stage_events(source: Source, inputs: Path, staging: Path) -> int:
             elif suffix == ".csv":
                 table = pcsv.read_csv(f)
             else:
-                raise BackfillError(f"{f}: unsupported event file type {suffix!r}",
-                                    hint="use .jsonl (one event per line), .parquet or .csv")
+                raise BackfillError(
+                    f"{f}: unsupported event file type {suffix!r}",
+                    hint="use .jsonl (one event per line), .parquet or .csv",
+                )
             ev = source.event_time
             for row in table.to_pylist():
                 value = row.get(ev)
                 if hasattr(value, "timestamp"):
                     if value.tzinfo is None:  # naive timestamps are UTC
-                        from datetime import timezone
-
-                        value = value.replace(tzinfo=timezone.utc)
+                        value = value.replace(tzinfo=UTC)
                     row[ev] = int(value.timestamp() * 1000)
                 fh.write(json.dumps(row, default=str).encode() + b"\n")
                 n += 1
     return n
 
 
-def backfill(config: Config, view: FeatureView, source: Source, inputs: Path, *,
-             start: date | None = None, end: date | None = None,
-             echo: Callable[[str], None] = lambda m: None) -> BackfillResult:
+def backfill(
+    config: Config,
+    view: FeatureView,
+    source: Source,
+    inputs: Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    echo: Callable[[str], None] = lambda m: None,
+) -> BackfillResult:
     """Run the batch job of ``view`` over ``inputs`` and swap its date partitions into the store."""
     from featurestream.flink import FlinkClient
     from jobs.compiler import compile_batch_job
@@ -101,9 +108,16 @@ def backfill(config: Config, view: FeatureView, source: Source, inputs: Path, *,
         raise BackfillError(f"no events found in {inputs}")
     echo(f"staged {n:,} events from {inputs}")
     output = work / "output"
-    spec = compile_batch_job(view, source, config, input_path=staging.as_uri(), output_path=output.as_uri(),
-                             dead_letter_path=(work / "rejected").as_uri(),
-                             start=start.isoformat() if start else None, end=end.isoformat() if end else None)
+    spec = compile_batch_job(
+        view,
+        source,
+        config,
+        input_path=staging.as_uri(),
+        output_path=output.as_uri(),
+        dead_letter_path=(work / "rejected").as_uri(),
+        start=start.isoformat() if start else None,
+        end=end.isoformat() if end else None,
+    )
     echo(f"running the view's SQL in Flink {spec['mode']} mode ...")
     job_id = FlinkClient(config).submit(spec, wait=True, timeout=3600)
 
@@ -136,14 +150,18 @@ def backfill(config: Config, view: FeatureView, source: Source, inputs: Path, *,
         if d.exists():
             rejected[kind] = sum(
                 sum(1 for line in f.open("rb") if line.strip())
-                for f in d.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))
+                for f in d.rglob("*")
+                if f.is_file() and not f.name.startswith((".", "_"))
             )
     shutil.rmtree(staging, ignore_errors=True)
-    echo(f"swapped in {len(produced)} date partition(s); {rejected['dead']} dead letter(s), "
-         f"{rejected['late']} late event(s) kept under {work / 'rejected'}")
+    echo(
+        f"swapped in {len(produced)} date partition(s); {rejected['dead']} dead letter(s), "
+        f"{rejected['late']} late event(s) kept under {work / 'rejected'}"
+    )
     after = sorted(str(d) for d in partition_dates(config, view))
-    return BackfillResult(job_id, n, time.monotonic() - t0, after, rejected["dead"], [p.name for p in produced],
-                          rejected["late"])
+    return BackfillResult(
+        job_id, n, time.monotonic() - t0, after, rejected["dead"], [p.name for p in produced], rejected["late"]
+    )
 
 
 def day_range(start: date, end: date) -> list[date]:

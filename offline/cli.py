@@ -144,8 +144,13 @@ def materialize_command(ctx: click.Context, view: str, start: object, end: objec
 
 @click.command("backfill")
 @click.argument("view")
-@click.option("--from", "inputs", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Event file or folder: JSON lines (like the topic), Parquet or CSV.")
+@click.option(
+    "--from",
+    "inputs",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Event file or folder: JSON lines (like the topic), Parquet or CSV.",
+)
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First date (UTC) to (re)compute, inclusive.")
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last date (UTC), exclusive.")
 @click.pass_context
@@ -158,8 +163,17 @@ def backfill_command(ctx: click.Context, view: str, inputs: Path, start, end) ->
     config = _config(ctx)
     jm = JobManager(config)
     fv = jm.view(view)
-    result = backfill(config, fv, jm.source_of(fv), inputs, start=start.date() if start else None,
-                      end=end.date() if end else None, echo=click.echo)
-    click.echo(f"backfilled {fv.ref}: {result.input_events:,} events in {result.seconds:.0f}s "
-               f"(job {result.job_id}); {result.dead_letters} dead letter(s); "
-               f"partitions now: {', '.join(result.partitions[:10])}{' ...' if len(result.partitions) > 10 else ''}")
+    result = backfill(
+        config,
+        fv,
+        jm.source_of(fv),
+        inputs,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        echo=click.echo,
+    )
+    click.echo(
+        f"backfilled {fv.ref}: {result.input_events:,} events in {result.seconds:.0f}s "
+        f"(job {result.job_id}); {result.dead_letters} dead letter(s); "
+        f"partitions now: {', '.join(result.partitions[:10])}{' ...' if len(result.partitions) > 10 else ''}"
+    )

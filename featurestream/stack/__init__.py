@@ -40,9 +40,10 @@ def _rss_mb(pid: int | None) -> float:
     if pid is None:
         return 0.0
     try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
@@ -61,8 +62,11 @@ class Stack:
         unknown = [s for s in wanted if s not in SERVICES]
         if unknown:
             raise StackError(f"unknown service(s) {unknown}", hint=f"choose from {', '.join(SERVICES)}")
-        on = {"kafka": self.config.stack.kafka.enabled, "redis": self.config.stack.redis.enabled,
-              "flink": self.config.stack.flink.enabled}
+        on = {
+            "kafka": self.config.stack.kafka.enabled,
+            "redis": self.config.stack.redis.enabled,
+            "flink": self.config.stack.flink.enabled,
+        }
         return tuple(s for s in SERVICES if s in wanted and on[s])
 
     # ------------------------------------------------------------------ up
@@ -85,18 +89,46 @@ class Stack:
             self.setup()
         out: list[ServiceStatus] = []
         if "redis" in wanted:
-            out.append(self._up_one(self.redis.proc, self.redis.port, "Redis", "stack.redis.port",
-                                    self.redis.start, self.redis.healthy, self.redis.url, timeout))
+            out.append(
+                self._up_one(
+                    self.redis.proc,
+                    self.redis.port,
+                    "Redis",
+                    "stack.redis.port",
+                    self.redis.start,
+                    self.redis.healthy,
+                    self.redis.url,
+                    timeout,
+                )
+            )
         if "kafka" in wanted:
-            out.append(self._up_one(self.kafka.proc, self.kafka.port, "Kafka", "stack.kafka.port",
-                                    self.kafka.start, self.kafka.healthy, self.kafka.bootstrap, timeout))
+            out.append(
+                self._up_one(
+                    self.kafka.proc,
+                    self.kafka.port,
+                    "Kafka",
+                    "stack.kafka.port",
+                    self.kafka.start,
+                    self.kafka.healthy,
+                    self.kafka.bootstrap,
+                    timeout,
+                )
+            )
         if "flink" in wanted:
             out.append(self._up_flink(timeout))
         return out
 
-    def _up_one(self, proc: ManagedProcess, port: int, what: str, setting: str,
-                start: Callable[[], None], healthy: Callable[[], bool], address: str,
-                timeout: float) -> ServiceStatus:
+    def _up_one(
+        self,
+        proc: ManagedProcess,
+        port: int,
+        what: str,
+        setting: str,
+        start: Callable[[], None],
+        healthy: Callable[[], bool],
+        address: str,
+        timeout: float,
+    ) -> ServiceStatus:
         name = proc.name
         if proc.running():
             wait_until(healthy, timeout, what, proc.logfile, alive=proc.running)
@@ -122,8 +154,13 @@ class Stack:
             self.log("flink-jobmanager   starting ...")
             f.start_jobmanager()
             started = True
-        wait_until(lambda: "taskmanagers" in f.overview(), timeout, "the Flink JobManager",
-                   f.jobmanager.logfile, alive=f.jobmanager.running)
+        wait_until(
+            lambda: "taskmanagers" in f.overview(),
+            timeout,
+            "the Flink JobManager",
+            f.jobmanager.logfile,
+            alive=f.jobmanager.running,
+        )
         if not f.taskmanager.running():
             self.log("flink-taskmanager  starting ...")
             f.start_taskmanager()
@@ -134,8 +171,9 @@ class Stack:
         rss = _rss_mb(pid) + _rss_mb(f.taskmanager.pid())
         msg = f"healthy in {secs:.1f}s" if started else "already running"
         self.log(f"{'flink':<18} {msg} (pids {pid}, {f.taskmanager.pid()}) at {f.rest_url}")
-        return ServiceStatus("flink", pid, f.port, True, f.rest_url, started=started,
-                             seconds=secs if started else 0.0, rss_mb=rss)
+        return ServiceStatus(
+            "flink", pid, f.port, True, f.rest_url, started=started, seconds=secs if started else 0.0, rss_mb=rss
+        )
 
     # ------------------------------------------------------------------ down / status
 
@@ -170,7 +208,7 @@ class Stack:
             if pid is not None:
                 try:
                     ok = bool(probe())
-                except Exception:  # noqa: BLE001 - status reports, it does not raise
+                except Exception:
                     ok = False
             out.append(ServiceStatus(proc.name, pid, port, ok, address, rss_mb=_rss_mb(pid)))
         return out

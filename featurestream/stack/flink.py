@@ -34,7 +34,7 @@ def flink_home() -> Path:
 
 
 def rest_get(url: str, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local REST endpoint
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.loads(resp.read())
 
 
@@ -100,8 +100,13 @@ class FlinkService:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         (self.home / "log").mkdir(parents=True, exist_ok=True)
         wheel_conf = flink_home() / "conf"
-        for name in ("log4j-console.properties", "log4j.properties", "log4j-cli.properties",
-                     "logback-console.xml", "logback.xml"):
+        for name in (
+            "log4j-console.properties",
+            "log4j.properties",
+            "log4j-cli.properties",
+            "logback-console.xml",
+            "logback.xml",
+        ):
             if (wheel_conf / name).exists():
                 shutil.copyfile(wheel_conf / name, self.conf_dir / name)
         with open(self.conf_dir / "config.yaml", "w") as fh:
@@ -128,16 +133,20 @@ class FlinkService:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "FLINK_CONF_DIR": str(self.conf_dir),
-            "FLINK_LIB_DIR": str(self.lib_dir),
-            "FLINK_LOG_DIR": str(self.home / "log"),
-            "FLINK_PID_DIR": str(self.home),
-            "FLINK_IDENT_STRING": "featurestream",
-        })
+        env.update(
+            {
+                "FLINK_CONF_DIR": str(self.conf_dir),
+                "FLINK_LIB_DIR": str(self.lib_dir),
+                "FLINK_LOG_DIR": str(self.home / "log"),
+                "FLINK_PID_DIR": str(self.home),
+                "FLINK_IDENT_STRING": "featurestream",
+            }
+        )
         java = shutil.which("java")
         if java is None:
-            raise StackError("'java' is not on PATH; Flink needs Java 17", hint="apt-get install openjdk-17-jdk-headless")
+            raise StackError(
+                "'java' is not on PATH; Flink needs Java 17", hint="apt-get install openjdk-17-jdk-headless"
+            )
         return env
 
     # ------------------------------------------------------------------ lifecycle

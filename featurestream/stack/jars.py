@@ -29,8 +29,10 @@ def ensure_jars(jars_dir: Path, *, quiet: bool = False) -> bool:
     """Copy the stack's jars into ``jars_dir/{kafka,flink}``; returns False when already there."""
     if _resolved(jars_dir):
         return False
-    for tool, fix in (("java", "install a Java 17 JDK (apt-get install openjdk-17-jdk-headless)"),
-                      ("mvn", "install Maven (apt-get install maven)")):
+    for tool, fix in (
+        ("java", "install a Java 17 JDK (apt-get install openjdk-17-jdk-headless)"),
+        ("mvn", "install Maven (apt-get install maven)"),
+    ):
         if shutil.which(tool) is None:
             raise StackError(f"'{tool}' is not on PATH; the local stack needs it", hint=fix)
     jars_dir.mkdir(parents=True, exist_ok=True)

@@ -50,42 +50,52 @@ class KafkaService:
         self.home.mkdir(parents=True, exist_ok=True)
         c = self.cfg
         self.properties.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@localhost:{c.controller_port}",
-                f"listeners=PLAINTEXT://localhost:{c.port},CONTROLLER://localhost:{c.controller_port}",
-                f"advertised.listeners=PLAINTEXT://localhost:{c.port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={self.home / 'data'}",
-                f"num.partitions={c.partitions}",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=4",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "transaction.state.log.num.partitions=4",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=true",
-                "log.retention.hours=168",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@localhost:{c.controller_port}",
+                    f"listeners=PLAINTEXT://localhost:{c.port},CONTROLLER://localhost:{c.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://localhost:{c.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.home / 'data'}",
+                    f"num.partitions={c.partitions}",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=4",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "transaction.state.log.num.partitions=4",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
         )
         (self.home / "log4j2.properties").write_text(_LOG4J2)
 
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
         java = shutil.which("java")
         if java is None:
-            raise StackError("'java' is not on PATH; the Kafka broker needs Java 17",
-                             hint="apt-get install openjdk-17-jdk-headless")
+            raise StackError(
+                "'java' is not on PATH; the Kafka broker needs Java 17", hint="apt-get install openjdk-17-jdk-headless"
+            )
         return [
-            java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            f"-Xmx{heap}",
+            f"-Xms{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.home / 'logs'}",
-            "-cp", kafka_classpath(self.state / "jars"), main, *args,
+            "-cp",
+            kafka_classpath(self.state / "jars"),
+            main,
+            *args,
         ]
 
     def format_storage(self) -> bool:
@@ -96,8 +106,10 @@ class KafkaService:
         cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise StackError(f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}",
-                             hint=f"remove {self.home / 'data'} and run 'featurestream up' again")
+            raise StackError(
+                f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}",
+                hint=f"remove {self.home / 'data'} and run 'featurestream up' again",
+            )
         return True
 
     def start(self) -> None:
@@ -107,8 +119,9 @@ class KafkaService:
         self.proc.start(cmd, self.port, marker=str(self.properties))
 
     def healthy(self) -> bool:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000,
-                                 client_id="featurestream-health")
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=3000, client_id="featurestream-health"
+        )
         try:
             info = admin.describe_cluster()
             return bool(info.get("brokers"))

@@ -7,6 +7,7 @@ matches the recorded one, so a reused pid is never killed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,8 +32,13 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None,
-               alive: Callable[[], bool] | None = None) -> float:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    log: Path | None = None,
+    alive: Callable[[], bool] | None = None,
+) -> float:
     """Poll ``check`` until it is true; returns the seconds waited. Raises StackError on timeout."""
     start = time.monotonic()
     delay = 0.05
@@ -41,7 +47,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path |
         try:
             if check():
                 return time.monotonic() - start
-        except Exception as exc:  # noqa: BLE001 - a health probe may fail in any way while starting
+        except Exception as exc:
             last_error = f" (last probe error: {type(exc).__name__}: {exc})"
         if alive is not None and not alive():
             raise StackError(f"{what} exited during start-up", hint=_tail_hint(log))
@@ -122,8 +128,9 @@ class ManagedProcess:
             return self._popen.poll() is None
         return self.pid() is not None
 
-    def start(self, cmd: list[str], port: int, marker: str, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> int:
+    def start(
+        self, cmd: list[str], port: int, marker: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> int:
         """Start ``cmd`` in its own session with output to the log file; returns its pid."""
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +148,9 @@ class ManagedProcess:
                     start_new_session=True,
                 )
             except FileNotFoundError as exc:
-                raise StackError(f"cannot start {self.name}: {exc}", hint="check that the program is installed") from exc
+                raise StackError(
+                    f"cannot start {self.name}: {exc}", hint="check that the program is installed"
+                ) from exc
         self._popen = proc
         rec = _PidRecord(proc.pid, port, cmd, time.time(), str(self.logfile), marker)
         self.pidfile.write_text(json.dumps(asdict(rec)))
@@ -180,7 +189,5 @@ class ManagedProcess:
 
     @staticmethod
     def _reap(pid: int) -> None:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass

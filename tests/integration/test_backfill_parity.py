@@ -4,7 +4,7 @@ identical offline rows (everything but created_at), and the backfill replaces on
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from offline.backfill import backfill
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-START = datetime(2026, 6, 30, 23, 0, tzinfo=timezone.utc)  # crosses a date partition boundary
+START = datetime(2026, 6, 30, 23, 0, tzinfo=UTC)  # crosses a date partition boundary
 VIEWS = ("user_clicks_10m", "user_sessions")
 
 
@@ -46,8 +46,9 @@ def test_stream_and_backfill_produce_identical_offline_rows(stack, tmp_path: Pat
     try:
         for jid in jobs:
             jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
-        list(generator.produce(cfg.kafka.bootstrap_servers, cfg.kafka.topic_prefix + "clicks",
-                               [*events.payloads, flush]))
+        list(
+            generator.produce(cfg.kafka.bootstrap_servers, cfg.kafka.topic_prefix + "clicks", [*events.payloads, flush])
+        )
         # Wait until both outputs are stable across two checkpoints.
         last: dict[str, int] = {}
 
@@ -82,5 +83,6 @@ def test_stream_and_backfill_produce_identical_offline_rows(stack, tmp_path: Pat
     day_file.write_bytes(events_file.read_bytes())
     backfill(batch_cfg, view, source, day_file, start=datetime(2026, 7, 1).date(), end=datetime(2026, 7, 2).date())
     assert _rows(batch_cfg, view) == before
-    assert sorted((batch_cfg.offline_path / view.namespace / view.name / "v1" / "date=2026-06-30").iterdir()) \
-        == other_day
+    assert (
+        sorted((batch_cfg.offline_path / view.namespace / view.name / "v1" / "date=2026-06-30").iterdir()) == other_day
+    )

@@ -6,11 +6,12 @@ crash (no loss, no duplicates) and Redis holds the latest row per entity, equal 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,14 @@ from jobs import reference as ref
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-START = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 MIN = 60_000
 SPEC = ref.WindowSpec("HOP", 10 * MIN, 1 * MIN)
-AGGS: dict[str, ref.Agg] = {"clicks_10m": ref.count, "amount_10m": ref.sum_of("amount"),
-                            "distinct_items_10m": ref.count_distinct("item_id")}
+AGGS: dict[str, ref.Agg] = {
+    "clicks_10m": ref.count,
+    "amount_10m": ref.sum_of("amount"),
+    "distinct_items_10m": ref.count_distinct("item_id"),
+}
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -64,21 +68,25 @@ def test_taskmanager_killed_mid_stream_converges_exactly(stack, tmp_path: Path) 
         wait_for(lambda: not tm.running(), 30, "the TaskManager to die", interval=0.2)
         stack.stack.up(("flink",))  # a fresh TaskManager; the job restores from its checkpoint
 
-        rest = second.payloads[len(second.payloads) // 2:]
+        rest = second.payloads[len(second.payloads) // 2 :]
         flush_t = int((START + timedelta(days=2)).timestamp() * 1000)
-        rest.append(json.dumps({"event_id": "flush", "user_id": "__flush__", "amount": 0.0,
-                                "event_time": flush_t}).encode())
+        rest.append(
+            json.dumps({"event_id": "flush", "user_id": "__flush__", "amount": 0.0, "event_time": flush_t}).encode()
+        )
         list(generator.produce(bootstrap, topic, rest))
 
         payloads = first.payloads + second.payloads + [rest[-1]]
         valid, _ = ref.split_events(payloads, ["event_id", "user_id", "event_time"], numeric=["amount"])
-        expected = {k: v for k, v in ref.reference_rows(valid, "user_id", SPEC, AGGS, flush_t - 5000).items()
-                    if k[0] != "__flush__"}
+        expected = {
+            k: v
+            for k, v in ref.reference_rows(valid, "user_id", SPEC, AGGS, flush_t - 5000).items()
+            if k[0] != "__flush__"
+        }
 
         def offline() -> list[tuple[tuple[str, int], dict[str, Any]]]:
             out = []
             for r in offline_rows(cfg, view).to_pylist():
-                ft = int(r["feature_time"].replace(tzinfo=timezone.utc).timestamp() * 1000)
+                ft = int(r["feature_time"].replace(tzinfo=UTC).timestamp() * 1000)
                 out.append(((r["user_id"], ft), r))
             return out
 
@@ -105,7 +113,5 @@ def test_taskmanager_killed_mid_stream_converges_exactly(stack, tmp_path: Path) 
             for f in AGGS:
                 assert _close(online[entity][f], row[f]), f"online {entity} {f}"
     finally:
-        try:
+        with contextlib.suppress(Exception):
             jm.flink.cancel(job_id)
-        except Exception:  # noqa: BLE001 - best effort
-            pass

@@ -9,9 +9,10 @@ must equal the reference computed from the very same payloads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +28,44 @@ from jobs.compiler import dlq_topic, late_topic
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-START = datetime(2026, 3, 7, 22, 0, tzinfo=timezone.utc)  # the CUMULATE day boundary falls inside
+START = datetime(2026, 3, 7, 22, 0, tzinfo=UTC)  # the CUMULATE day boundary falls inside
 MIN = 60_000
 DELAY = 5_000
 
 SPECS: dict[str, tuple[str, str, ref.WindowSpec, dict[str, ref.Agg]]] = {
-    "user_clicks_10m": ("clicks", "user_id", ref.WindowSpec("HOP", 10 * MIN, 1 * MIN), {
-        "clicks_10m": ref.count, "amount_10m": ref.sum_of("amount"),
-        "distinct_items_10m": ref.count_distinct("item_id")}),
-    "card_spend_1h": ("transactions", "card_id", ref.WindowSpec("TUMBLE", 60 * MIN), {
-        "spend_1h": ref.sum_of("amount"), "txn_count_1h": ref.count, "max_amount_1h": ref.max_of("amount")}),
-    "user_sessions": ("clicks", "user_id", ref.WindowSpec("SESSION", 15 * MIN), {
-        "session_clicks": ref.count, "session_amount": ref.sum_of("amount")}),
-    "card_spend_today": ("transactions", "card_id", ref.WindowSpec("CUMULATE", 1440 * MIN, 10 * MIN), {
-        "spend_today": ref.sum_of("amount"), "txn_count_today": ref.count}),
+    "user_clicks_10m": (
+        "clicks",
+        "user_id",
+        ref.WindowSpec("HOP", 10 * MIN, 1 * MIN),
+        {
+            "clicks_10m": ref.count,
+            "amount_10m": ref.sum_of("amount"),
+            "distinct_items_10m": ref.count_distinct("item_id"),
+        },
+    ),
+    "card_spend_1h": (
+        "transactions",
+        "card_id",
+        ref.WindowSpec("TUMBLE", 60 * MIN),
+        {"spend_1h": ref.sum_of("amount"), "txn_count_1h": ref.count, "max_amount_1h": ref.max_of("amount")},
+    ),
+    "user_sessions": (
+        "clicks",
+        "user_id",
+        ref.WindowSpec("SESSION", 15 * MIN),
+        {"session_clicks": ref.count, "session_amount": ref.sum_of("amount")},
+    ),
+    "card_spend_today": (
+        "transactions",
+        "card_id",
+        ref.WindowSpec("CUMULATE", 1440 * MIN, 10 * MIN),
+        {"spend_today": ref.sum_of("amount"), "txn_count_today": ref.count},
+    ),
 }
-REQUIRED = {"clicks": ["event_id", "user_id", "event_time"],
-            "transactions": ["event_id", "card_id", "amount", "event_time"]}
+REQUIRED = {
+    "clicks": ["event_id", "user_id", "event_time"],
+    "transactions": ["event_id", "card_id", "amount", "event_time"],
+}
 KEY = {"clicks": "user_id", "transactions": "card_id"}
 
 
@@ -56,10 +78,8 @@ def _edge_cases(source: str, t0: int) -> list[bytes]:
         {"event_id": f"{source}-tie-1", key: k, other: "x1", "amount": 1.5, "event_time": t0 + 30_000},
         {"event_id": f"{source}-tie-2", key: k, other: "x2", "amount": 2.5, "event_time": t0 + 30_000},
         {"event_id": f"{source}-gap", key: k, other: "x1", "amount": 4.0, "event_time": t0 + 30_000 + 15 * MIN},
-        {"event_id": f"{source}-mid-1", key: k, other: "x3", "amount": 8.0,
-         "event_time": "2026-03-07T23:59:59.999Z"},
-        {"event_id": f"{source}-mid-2", key: k, other: "x3", "amount": 16.0,
-         "event_time": "2026-03-08T00:00:00.000Z"},
+        {"event_id": f"{source}-mid-1", key: k, other: "x3", "amount": 8.0, "event_time": "2026-03-07T23:59:59.999Z"},
+        {"event_id": f"{source}-mid-2", key: k, other: "x3", "amount": 16.0, "event_time": "2026-03-08T00:00:00.000Z"},
     ]
     return [json.dumps(e).encode() for e in evs]
 
@@ -117,26 +137,41 @@ def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
             valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
             wm1 = max(e["_t"] for e in valid) - DELAY
             last_end = max(end for (_, end) in ref.reference_rows(valid, key, spec, aggs, wm1))
-            wait_for(lambda v=views[name], e=last_end: any(
-                r["_ft"] >= e for r in online_rows(base.redis.url, v).values()), 300, f"{name}: phase 1 in Redis")
+            wait_for(
+                lambda v=views[name], e=last_end: any(r["_ft"] >= e for r in online_rows(base.redis.url, v).values()),
+                300,
+                f"{name}: phase 1 in Redis",
+            )
 
         # Phase 2: late events (far behind the watermark), then more on-time events, then a flush.
         late = {
-            source: [json.dumps({"event_id": f"{source}-late-{i}", KEY[source]: f"late-{i % 3}", "amount": 100.0,
-                                 "event_time": t0 + i * MIN}).encode() for i in range(5)]
+            source: [
+                json.dumps(
+                    {
+                        "event_id": f"{source}-late-{i}",
+                        KEY[source]: f"late-{i % 3}",
+                        "amount": 100.0,
+                        "event_time": t0 + i * MIN,
+                    }
+                ).encode()
+                for i in range(5)
+            ]
             for source in sent
         }
         t_end = t0 + 3 * 3600 * 1000
         more = {
-            "clicks": generator.clicks(300, datetime.fromtimestamp(t_end / 1000, timezone.utc), 1800,
-                                       n_keys=60, id_prefix="c2-", malformed=2),
-            "transactions": generator.transactions(200, datetime.fromtimestamp(t_end / 1000, timezone.utc), 1800,
-                                                   n_keys=30, id_prefix="t2-", malformed=2),
+            "clicks": generator.clicks(
+                300, datetime.fromtimestamp(t_end / 1000, UTC), 1800, n_keys=60, id_prefix="c2-", malformed=2
+            ),
+            "transactions": generator.transactions(
+                200, datetime.fromtimestamp(t_end / 1000, UTC), 1800, n_keys=30, id_prefix="t2-", malformed=2
+            ),
         }
         flush_t = t_end + 3 * 86_400_000
         for source in sent:
-            flush = json.dumps({"event_id": f"{source}-flush", KEY[source]: "__flush__", "amount": 0.0,
-                                "event_time": flush_t}).encode()
+            flush = json.dumps(
+                {"event_id": f"{source}-flush", KEY[source]: "__flush__", "amount": 0.0, "event_time": flush_t}
+            ).encode()
             payloads = late[source] + more[source].payloads + [flush]
             list(generator.produce(base.kafka.bootstrap_servers, cfg.kafka.topic_prefix + source, payloads))
             sent[source] = sent[source] + payloads
@@ -145,14 +180,13 @@ def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
         yield cfg, views, sent, late, flush_t - DELAY
     finally:
         for jid in jobs.values():
-            try:
+            with contextlib.suppress(Exception):
                 jm.flink.cancel(jid)
-            except Exception:  # noqa: BLE001 - best effort clean-up
-                pass
 
 
-def _expected(name: str, sent: dict[str, list[bytes]], late: dict[str, list[bytes]],
-              final_wm: int) -> dict[tuple[Any, int], dict[str, Any]]:
+def _expected(
+    name: str, sent: dict[str, list[bytes]], late: dict[str, list[bytes]], final_wm: int
+) -> dict[tuple[Any, int], dict[str, Any]]:
     source, key, spec, aggs = SPECS[name]
     late_ids = {json.loads(p)["event_id"] for p in late[source]}
     valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
@@ -175,7 +209,7 @@ def test_online_and_offline_equal_reference(golden, name: str) -> None:  # type:
         table = offline_rows(cfg, view).to_pylist()
         out: dict[tuple[Any, int], dict[str, Any]] = {}
         for r in table:
-            ft = r["feature_time"].replace(tzinfo=timezone.utc)
+            ft = r["feature_time"].replace(tzinfo=UTC)
             k = (r[view.entities[0]], int(ft.timestamp() * 1000))
             assert k not in out, f"duplicate offline row {k}"
             out[k] = {f: r[f] for f in feature_names}
@@ -184,7 +218,8 @@ def test_online_and_offline_equal_reference(golden, name: str) -> None:  # type:
     wait_for(lambda: len(offline()) >= len(expected), 240, f"{name}: {len(expected)} offline rows")
     got = offline()
     assert set(got) == set(expected), (
-        f"missing {sorted(set(expected) - set(got))[:5]}, extra {sorted(set(got) - set(expected))[:5]}")
+        f"missing {sorted(set(expected) - set(got))[:5]}, extra {sorted(set(got) - set(expected))[:5]}"
+    )
     for k, row in expected.items():
         for f in feature_names:
             assert _close(got[k][f], row[f]), f"{name} {k} {f}: offline {got[k][f]!r} != reference {row[f]!r}"
@@ -209,8 +244,13 @@ def test_dead_letters_and_late_events_are_kept(golden, name: str) -> None:  # ty
     _, malformed = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
     bootstrap = cfg.kafka.bootstrap_servers
     dlq: list[bytes] = []
-    wait_for(lambda: len(dlq.extend(read_topic(bootstrap, dlq_topic(views[name], cfg)) if not dlq else [])
-                         or dlq) >= malformed, 120, "dead letters")
+    wait_for(
+        lambda: (
+            len(dlq.extend(read_topic(bootstrap, dlq_topic(views[name], cfg)) if not dlq else []) or dlq) >= malformed
+        ),
+        120,
+        "dead letters",
+    )
     records = [json.loads(r) for r in dlq]
     assert len(records) == malformed
     assert all(r["reason"] and r["payload"] is not None for r in records)
@@ -218,4 +258,5 @@ def test_dead_letters_and_late_events_are_kept(golden, name: str) -> None:  # ty
     assert "invalid JSON" in reasons and "missing required field" in reasons
     late_records = [json.loads(r) for r in read_topic(bootstrap, late_topic(views[name], cfg))]
     assert sorted(json.loads(r["payload"])["event_id"] for r in late_records) == sorted(
-        json.loads(p)["event_id"] for p in late[source])
+        json.loads(p)["event_id"] for p in late[source]
+    )

@@ -23,8 +23,9 @@ def test_kafka_produce_and_consume(kafka_bootstrap: str) -> None:
         producer.send(topic, f"m{i}".encode())
     producer.flush()
     producer.close()
-    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
-                             consumer_timeout_ms=15000)
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=15000
+    )
     got = sorted(m.value.decode() for m in consumer)
     consumer.close()
     assert got == [f"m{i}" for i in range(5)]
@@ -71,8 +72,9 @@ def test_pyflink_sql_job_reads_kafka_with_rocksdb_and_checkpoints(stack) -> None
     try:
         client.wait_for_state(job_id, ("RUNNING",))
         expected = {f"u{j}": (sum(e["v"] for e in events if e["k"] == f"u{j}"), 10) for j in range(3)}
-        consumer = KafkaConsumer(topic_out, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                 consumer_timeout_ms=60000)
+        consumer = KafkaConsumer(
+            topic_out, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=60000
+        )
         latest: dict[str, tuple[int, int]] = {}
         for msg in consumer:
             row = json.loads(msg.value)

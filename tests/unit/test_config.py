@@ -17,8 +17,9 @@ def test_defaults_without_file(tmp_path: Path) -> None:
 
 def test_file_and_env_overrides(tmp_path: Path) -> None:
     (tmp_path / "featurestream.yaml").write_text("namespace: risk\nserving:\n  port: 7000\n")
-    cfg = load_config(tmp_path, env={"FEATURESTREAM_REDIS_URL": "redis://r:6380/1",
-                                      "FEATURESTREAM__STACK__KAFKA__PORT": "19092"})
+    cfg = load_config(
+        tmp_path, env={"FEATURESTREAM_REDIS_URL": "redis://r:6380/1", "FEATURESTREAM__STACK__KAFKA__PORT": "19092"}
+    )
     assert cfg.namespace == "risk"
     assert cfg.serving.port == 7000
     assert cfg.redis.url == "redis://r:6380/1"
@@ -35,7 +36,7 @@ def test_invalid_values_name_field_and_origin(tmp_path: Path) -> None:
 
 def test_unknown_key_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "featurestream.yaml").write_text("redis:\n  uri: redis://x\n")
-    with pytest.raises(ConfigError, match="redis.uri"):
+    with pytest.raises(ConfigError, match=r"redis\.uri"):
         load_config(tmp_path, env={})
 
 

@@ -34,12 +34,19 @@ def repo(tmp_path: Path) -> Config:
 
 def test_apply_demo_infers_schema_and_lineage(repo: Config, planner) -> None:  # type: ignore[no-untyped-def]
     result = apply(repo, planner=planner)
-    assert {v.name for v in result.new_views} == {"user_clicks_10m", "card_spend_1h", "user_sessions",
-                                                   "card_spend_today"}
+    assert {v.name for v in result.new_views} == {
+        "user_clicks_10m",
+        "card_spend_1h",
+        "user_sessions",
+        "card_spend_today",
+    }
     reg = Registry.open(repo)
     v = reg.get_view("t", "user_clicks_10m")
     assert [(f.name, f.dtype) for f in v.features] == [
-        ("clicks_10m", "BIGINT"), ("amount_10m", "DOUBLE"), ("distinct_items_10m", "BIGINT")]
+        ("clicks_10m", "BIGINT"),
+        ("amount_10m", "DOUBLE"),
+        ("distinct_items_10m", "BIGINT"),
+    ]
     assert v.feature("clicks_10m").default == 0  # type: ignore[union-attr]
     lin = reg.lineage()["t/user_clicks_10m@1"]
     assert lin["sources"] == [{"name": "clicks", "topic": "clicks"}]
@@ -95,13 +102,16 @@ def test_edit_of_registered_version_refused_new_version_serves_beside(repo: Conf
 
 def _set_source(repo: Config, body: str) -> None:
     (repo.root / "sql" / "sources" / "transactions.sql").write_text(
-        "-- topic: transactions\n-- event_id: event_id\nCREATE TABLE transactions (\n" + body
+        "-- topic: transactions\n-- event_id: event_id\nCREATE TABLE transactions (\n"
+        + body
         + ",\n    WATERMARK FOR event_time AS event_time - INTERVAL '5' SECOND\n)\n"
     )
 
 
-BASE_COLS = ("    event_id STRING NOT NULL,\n    card_id STRING NOT NULL,\n    merchant_id STRING,\n"
-             "    amount DOUBLE NOT NULL,\n    qty INT,\n    event_time TIMESTAMP_LTZ(3) NOT NULL")
+BASE_COLS = (
+    "    event_id STRING NOT NULL,\n    card_id STRING NOT NULL,\n    merchant_id STRING,\n"
+    "    amount DOUBLE NOT NULL,\n    qty INT,\n    event_time TIMESTAMP_LTZ(3) NOT NULL"
+)
 
 
 def test_source_compatibility_classes(repo: Config, planner) -> None:  # type: ignore[no-untyped-def]
@@ -114,12 +124,19 @@ def test_source_compatibility_classes(repo: Config, planner) -> None:  # type: i
     assert any("WIDENING" in w for w in result.warnings)
     # RENAME, NARROWING, ADD_REQUIRED are refused, naming the class
     for cols, cls in (
-        (BASE_COLS.replace("qty INT", "qty BIGINT").replace("merchant_id", "merchant") + ",\n    channel STRING",
-         "RENAME"),
-        (BASE_COLS.replace("amount DOUBLE", "amount FLOAT").replace("qty INT", "qty BIGINT")
-         + ",\n    channel STRING", "NARROWING"),
-        (BASE_COLS.replace("qty INT", "qty BIGINT") + ",\n    channel STRING,\n    region STRING NOT NULL",
-         "ADD_REQUIRED"),
+        (
+            BASE_COLS.replace("qty INT", "qty BIGINT").replace("merchant_id", "merchant") + ",\n    channel STRING",
+            "RENAME",
+        ),
+        (
+            BASE_COLS.replace("amount DOUBLE", "amount FLOAT").replace("qty INT", "qty BIGINT")
+            + ",\n    channel STRING",
+            "NARROWING",
+        ),
+        (
+            BASE_COLS.replace("qty INT", "qty BIGINT") + ",\n    channel STRING,\n    region STRING NOT NULL",
+            "ADD_REQUIRED",
+        ),
     ):
         _set_source(repo, cols)
         with pytest.raises(ApplyError, match=cls):
@@ -155,7 +172,8 @@ def test_defaults_checked_against_inferred_types(repo: Config, planner) -> None:
 
 def test_header_errors_name_the_line(repo: Config) -> None:
     (repo.root / "sql" / "features" / "hdr.sql").write_text(
-        "-- name: hdr\n-- version: one\n-- entities: user_id\n-- ttl: 1h\nSELECT 1\n")
+        "-- name: hdr\n-- version: one\n-- entities: user_id\n-- ttl: 1h\nSELECT 1\n"
+    )
     result = plan(repo, planner=object())
     assert any("sql/features/hdr.sql:2" in p and "positive integer" in p for p in result.problems)
 
@@ -177,8 +195,15 @@ def test_registry_resolution_at_catalog_scale(tmp_path: Path) -> None:
     for ns in ("a", "b", "c", "d"):
         for i in range(60):
             v = base.__class__(**{**base.__dict__, "name": f"view_{i}", "namespace": ns, "defaults": {}})
-            views.append(v.with_features([Column("card_id", "STRING"), Column("feature_time", "TIMESTAMP(3)"),
-                                          *(Column(f"f{j}", "DOUBLE") for j in range(50))]))
+            views.append(
+                v.with_features(
+                    [
+                        Column("card_id", "STRING"),
+                        Column("feature_time", "TIMESTAMP(3)"),
+                        *(Column(f"f{j}", "DOUBLE") for j in range(50)),
+                    ]
+                )
+            )
     reg = Registry(tmp_path / "registry.json")
     reg.save(views=views)
     reg2 = Registry(tmp_path / "registry.json")

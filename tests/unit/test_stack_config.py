@@ -79,7 +79,17 @@ def test_stop_never_kills_a_foreign_pid(tmp_path: Path) -> None:
     proc = ManagedProcess("x", tmp_path)
     proc.pidfile.parent.mkdir(parents=True)
     # our own pid, but with a command line that is not what we recorded: must not be signalled
-    proc.pidfile.write_text(json.dumps({"pid": os.getpid(), "port": 1, "cmd": ["nope"], "started_at": 0,
-                                        "log": "", "marker": "definitely-not-in-cmdline"}))
+    proc.pidfile.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "port": 1,
+                "cmd": ["nope"],
+                "started_at": 0,
+                "log": "",
+                "marker": "definitely-not-in-cmdline",
+            }
+        )
+    )
     assert proc.pid() is None
     assert proc.stop() is False
