@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from featurestream.errors import FeatureStreamError
 
-__all__ = ["ApiError", "BadRequest", "Forbidden", "NotFound", "PayloadTooLarge", "Unauthorized"]
+__all__ = ["ApiError", "BadRequest", "Forbidden", "NotFound", "PayloadTooLarge", "StoreUnavailable", "Unauthorized"]
 
 
 class ApiError(FeatureStreamError):
@@ -35,3 +35,10 @@ class NotFound(ApiError):
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "too_many_entities"
+
+
+class StoreUnavailable(ApiError):
+    """A dependency outage, not a bad request: the online store (Redis) did not answer."""
+
+    status_code = 503
+    code = "store_unavailable"

@@ -9,15 +9,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from redis.exceptions import RedisError
 from starlette.responses import HTMLResponse
 
 from api.deps import ApiKeyDep, StateDep
-from api.errors import BadRequest, NotFound
+from api.errors import BadRequest, NotFound, StoreUnavailable
 from api.responses import OrjsonResponse
 from featurestream.definitions import FeatureView
 from featurestream.durations import parse_duration
 from featurestream.errors import FeatureStreamError
 from monitoring.service import MonitoringService
+from online.errors import OnlineStoreUnavailable
 
 __all__ = ["router"]
 
@@ -25,6 +27,11 @@ router = APIRouter(tags=["monitoring"])
 NsQuery = Annotated[str | None, Query(description="defaults to the API key's namespace")]
 TimeQuery = Annotated[datetime | None, Query(description="ISO-8601 UTC; default: the newest offline row")]
 SourceQuery = Annotated[str, Query(pattern="^(offline|served)$")]
+# Routes that read the online store answer 503 ``store_unavailable`` (a JSON body naming the Redis error)
+# while Redis is down, like /readyz; never a 500, and no "unexpected error" traceback in the log.
+STORE_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"description": "the online store (Redis) is unavailable; the error body names why"}
+}
 
 
 def _svc(request: Request) -> MonitoringService:
@@ -77,8 +84,15 @@ def _windows(state: Any, view: FeatureView, end: datetime | None, current: str |
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
+    except OnlineStoreUnavailable as exc:
+        raise StoreUnavailable(exc.message, hint=exc.hint) from exc
     except FeatureStreamError as exc:
         raise BadRequest(exc.message, hint=exc.hint) from exc
+    except RedisError as exc:
+        raise StoreUnavailable(
+            f"the online store (Redis) is unavailable: {type(exc).__name__}: {exc}",
+            hint="GET /readyz reports the store; retry once Redis answers",
+        ) from exc
 
 
 @router.get("/v1/monitoring/catalog")
@@ -105,7 +119,7 @@ def catalog(state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None) -> O
     )
 
 
-@router.get("/v1/monitoring/freshness")
+@router.get("/v1/monitoring/freshness", responses=STORE_DOWN)
 def freshness(
     request: Request, state: StateDep, api_key: ApiKeyDep, view: str | None = None, namespace: NsQuery = None
 ) -> OrjsonResponse:
@@ -117,7 +131,7 @@ def freshness(
     svc = _svc(request)
     out = []
     for v in _views(state, ns, view):
-        fr = view_freshness(svc.store(ns), v, sample=state.config.monitoring.freshness_sample_keys)
+        fr = _run(view_freshness, svc.store(ns), v, sample=state.config.monitoring.freshness_sample_keys)
         svc.gauges.update(ViewHealth(v.ref, freshness=fr))
         out.append(fr.to_dict())
     return OrjsonResponse(out)
@@ -237,7 +251,7 @@ def timeseries(
         con.close()
 
 
-@router.get("/v1/monitoring/views/{view}/audit")
+@router.get("/v1/monitoring/views/{view}/audit", responses=STORE_DOWN)
 def audit(
     view: str,
     request: Request,

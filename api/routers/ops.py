@@ -22,7 +22,7 @@ async def healthz() -> OrjsonResponse:
     return OrjsonResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "not ready: the body names the Redis error"}})
 async def readyz(request: Request) -> OrjsonResponse:
     state: AppState = request.app.state.fs
     state.catalog.maybe_refresh()
