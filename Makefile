@@ -34,7 +34,7 @@ demo: setup  ## stack up, apply the demo repo, run the pipeline end to end, prin
 test: setup  ## the whole suite: unit tests, then integration tests on one shared local stack
 	$(BIN)/pytest -p no:cacheprovider tests
 
-test-unit: $(STAMP)
+test-unit: setup
 	$(BIN)/pytest tests/unit
 
 test-integration: setup

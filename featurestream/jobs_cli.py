@@ -93,6 +93,10 @@ class JobManager:
         if name in running:
             return running[name]["jid"], False
         overview = self.flink._request("GET", "/overview")
+        deadline = time.monotonic() + 60  # slots of just-cancelled jobs come back within seconds
+        while int(overview.get("slots-available", 0)) < 1 and time.monotonic() < deadline:
+            time.sleep(1)
+            overview = self.flink._request("GET", "/overview")
         if int(overview.get("slots-available", 0)) < 1:
             raise RegistryError(
                 f"the Flink cluster has no free task slot ({overview.get('slots-total', 0)} in use) for {view.ref}",
