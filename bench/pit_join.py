@@ -2,10 +2,17 @@
 
     .venv/bin/python bench/pit_join.py --size small    # 100k labels x 1M feature rows
     .venv/bin/python bench/pit_join.py                 # 1M labels x 3 views x 10M feature rows
-    .venv/bin/python bench/pit_join.py --feast /tmp/feastvenv/bin/python
+    .venv/bin/python bench/pit_join.py --size small --feast /tmp/feastvenv/bin/python
 
 Data is generated once (seeded) into ``--data`` in the offline layout. Every engine runs in its
 own subprocess, which reports its wall time and peak RSS (``VmHWM``), so memory is per engine.
+
+Feast runs ``get_historical_features`` with its DuckDB offline store by default (``--feast-store
+file`` for the dask one, which drops label rows on this data; see bench/_feast_pit.py). An engine
+that returns a different number of rows than there are labels is marked INVALID in the table.
+With ``--verify`` (the default) Feast's values are compared, label row by label row, with ours:
+every difference must be a documented semantic one (Feast's TTL bound ``t - ttl <= feature_time``
+is inclusive, ours ``t - ttl < feature_time`` is not) or the check reports it as unexplained.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -149,6 +157,67 @@ def run_pandas(config: Config, data: Path) -> dict[str, Any]:
 ENGINES = {"ours": run_ours, "pandas": run_pandas}
 
 
+def verify_feast(config: Config, data: Path, feast_out: Path) -> list[str]:
+    """Compare Feast's retrieved values with ours, label row by label row; returns report lines.
+
+    Feast returns NULL where we return the view's default, so a value agrees when both found a
+    row and the values are equal, or neither found one. The only documented difference is the TTL
+    bound: Feast keeps ``feature_time >= t - ttl``, we keep ``feature_time > t - ttl``; those rows
+    are identified by re-running ours with ``ttl + 1us`` (the data has µs precision), which is
+    Feast's inclusive bound. Both break ``feature_time`` ties by the latest ``created_at``.
+    """
+    import pandas as pd
+
+    from offline.training import build_training_set
+
+    labels = data / "labels.parquet"
+    n = pq.read_metadata(labels).num_rows
+    ours = build_training_set(config, labels, features=FEATURES, views=VIEWS, include_feature_times=True)
+    inclusive = [replace(v, ttl=v.ttl + timedelta(microseconds=1)) for v in VIEWS]
+    incl = build_training_set(config, labels, features=FEATURES, views=inclusive, include_feature_times=True)
+    o, i = ours.table.to_pandas(), incl.table.to_pandas()
+    feast = pd.read_parquet(feast_out)
+    present = np.zeros(n, dtype=bool)
+    present[feast["__row"].to_numpy()] = True
+    feast = feast.set_index("__row").reindex(np.arange(n))
+    lines = [f"feast rows: {int(present.sum()):,} of {n:,} label rows"]
+    all_agree = np.ones(n, dtype=bool)
+    all_explained = np.ones(n, dtype=bool)
+    for view in VIEWS:
+        frame = pq.read_table(config.offline_path / view.namespace / view.name / f"v{view.version}").to_pandas()
+        key = list(view.entities)
+        ft_ties = int(frame.duplicated([*key, "feature_time"]).sum())
+        full_ties = int(frame.duplicated([*key, "feature_time", "created_at"]).sum())
+        valid = o[f"{view.name}__feature_time"].notna().to_numpy()
+        valid_incl = i[f"{view.name}__feature_time"].notna().to_numpy()
+        for f in view.feature_names:
+            fv = feast[f].to_numpy(dtype=np.float64, na_value=np.nan)
+            ov = o[f].to_numpy(dtype=np.float64, na_value=np.nan)
+            iv = i[f].to_numpy(dtype=np.float64, na_value=np.nan)
+            agree = present & np.where(valid, fv == ov, np.isnan(fv))  # a dropped row never agrees
+            boundary = ~agree & present & ~valid & valid_incl & (fv == iv)
+            unexplained = ~agree & present & ~boundary
+            all_agree &= agree
+            all_explained &= agree | boundary | ~present
+            both = int((present & valid & ~np.isnan(fv)).sum())
+            neither = int((present & ~valid & np.isnan(fv)).sum())
+            lines.append(
+                f"  {view.name}:{f}: agree {int(agree.sum()):,} ({agree.mean():.4%}); found by both "
+                f"{both:,}, by neither {neither:,}; "
+                f"differ: inclusive TTL bound {int(boundary.sum())}, row missing from Feast "
+                f"{int((~agree & ~present).sum()):,}, unexplained {int(unexplained.sum())}"
+            )
+        lines.append(
+            f"  {view.name}: feature_time ties for a key {ft_ties} (created_at decides), "
+            f"(feature_time, created_at) ties {full_ties} (arbitrary in both)"
+        )
+    lines.append(
+        f"match rate (all {len(FEATURES)} features equal): {int(all_agree.sum()):,}/{n:,} = {all_agree.mean():.4%}; "
+        f"not explained by documented semantics: {int((~all_explained).sum()):,}"
+    )
+    return lines
+
+
 def child(engine: str, data: Path) -> None:
     os.environ["FEATURESTREAM_OFFLINE_PATH"] = str(data / "offline")
     config = load_config(data)
@@ -176,6 +245,13 @@ def main() -> None:
     ap.add_argument("--engines", default="ours,pandas")
     ap.add_argument("--feast", help="python of a venv with feast installed (runs bench/_feast_pit.py)")
     ap.add_argument("--feast-size", choices=sorted(SIZES), default="small")
+    ap.add_argument("--feast-store", choices=["duckdb", "file"], default="duckdb", help="Feast offline store")
+    ap.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compare Feast's values with ours row by row (default on)",
+    )
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -205,15 +281,23 @@ def main() -> None:
         os.environ["FEATURESTREAM_OFFLINE_PATH"] = str(fdata / "offline")
         generate(load_config(fdata), args.feast_size, fdata)
         feast_script = str(Path(__file__).with_name("_feast_pit.py"))
-        res = _spawn([args.feast, feast_script, str(fdata)], args.timeout)
-        results.append(("feast", args.feast_size, res))
-        print("feast", args.feast_size, res, flush=True)
+        feast_out = fdata / f"feast_{args.feast_store}.parquet"
+        feast_out.unlink(missing_ok=True)
+        cmd = [args.feast, feast_script, str(fdata), "--store", args.feast_store]
+        res = _spawn([*cmd, "--out", str(feast_out)] if args.verify else cmd, args.timeout)
+        results.append((f"feast ({args.feast_store})", args.feast_size, res))
+        print("feast", args.feast_store, args.feast_size, res, flush=True)
+        if args.verify and feast_out.exists():
+            print(f"\nverify feast ({args.feast_store}) vs ours, {args.feast_size}:")
+            print("\n".join(verify_feast(load_config(fdata), fdata, feast_out)), flush=True)
     print(f"\nload average before/after: {load_before} / {os.getloadavg()}")
     print("| engine | size | labels | feature rows | wall s | CPU s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
     for engine, size, res in results:
         nl, nr, _ = SIZES[size]
         wall = f"{res['wall_s']:.2f}" if "wall_s" in res else res.get("error", "?")
+        if "rows" in res and res["rows"] != nl:
+            wall += f" INVALID: {res['rows']:,} of {nl:,} rows"
         rss = f"{res['peak_rss_mb']:.0f}" if "peak_rss_mb" in res else "-"
         cpu = f"{res['cpu_s']:.2f}" if "cpu_s" in res else "-"
         print(f"| {engine} | {size} | {nl:,} | {nr * len(VIEWS):,} | {wall} | {cpu} | {rss} |")
