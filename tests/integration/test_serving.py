@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from api.testing import demo_registry, demo_views
 from featurestream.config import ApiKey, Config, ServingConfig
 from featurestream.definitions import FeatureService
 from featurestream.registry import Registry
+from featurestream.semantics import max_age_ms
 from online.store import RedisOnlineStore
 
 pytestmark = pytest.mark.integration
@@ -33,6 +35,9 @@ def _ns() -> str:
 
 
 def _config(tmp: Path, ns: str, redis_url: str, **serving: Any) -> Config:
+    # These tests are about statuses and values, not the read deadline (test_serving_outage.py covers it):
+    # with the 50 ms default a read on a loaded machine came back DEADLINE_EXCEEDED and every value a default.
+    serving.setdefault("deadline_ms", 5_000)
     return Config(
         root=tmp, state_dir=str(tmp / "state"), namespace=ns, redis={"url": redis_url}, serving=ServingConfig(**serving)
     )
@@ -279,33 +284,40 @@ def test_on_demand_timeout_exception_and_cache(served: Served, udf_package: str)
     assert r.status_code == 422 and "unknown on-demand feature" in r.json()["error"]["message"]
 
 
-def test_ttl_expiry_moves_through_statuses(served: Served) -> None:
+def test_ttl_expiry_moves_through_statuses(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two clocks decide the status: the server's (now - max age < feature_time: PRESENT, else
+    # OUTSIDE_MAX_AGE while the row is stored) and Redis's (the key expires ttl after the write: NOT_FOUND).
+    # Fixed sleeps against the wall clock left 100-300 ms of margin, which a loaded machine overran; so the
+    # server's clock is pinned for the first two reads (both at once, right after the write), and the last
+    # read waits until Redis has really dropped the key.
+    import api.lookup
+
     view = served.views["short_lived@1"]
-    written = int(time.time() * 1000)
+    max_age = max_age_ms(view)
+    assert max_age == 1000
+    ft = int(time.time() * 1000)
     served.store.write_rows(
         view,
-        [
-            {
-                "user_id": "u1",
-                "feature_time": written - 400,
-                "session_clicks": 3,
-                "session_amount": 1.0,
-                "session_minutes": 2.0,
-            }
-        ],
+        [{"user_id": "u1", "feature_time": ft, "session_clicks": 3, "session_amount": 1.0, "session_minutes": 2.0}],
     )
     key = f"{{{served.ns}:u1}}:short_lived:1"
-    assert 0 < served.store.client.pttl(key) <= 1000
+    assert 0 < served.store.client.pttl(key) <= max_age
+    server_now_ms = [ft]
+    monkeypatch.setattr(api.lookup, "time", SimpleNamespace(time=lambda: server_now_ms[0] / 1000))
     body = {"features": ["short_lived:session_clicks"], "entities": {"user_id": ["u1"]}}
+    server_now_ms[0] = ft + max_age - 1
     first = served.native(body)["results"][0]["features"]["short_lived:session_clicks"]
     assert first["status"] == "PRESENT" and first["value"] == 3
-    time.sleep(max(0.0, (written + 700 - time.time() * 1000) / 1000))
+    server_now_ms[0] = ft + max_age
     second = served.native(body)["results"][0]["features"]["short_lived:session_clicks"]
     assert second["status"] == "OUTSIDE_MAX_AGE" and second["value"] == 0  # default session_clicks=0
-    time.sleep(max(0.0, (written + 1150 - time.time() * 1000) / 1000))
+    deadline = time.monotonic() + 10
+    while served.store.client.exists(key):
+        assert time.monotonic() < deadline, f"Redis kept {key} for 10 s with a {max_age} ms ttl"
+        time.sleep(0.05)
+    server_now_ms[0] = int(time.time() * 1000)
     third = served.native(body)["results"][0]["features"]["short_lived:session_clicks"]
     assert third["status"] == "NOT_FOUND" and third["value"] == 0
-    assert served.store.client.exists(key) == 0
 
 
 def test_registry_change_is_picked_up(served: Served, tmp_path: Path) -> None:
