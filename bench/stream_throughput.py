@@ -23,7 +23,7 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -51,20 +51,26 @@ FROM transactions
 
 def _pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def _produce_backlog(bootstrap: str, topic: str, n: int) -> float:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024, acks=1,
-                             compression_type=None)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024, acks=1, compression_type=None
+    )
     rng = random.Random(1)
-    t0 = int(datetime(2026, 9, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    t0 = int(datetime(2026, 9, 1, tzinfo=UTC).timestamp() * 1000)
     start = time.monotonic()
     for i in range(n):
-        ev = {"event_id": f"e{i}", "card_id": f"c{rng.randint(0, 9999)}", "merchant_id": f"m{i % 97}",
-              "amount": round(rng.random() * 100, 2), "event_time": t0 + i * 10}
+        ev = {
+            "event_id": f"e{i}",
+            "card_id": f"c{rng.randint(0, 9999)}",
+            "merchant_id": f"m{i % 97}",
+            "amount": round(rng.random() * 100, 2),
+            "event_time": t0 + i * 10,
+        }
         producer.send(topic, json.dumps(ev).encode())
         if i % 100_000 == 0 and i:
             print(f"  produced {i:,}", flush=True)
@@ -76,8 +82,14 @@ def _produce_backlog(bootstrap: str, topic: str, n: int) -> float:
 def _raw_consume_rate(bootstrap: str, topic: str, n: int) -> float:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=10_000, max_poll_records=5000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=10_000,
+        max_poll_records=5000,
+    )
     seen = 0
     start = time.monotonic()
     for msg in consumer:
@@ -121,7 +133,7 @@ def throughput(cfg, jm: JobManager, n: int) -> dict:  # type: ignore[no-untyped-
                 m = jm.flink._request("GET", f"/jobs/{jid}/vertices/{v['id']}/subtasks/metrics?get=busyTimeMsPerSecond")
                 if m and m[0].get("max") is not None:
                     busy.setdefault(v["name"][:90], []).append(float(m[0]["max"]))
-            except Exception:  # noqa: BLE001 - metrics are best effort
+            except Exception:
                 pass
         if count >= n:
             break
@@ -136,9 +148,14 @@ def throughput(cfg, jm: JobManager, n: int) -> dict:  # type: ignore[no-untyped-
     else:
         rate = n / max(drained - (samples[0][0] if samples else drained - 1), 1e-9)
     jm.flink.cancel(jid)
-    return {"events": n, "job_events_per_s": rate, "produce_per_s": produce_rate, "raw_consume_per_s": raw_rate,
-            "busy_ms_per_s": {k: statistics.mean(v) for k, v in busy.items()},
-            "offline_rows": offline_rows(cfg, view).num_rows}
+    return {
+        "events": n,
+        "job_events_per_s": rate,
+        "produce_per_s": produce_rate,
+        "raw_consume_per_s": raw_rate,
+        "busy_ms_per_s": {k: statistics.mean(v) for k, v in busy.items()},
+        "offline_rows": offline_rows(cfg, view).num_rows,
+    }
 
 
 def freshness(cfg, jm: JobManager, rate: int, seconds: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -206,8 +223,14 @@ def freshness(cfg, jm: JobManager, rate: int, seconds: float) -> dict:  # type: 
     lat = [(seen[k] - sent[k]) * 1000 for k in sent if k in seen]
     jm.flink.cancel(jid)
     client.close()
-    return {"events": i, "probes": len(sent), "visible": len(lat), "p50_ms": _pct(lat, 50) if lat else None,
-            "p99_ms": _pct(lat, 99) if lat else None, "max_ms": max(lat) if lat else None}
+    return {
+        "events": i,
+        "probes": len(sent),
+        "visible": len(lat),
+        "p50_ms": _pct(lat, 50) if lat else None,
+        "p99_ms": _pct(lat, 99) if lat else None,
+        "max_ms": max(lat) if lat else None,
+    }
 
 
 def main() -> None:
@@ -230,15 +253,21 @@ def main() -> None:
     print(f"| featurestream job (Flink, parallelism 1) | {t['job_events_per_s']:,.0f} |")
     print(f"| baseline: raw kafka-python consume + json.loads | {t['raw_consume_per_s']:,.0f} |")
     print(f"| (input) kafka-python producer | {t['produce_per_s']:,.0f} |")
-    print(f"ratio job / raw consumer: {t['job_events_per_s'] / t['raw_consume_per_s']:.2f}x; "
-          f"{t['offline_rows']} offline rows")
+    print(
+        f"ratio job / raw consumer: {t['job_events_per_s'] / t['raw_consume_per_s']:.2f}x; "
+        f"{t['offline_rows']} offline rows"
+    )
     print("\nwhere the time goes (busy ms per second, per operator chain):")
     for name, ms in sorted(t["busy_ms_per_s"].items(), key=lambda kv: -kv[1]):
         print(f"  {ms:6.0f}  {name}")
-    print(f"\n## freshness (row-wise view, {f['events']:,} events at {args.rate}/s, {f['probes']} probes, "
-          f"{f['visible']} seen)")
-    print(f"append -> visible in Redis: p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, max {f['max_ms']:.0f} ms "
-          f"(watermark delay 5000 ms + interval 200 ms is the floor)")
+    print(
+        f"\n## freshness (row-wise view, {f['events']:,} events at {args.rate}/s, {f['probes']} probes, "
+        f"{f['visible']} seen)"
+    )
+    print(
+        f"append -> visible in Redis: p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, max {f['max_ms']:.0f} ms "
+        f"(watermark delay 5000 ms + interval 200 ms is the floor)"
+    )
 
 
 if __name__ == "__main__":

@@ -36,9 +36,18 @@ __all__ = [
 DLQ_SUFFIX = "dlq"
 LATE_SUFFIX = "late"
 _SCALAR_CASTS = {
-    "STRING": None, "VARCHAR": None, "CHAR": None,
-    "BOOLEAN": "BOOLEAN", "TINYINT": "TINYINT", "SMALLINT": "SMALLINT", "INT": "INT", "INTEGER": "INT",
-    "BIGINT": "BIGINT", "FLOAT": "FLOAT", "DOUBLE": "DOUBLE", "DECIMAL": "DECIMAL",
+    "STRING": None,
+    "VARCHAR": None,
+    "CHAR": None,
+    "BOOLEAN": "BOOLEAN",
+    "TINYINT": "TINYINT",
+    "SMALLINT": "SMALLINT",
+    "INT": "INT",
+    "INTEGER": "INT",
+    "BIGINT": "BIGINT",
+    "FLOAT": "FLOAT",
+    "DOUBLE": "DOUBLE",
+    "DECIMAL": "DECIMAL",
 }
 
 
@@ -126,8 +135,16 @@ def _parse_select(source: Source, extra: list[str]) -> str:
     return f"SELECT\n    {select}\nFROM `{source.name}_raw`"
 
 
-def source_statements(source: Source, config: Config, view: FeatureView, *, streaming: bool,
-                      path: str | None = None, file_format: str = "json", late_filter: bool | None = None) -> list[str]:
+def source_statements(
+    source: Source,
+    config: Config,
+    view: FeatureView,
+    *,
+    streaming: bool,
+    path: str | None = None,
+    file_format: str = "json",
+    late_filter: bool | None = None,
+) -> list[str]:
     """DDL that makes ``source.name`` a clean, typed, de-duplicated, on-time table for the view.
 
     Streaming reads Kafka; otherwise files under ``path`` (one JSON object per line, like the topic).
@@ -181,8 +198,14 @@ def source_statements(source: Source, config: Config, view: FeatureView, *, stre
     return stmts
 
 
-def offline_table_ddl(view: FeatureView, config: Config, table: str = "fs_offline",
-                      fmt: str = "parquet", streaming: bool = True, path: str | None = None) -> str:
+def offline_table_ddl(
+    view: FeatureView,
+    config: Config,
+    table: str = "fs_offline",
+    fmt: str = "parquet",
+    streaming: bool = True,
+    path: str | None = None,
+) -> str:
     """The offline sink: ``<offline>/<ns>/<view>/v<version>/date=YYYY-MM-DD/`` files."""
     target = path or (config.offline_path / view.namespace / view.name / f"v{view.version}").as_uri()
     cols = [f"`{e}` STRING" for e in view.entities]
@@ -196,17 +219,22 @@ def offline_table_ddl(view: FeatureView, config: Config, table: str = "fs_offlin
         "sink.partition-commit.policy.kind": "success-file",
     }
     if streaming:
-        options.update({
-            "sink.partition-commit.trigger": "process-time",
-            "sink.partition-commit.delay": "0 s",
-            "sink.rolling-policy.rollover-interval": "1 min",
-            "sink.rolling-policy.check-interval": "10 s",
-        })
+        options.update(
+            {
+                "sink.partition-commit.trigger": "process-time",
+                "sink.partition-commit.delay": "0 s",
+                "sink.rolling-policy.rollover-interval": "1 min",
+                "sink.rolling-policy.check-interval": "10 s",
+            }
+        )
     if fmt == "parquet":
         options["parquet.utc-timezone"] = "true"
     with_clause = ",\n    ".join(f"{_q(k)} = {_q(v)}" for k, v in options.items())
-    return (f"CREATE TEMPORARY TABLE `{table}` (\n    " + ",\n    ".join(cols)
-            + f"\n) PARTITIONED BY (`date`) WITH (\n    {with_clause}\n)")
+    return (
+        f"CREATE TEMPORARY TABLE `{table}` (\n    "
+        + ",\n    ".join(cols)
+        + f"\n) PARTITIONED BY (`date`) WITH (\n    {with_clause}\n)"
+    )
 
 
 def _sink_type(dtype: str) -> str:
@@ -238,22 +266,49 @@ def _kafka_sink_ddl(table: str, topic: str, columns: list[str], config: Config, 
     return f"CREATE TEMPORARY TABLE `{table}` (\n    " + ",\n    ".join(columns) + f"\n) WITH (\n    {with_clause}\n)"
 
 
-def compile_streaming_job(view: FeatureView, source: Source, config: Config, *,
-                          offline_format: str = "parquet", online: bool = True) -> dict[str, Any]:
+def compile_streaming_job(
+    view: FeatureView, source: Source, config: Config, *, offline_format: str = "parquet", online: bool = True
+) -> dict[str, Any]:
     """The spec of the streaming job of ``view`` over Kafka ``source``."""
     ev = source.event_time
     stmts = source_statements(source, config, view, streaming=True)
     stmts.append(_rows_view(view))
     stmts.append(offline_table_ddl(view, config, fmt=offline_format))
     name = job_name(view)
-    stmts.append(_kafka_sink_ddl(
-        "fs_dlq", dlq_topic(view, config),
-        ["`payload` STRING", "`reason` STRING", "`source` STRING", "`topic` STRING", "`kafka_partition` INT",
-         "`kafka_offset` BIGINT", "`view` STRING"], config, f"{name}-dlq"))
-    stmts.append(_kafka_sink_ddl(
-        "fs_late", late_topic(view, config),
-        ["`payload` STRING", f"`{ev}` TIMESTAMP_LTZ(3)", "`watermark` TIMESTAMP_LTZ(3)", "`source` STRING",
-         "`kafka_partition` INT", "`kafka_offset` BIGINT", "`view` STRING"], config, f"{name}-late"))
+    stmts.append(
+        _kafka_sink_ddl(
+            "fs_dlq",
+            dlq_topic(view, config),
+            [
+                "`payload` STRING",
+                "`reason` STRING",
+                "`source` STRING",
+                "`topic` STRING",
+                "`kafka_partition` INT",
+                "`kafka_offset` BIGINT",
+                "`view` STRING",
+            ],
+            config,
+            f"{name}-dlq",
+        )
+    )
+    stmts.append(
+        _kafka_sink_ddl(
+            "fs_late",
+            late_topic(view, config),
+            [
+                "`payload` STRING",
+                f"`{ev}` TIMESTAMP_LTZ(3)",
+                "`watermark` TIMESTAMP_LTZ(3)",
+                "`source` STRING",
+                "`kafka_partition` INT",
+                "`kafka_offset` BIGINT",
+                "`view` STRING",
+            ],
+            config,
+            f"{name}-late",
+        )
+    )
     ents = ", ".join(f"`{e}`" for e in view.entities)
     feats = ", ".join(f"`{f.name}`" for f in view.features)
     inserts = [
@@ -269,14 +324,17 @@ def compile_streaming_job(view: FeatureView, source: Source, config: Config, *,
     functions = []
     if online:
         stmts.append("CREATE TEMPORARY TABLE fs_online (`written` BIGINT) WITH ('connector' = 'blackhole')")
-        functions.append({
-            "name": "fs_online_sink",
-            "module": "jobs.online_sink",
-            "attr": "make_online_sink",
-            "kwargs": {"view": view.to_dict(), "redis_url": config.redis.url, "namespace": view.namespace},
-        })
-        inserts.append(f"INSERT INTO fs_online SELECT fs_online_sink({ents}, `{FEATURE_TIME}`, created_at, {feats}) "
-                       "FROM fs_rows")
+        functions.append(
+            {
+                "name": "fs_online_sink",
+                "module": "jobs.online_sink",
+                "attr": "make_online_sink",
+                "kwargs": {"view": view.to_dict(), "redis_url": config.redis.url, "namespace": view.namespace},
+            }
+        )
+        inserts.append(
+            f"INSERT INTO fs_online SELECT fs_online_sink({ents}, `{FEATURE_TIME}`, created_at, {feats}) FROM fs_rows"
+        )
     return {
         "name": name,
         "mode": "streaming",
@@ -289,8 +347,11 @@ def compile_streaming_job(view: FeatureView, source: Source, config: Config, *,
             "python.fn-execution.arrow.batch.size": "1000",
             "pipeline.auto-watermark-interval": "200 ms",
             "execution.checkpointing.interval": config.flink.checkpoint_interval,
-            **({"table.exec.source.idle-timeout": config.flink.source_idle_timeout}
-               if config.flink.source_idle_timeout else {}),
+            **(
+                {"table.exec.source.idle-timeout": config.flink.source_idle_timeout}
+                if config.flink.source_idle_timeout
+                else {}
+            ),
         },
         "python_functions": functions,
         "statements": stmts,
@@ -298,9 +359,18 @@ def compile_streaming_job(view: FeatureView, source: Source, config: Config, *,
     }
 
 
-def compile_batch_job(view: FeatureView, source: Source, config: Config, *, input_path: str,
-                      output_path: str, dead_letter_path: str, offline_format: str = "parquet",
-                      start: str | None = None, end: str | None = None) -> dict[str, Any]:
+def compile_batch_job(
+    view: FeatureView,
+    source: Source,
+    config: Config,
+    *,
+    input_path: str,
+    output_path: str,
+    dead_letter_path: str,
+    offline_format: str = "parquet",
+    start: str | None = None,
+    end: str | None = None,
+) -> dict[str, Any]:
     """The backfill job: the view's SQL over JSON-lines files into ``output_path`` (offline layout
     of one view version; the caller swaps its date partitions into the store).
 
@@ -317,14 +387,18 @@ def compile_batch_job(view: FeatureView, source: Source, config: Config, *, inpu
         "CREATE TEMPORARY TABLE fs_dlq (`payload` STRING, `reason` STRING) WITH ("
         f"'connector' = 'filesystem', 'path' = {_q(dead_letter_path + '/dead')}, 'format' = 'json')"
     )
-    inserts = [f"INSERT INTO fs_dlq SELECT payload, dlq_reason FROM `{source.name}_parsed` WHERE dlq_reason IS NOT NULL"]
+    inserts = [
+        f"INSERT INTO fs_dlq SELECT payload, dlq_reason FROM `{source.name}_parsed` WHERE dlq_reason IS NOT NULL"
+    ]
     if bounded_streaming:
         stmts.append(
             f"CREATE TEMPORARY TABLE fs_late (`payload` STRING, `{ev}` TIMESTAMP_LTZ(3)) WITH ("
             f"'connector' = 'filesystem', 'path' = {_q(dead_letter_path + '/late')}, 'format' = 'json')"
         )
-        inserts.append(f"INSERT INTO fs_late SELECT payload, `{ev}` FROM `{source.name}_parsed` "
-                       f"WHERE dlq_reason IS NULL AND `{ev}` < CURRENT_WATERMARK(`{ev}`)")
+        inserts.append(
+            f"INSERT INTO fs_late SELECT payload, `{ev}` FROM `{source.name}_parsed` "
+            f"WHERE dlq_reason IS NULL AND `{ev}` < CURRENT_WATERMARK(`{ev}`)"
+        )
     ents = ", ".join(f"`{e}`" for e in view.entities)
     feats = ", ".join(f"`{f.name}`" for f in view.features)
     where = []
@@ -333,8 +407,11 @@ def compile_batch_job(view: FeatureView, source: Source, config: Config, *, inpu
     if end:
         where.append(f"`{FEATURE_TIME}` < TIMESTAMP {_q(end + ' 00:00:00')}")
     cond = (" WHERE " + " AND ".join(where)) if where else ""
-    inserts.insert(0, f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, created_at, "
-                      f"DATE_FORMAT(`{FEATURE_TIME}`, 'yyyy-MM-dd') FROM fs_rows{cond}")
+    inserts.insert(
+        0,
+        f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, created_at, "
+        f"DATE_FORMAT(`{FEATURE_TIME}`, 'yyyy-MM-dd') FROM fs_rows{cond}",
+    )
     return {
         "name": job_name(view) + "-backfill",
         "mode": "streaming" if bounded_streaming else "batch",
