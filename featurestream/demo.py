@@ -18,6 +18,43 @@ from featurestream.pipeline_testing import offline_rows, online_rows, read_topic
 __all__ = ["run_demo"]
 
 
+def _backfill_history(
+    config: Config,
+    views: dict,
+    now: datetime,
+    events: int,  # type: ignore[type-arg]
+    echo: Callable[[str], None],
+) -> None:
+    """Historical events of three days ago (a day no stream partition touches), backfilled per view."""
+    import tempfile
+    from pathlib import Path
+
+    from featurestream import generator
+    from featurestream.jobs_cli import JobManager
+    from offline.backfill import backfill
+
+    day = (now - timedelta(days=3)).replace(hour=8, minute=0, second=0)
+    jm = JobManager(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for source, make in (("clicks", generator.clicks), ("transactions", generator.transactions)):
+            # a slightly different world: fewer keys and a different seed, so drift has something to see
+            batch = make(events // 2, day, 4 * 3600, seed=42, n_keys=150, malformed=0, id_prefix=f"hist-{source}-")
+            path = Path(tmp) / f"{source}.jsonl"
+            path.write_bytes(b"\n".join(batch.payloads) + b"\n")
+            files[source] = path
+        for v in views.values():
+            source = jm.source_of(v)
+            t0 = time.monotonic()
+            result = backfill(
+                config, v, source, files[source.name], start=day.date(), end=day.date() + timedelta(days=1)
+            )
+            echo(
+                f"   {v.ref:<22} {result.input_events:,} events -> partitions {', '.join(result.replaced)} "
+                f"in {time.monotonic() - t0:.0f}s"
+            )
+
+
 def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_000, wait_s: float = 240) -> None:
     from featurestream import generator
     from featurestream.apply import apply
@@ -26,16 +63,16 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
     from jobs.compiler import dlq_topic, late_topic
 
     t_all = time.monotonic()
-    echo("== 1/6 local stack")
+    echo("== 1/7 local stack")
     Stack(config, log=lambda m: echo(f"   {m}")).up()
 
-    echo("== 2/6 apply the feature repo (validated by Flink's planner)")
+    echo("== 2/7 apply the feature repo (validated by Flink's planner)")
     result = apply(config)
     for line in result.summary():
         echo(f"   {line}")
     views = {v.name: v for v in [*result.new_views, *result.unchanged_views]}
 
-    echo("== 3/6 streaming jobs (Kafka -> Flink SQL -> Redis + Parquet)")
+    echo("== 3/7 streaming jobs (Kafka -> Flink SQL -> Redis + Parquet)")
     jm = JobManager(config)
     for v in views.values():
         t0 = time.monotonic()
@@ -47,7 +84,7 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
     for jid in {j["jid"] for j in jm.running().values()}:
         jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
 
-    echo(f"== 4/6 produce {events:,} events per source (skewed keys, ~3% duplicates, disorder, malformed)")
+    echo(f"== 4/7 produce {events:,} events per source (skewed keys, ~3% duplicates, disorder, malformed)")
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(hours=2)
     run = int(now.timestamp())
@@ -86,7 +123,7 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
             f"{batch.malformed} malformed, 3 late; {len(payloads) / (time.monotonic() - t0):,.0f} events/s"
         )
 
-    echo("== 5/6 wait until every view has caught up (online and offline output stable)")
+    echo("== 5/7 wait until every view has caught up (online and offline output stable)")
     t5 = time.monotonic()
     deadline = t5 + wait_s
     last: dict[str, tuple[int, int]] = {}
@@ -114,7 +151,10 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
             "the numbers below are a snapshot"
         )
 
-    echo("== 6/6 what the platform now holds")
+    echo("== 6/7 backfill history three days back with the same SQL (Flink batch mode) -> reference for drift")
+    _backfill_history(config, views, now, events, echo)
+
+    echo("== 7/7 what the platform now holds")
     for v in views.values():
         online = online_rows(config.redis.url, v)
         offline = offline_rows(config, v)

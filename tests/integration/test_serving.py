@@ -27,6 +27,16 @@ from online.store import RedisOnlineStore
 pytestmark = pytest.mark.integration
 
 NOW = int(time.time() * 1000)
+
+
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Each test's "now" is when it starts (not when the module was imported: in the full suite
+    this module runs minutes after collection, which would age the "fresh" rows past their SLA)."""
+    global NOW
+    NOW = int(time.time() * 1000)
+
+
 DAY = 86_400_000
 
 
