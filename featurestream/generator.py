@@ -11,8 +11,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["EventBatch", "clicks", "produce", "transactions"]
+__all__ = ["EventBatch", "clicks", "events", "produce", "transactions"]
 
 
 @dataclass
@@ -96,60 +97,30 @@ def _events(
     return batch
 
 
-def clicks(
-    n: int,
-    start: datetime,
-    span_s: float,
-    *,
-    seed: int = 7,
-    n_keys: int = 200,
-    skew: float = 1.1,
-    dup_rate: float = 0.03,
-    disorder_ms: int = 3000,
-    malformed: int = 4,
-    id_prefix: str = "clk-",
-) -> EventBatch:
-    return _events(
-        "clicks",
-        n,
-        int(start.timestamp() * 1000),
-        int(span_s * 1000),
-        seed=seed,
-        n_keys=n_keys,
-        skew=skew,
-        dup_rate=dup_rate,
-        disorder_ms=disorder_ms,
-        malformed=malformed,
-        id_prefix=id_prefix,
-    )
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "clicks": {"seed": 7, "n_keys": 200, "skew": 1.1, "id_prefix": "clk-"},
+    "transactions": {"seed": 11, "n_keys": 100, "skew": 1.2, "id_prefix": "txn-"},
+}
 
 
-def transactions(
-    n: int,
-    start: datetime,
-    span_s: float,
-    *,
-    seed: int = 11,
-    n_keys: int = 100,
-    skew: float = 1.2,
-    dup_rate: float = 0.03,
-    disorder_ms: int = 3000,
-    malformed: int = 4,
-    id_prefix: str = "txn-",
-) -> EventBatch:
-    return _events(
-        "transactions",
-        n,
-        int(start.timestamp() * 1000),
-        int(span_s * 1000),
-        seed=seed,
-        n_keys=n_keys,
-        skew=skew,
-        dup_rate=dup_rate,
-        disorder_ms=disorder_ms,
-        malformed=malformed,
-        id_prefix=id_prefix,
-    )
+def events(kind: str, n: int, start: datetime, span_s: float, **options: Any) -> EventBatch:
+    """``n`` events of ``kind`` (clicks | transactions) spread over ``span_s`` seconds from ``start``.
+
+    Options: seed, n_keys, skew (Zipf exponent), dup_rate, disorder_ms (kept below the watermark
+    delay, so nothing is late), malformed (how many bad payloads to mix in), id_prefix.
+    """
+    opts = {"dup_rate": 0.03, "disorder_ms": 3000, "malformed": 4, **_DEFAULTS[kind], **options}
+    return _events(kind, n, int(start.timestamp() * 1000), int(span_s * 1000), **opts)
+
+
+def clicks(n: int, start: datetime, span_s: float, **options: Any) -> EventBatch:
+    """Click events (event_id, user_id, item_id, amount, event_time); see :func:`events`."""
+    return events("clicks", n, start, span_s, **options)
+
+
+def transactions(n: int, start: datetime, span_s: float, **options: Any) -> EventBatch:
+    """Card transactions (event_id, card_id, merchant_id, amount, event_time); see :func:`events`."""
+    return events("transactions", n, start, span_s, **options)
 
 
 def _entity_key(payload: bytes) -> bytes | None:
