@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Agg", "WindowSpec", "parse_event_time", "reference_rows", "split_events"]
+__all__ = ["Agg", "WindowSpec", "latest_per_key", "parse_event_time", "reference_rows", "split_events"]
 
 Agg = Callable[[list[dict[str, Any]]], Any]
 
@@ -157,6 +157,15 @@ def reference_rows(
             row["_window_start"] = start
             out[(k, end)] = row
     return out
+
+
+def latest_per_key(rows: dict[tuple[Any, int], dict[str, Any]]) -> dict[Any, tuple[int, dict[str, Any]]]:
+    """``{key: (window_end, row)}`` of the newest window per key: what the online store must hold."""
+    latest: dict[Any, tuple[int, dict[str, Any]]] = {}
+    for (key, end), row in rows.items():
+        if key not in latest or end > latest[key][0]:
+            latest[key] = (end, row)
+    return latest
 
 
 # ---------------------------------------------------------------- SQL aggregate equivalents

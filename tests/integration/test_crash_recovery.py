@@ -101,10 +101,7 @@ def test_taskmanager_killed_mid_stream_converges_exactly(stack, tmp_path: Path) 
                 assert _close(r[f], expected[k][f]), f"{k} {f}: {r[f]!r} != {expected[k][f]!r}"
         assert jm.flink.checkpoints(job_id)["counts"]["restored"] >= 1
 
-        latest: dict[str, tuple[int, dict[str, Any]]] = {}
-        for (entity, end), row in expected.items():
-            if entity not in latest or end > latest[entity][0]:
-                latest[entity] = (end, row)
+        latest = ref.latest_per_key(expected)
         online = online_rows(cfg.redis.url, view)
         online.pop("__flush__", None)
         assert set(online) == set(latest)

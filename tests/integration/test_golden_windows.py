@@ -224,10 +224,7 @@ def test_online_and_offline_equal_reference(golden, name: str) -> None:  # type:
         for f in feature_names:
             assert _close(got[k][f], row[f]), f"{name} {k} {f}: offline {got[k][f]!r} != reference {row[f]!r}"
 
-    latest: dict[Any, tuple[int, dict[str, Any]]] = {}
-    for (entity, end), row in expected.items():
-        if entity not in latest or end > latest[entity][0]:
-            latest[entity] = (end, row)
+    latest = ref.latest_per_key(expected)
     online = online_rows(cfg.redis.url, view)
     online.pop("__flush__", None)
     assert set(online) == set(latest)
