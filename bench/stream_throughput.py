@@ -126,13 +126,14 @@ def throughput(cfg, jm: JobManager, n: int) -> dict:  # type: ignore[no-untyped-
         src = next(v for v in vs if v["id"] == source_id)
         count = int(src["metrics"]["write-records"])
         now = time.monotonic()
-        if 0 < count < n:
-            samples.append((now, count))
+        if count and (not samples or count != samples[-1][1]):
+            samples.append((now, min(count, n)))  # a new value of the (periodically refreshed) counter
         for v in vs:
             try:
                 m = jm.flink._request("GET", f"/jobs/{jid}/vertices/{v['id']}/subtasks/metrics?get=busyTimeMsPerSecond")
-                if m and m[0].get("max") is not None:
-                    busy.setdefault(v["name"][:90], []).append(float(m[0]["max"]))
+                value = float(m[0]["max"]) if m and m[0].get("max") is not None else float("nan")
+                if value == value:  # not NaN (the metric is NaN until the task has run a while)
+                    busy.setdefault(v["name"][:90], []).append(value)
             except Exception:
                 pass
         if count >= n:

@@ -90,6 +90,8 @@ class FlinkService:
             "restart-strategy.fixed-delay.attempts": 1000,
             "restart-strategy.fixed-delay.delay": "2 s",
             "heartbeat.timeout": 20000,
+            # REST metrics (monitoring, benches) refresh every second instead of every 10 s
+            "metrics.fetcher.update-interval": 1000,
             "python.executable": python,
             "python.client.executable": python,
             "python.pythonpath": str(self.config.root),
