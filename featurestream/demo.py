@@ -37,18 +37,18 @@ def _backfill_history(
     jm = JobManager(config)
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
-        for source, make in (("clicks", generator.clicks), ("transactions", generator.transactions)):
+        for kind in ("clicks", "transactions"):
             # a slightly different world: fewer keys and a different seed, so drift has something to see
-            batch = make(events // 2, day, 4 * 3600, seed=42, n_keys=150, malformed=0, id_prefix=f"hist-{source}-")
-            path = Path(tmp) / f"{source}.jsonl"
-            path.write_bytes(b"\n".join(batch.payloads) + b"\n")
-            files[source] = path
-        for v in views.values():
-            source = jm.source_of(v)
-            t0 = time.monotonic()
-            result = backfill(
-                config, v, source, files[source.name], start=day.date(), end=day.date() + timedelta(days=1)
+            batch = generator.events(
+                kind, events // 2, day, 4 * 3600, seed=42, n_keys=150, malformed=0, id_prefix=f"hist-{kind}-"
             )
+            path = Path(tmp) / f"{kind}.jsonl"
+            path.write_bytes(b"\n".join(batch.payloads) + b"\n")
+            files[kind] = path
+        for v in views.values():
+            src = jm.source_of(v)
+            t0 = time.monotonic()
+            result = backfill(config, v, src, files[src.name], start=day.date(), end=day.date() + timedelta(days=1))
             echo(
                 f"   {v.ref:<22} {result.input_events:,} events -> partitions {', '.join(result.replaced)} "
                 f"in {time.monotonic() - t0:.0f}s"
