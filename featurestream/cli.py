@@ -168,9 +168,8 @@ def describe_cmd(c: _Ctx, view: str) -> None:
 
     from featurestream.registry import Registry
 
-    name, _, ver = view.partition("@")
     reg = Registry.open(c.config)
-    v = reg.get_view(c.config.namespace, name, int(ver) if ver else None)
+    v = reg.find_view(c.config.namespace, view)
     doc = v.to_dict()
     doc["lineage"] = reg.lineage().get(f"{v.namespace}/{v.ref}")
     click.echo(json.dumps(doc, indent=2, default=str))

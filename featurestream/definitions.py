@@ -70,6 +70,37 @@ class Source:
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "topic": self.topic,
+            "columns": [{"name": c.name, "dtype": c.dtype, "nullable": c.nullable} for c in self.columns],
+            "event_time": self.event_time,
+            "watermark_delay": format_duration(self.watermark_delay),
+            "event_id": self.event_id,
+            "format": self.format,
+            "description": self.description,
+            "path": self.path,
+            "sql": self.sql,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Source:
+        return cls(
+            name=d["name"],
+            topic=d["topic"],
+            columns=tuple(Column(c["name"], c["dtype"], c["nullable"]) for c in d["columns"]),
+            event_time=d["event_time"],
+            watermark_delay=parse_duration(d["watermark_delay"]),
+            event_id=d.get("event_id"),
+            format=d.get("format", "json"),
+            description=d.get("description", ""),
+            path=d.get("path", ""),
+            sql=d.get("sql", ""),
+            namespace=d.get("namespace", "default"),
+        )
+
 
 @dataclass(frozen=True)
 class FeatureView:

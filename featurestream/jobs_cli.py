@@ -11,30 +11,11 @@ import click
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
-from featurestream.durations import parse_duration
 from featurestream.errors import RegistryError
 from featurestream.flink import FlinkClient
 from featurestream.registry import Registry
 
 __all__ = ["JobManager", "jobs"]
-
-
-def _source_from_dict(d: dict) -> Source:  # type: ignore[type-arg]
-    from featurestream.definitions import Column
-
-    return Source(
-        name=d["name"],
-        topic=d["topic"],
-        columns=tuple(Column(c["name"], c["dtype"], c["nullable"]) for c in d["columns"]),
-        event_time=d["event_time"],
-        watermark_delay=parse_duration(d["watermark_delay"]),
-        event_id=d.get("event_id"),
-        format=d.get("format", "json"),
-        description=d.get("description", ""),
-        path=d.get("path", ""),
-        sql=d.get("sql", ""),
-        namespace=d.get("namespace", "default"),
-    )
 
 
 class JobManager:
@@ -48,15 +29,14 @@ class JobManager:
 
     def view(self, ref: str) -> FeatureView:
         self.registry.reload()  # a stat; picks up an apply made after this manager was built
-        name, _, ver = ref.partition("@")
-        return self.registry.get_view(self.config.namespace, name, int(ver) if ver else None)
+        return self.registry.find_view(self.config.namespace, ref)
 
     def source_of(self, view: FeatureView) -> Source:
         self.registry.reload()
         srcs = {s["name"]: s for s in self.registry.sources(view.namespace)}
         if len(view.sources) != 1 or view.sources[0] not in srcs:
             raise RegistryError(f"view {view.ref} must read exactly one registered source, found {view.sources}")
-        return _source_from_dict(srcs[view.sources[0]])
+        return Source.from_dict(srcs[view.sources[0]])
 
     def running(self) -> dict[str, dict]:  # type: ignore[type-arg]
         return {

@@ -21,7 +21,7 @@ from typing import Any
 from featurestream.definitions import Feature, FeatureService, FeatureView, Source
 from featurestream.errors import RegistryError
 
-__all__ = ["FeatureRef", "Registry", "parse_ref"]
+__all__ = ["FeatureRef", "Registry", "parse_ref", "parse_view_ref"]
 
 REGISTRY_FILE = "registry.json"
 
@@ -47,14 +47,22 @@ def parse_ref(ref: str) -> FeatureRef:
             f"expected a feature reference 'view:feature' or 'view@version:feature', found {ref!r}",
             hint="e.g. 'user_clicks_10m:clicks_10m' or 'user_clicks_10m@1:clicks_10m'",
         )
-    name, at, ver = view_part.partition("@")
-    version: int | None = None
-    if at:
-        ver = ver.lstrip("v")
-        if not ver.isdigit():
-            raise RegistryError(f"version in {ref!r} must be a positive integer, found {ver!r}")
-        version = int(ver)
+    name, version = parse_view_ref(view_part, context=ref)
     return FeatureRef(name, version, feature)
+
+
+def parse_view_ref(text: str, *, context: str | None = None) -> tuple[str, int | None]:
+    """``"user_clicks_10m"`` -> (name, None); ``"user_clicks_10m@2"`` (or ``@v2``) -> (name, 2)."""
+    name, at, ver = text.partition("@")
+    if not at:
+        return name, None
+    ver = ver.lstrip("v")
+    if not ver.isdigit():
+        raise RegistryError(
+            f"version in {context or text!r} must be a positive integer, found {ver!r}",
+            hint="write NAME or NAME@VERSION, e.g. user_clicks_10m@2",
+        )
+    return name, int(ver)
 
 
 @dataclass
@@ -158,7 +166,7 @@ class Registry:
                     )
                 self._index_view(cat, v)
             for s in sources:
-                cat.sources[(s.namespace, s.name)] = _source_dict(s)
+                cat.sources[(s.namespace, s.name)] = s.to_dict()
             for svc in services:
                 cat.services[(svc.namespace, svc.name, svc.version)] = svc
             revision = self.revision + 1
@@ -216,6 +224,11 @@ class Registry:
             )
         return view
 
+    def find_view(self, namespace: str, ref: str) -> FeatureView:
+        """A view by ``NAME`` (latest version) or ``NAME@VERSION``."""
+        name, version = parse_view_ref(ref)
+        return self.get_view(namespace, name, version)
+
     def get_service(self, namespace: str, name: str, version: int | None = None) -> FeatureService:
         cat = self._cat
         matches = [s for (ns, n, v), s in cat.services.items() if ns == namespace and n == name]
@@ -248,21 +261,3 @@ class Registry:
 
 def _normalize_sql(sql: str) -> str:
     return " ".join(sql.split())
-
-
-def _source_dict(s: Source) -> dict[str, Any]:
-    from featurestream.durations import format_duration
-
-    return {
-        "namespace": s.namespace,
-        "name": s.name,
-        "topic": s.topic,
-        "columns": [{"name": c.name, "dtype": c.dtype, "nullable": c.nullable} for c in s.columns],
-        "event_time": s.event_time,
-        "watermark_delay": format_duration(s.watermark_delay),
-        "event_id": s.event_id,
-        "format": s.format,
-        "description": s.description,
-        "path": s.path,
-        "sql": s.sql,
-    }

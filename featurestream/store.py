@@ -105,8 +105,7 @@ class FeatureStore:
         from online.store import RedisOnlineStore
 
         self.registry.reload()
-        name, _, ver = view.partition("@")
-        fv = self.registry.get_view(self.config.namespace, name, int(ver.lstrip("v")) if ver else None)
+        fv = self.registry.find_view(self.config.namespace, view)
         online = RedisOnlineStore.from_url(self.config.redis.url, self.config.namespace)
         try:
             return materialize(self.config, fv, online, start=start, end=end, progress=progress)

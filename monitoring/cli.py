@@ -23,7 +23,7 @@ BREACH_EXIT = 2
 
 def select_views(config: Config, refs: tuple[str, ...] | list[str]) -> list[FeatureView]:
     """``name`` (every version) or ``name@version``; no refs: every view of the namespace."""
-    from featurestream.registry import Registry
+    from featurestream.registry import Registry, parse_view_ref
 
     reg = Registry.open(config)
     views = reg.views(config.namespace)
@@ -31,9 +31,9 @@ def select_views(config: Config, refs: tuple[str, ...] | list[str]) -> list[Feat
         return views
     out: list[FeatureView] = []
     for ref in refs:
-        name, _, ver = ref.partition("@")
-        if ver:
-            out.append(reg.get_view(config.namespace, name, int(ver.lstrip("v"))))
+        name, version = parse_view_ref(ref)
+        if version is not None:
+            out.append(reg.get_view(config.namespace, name, version))
             continue
         found = [v for v in views if v.name == name]
         if not found:
@@ -126,10 +126,9 @@ def audit_command(ctx: click.Context, view: str, sample: int | None, seed: int, 
 
     try:
         cfg = _config(ctx)
-        name, _, ver = view.partition("@")
         from featurestream.registry import Registry
 
-        fv = Registry.open(cfg).get_view(cfg.namespace, name, int(ver.lstrip("v")) if ver else None)
+        fv = Registry.open(cfg).find_view(cfg.namespace, view)
         store = RedisOnlineStore.from_url(cfg.redis.url, cfg.namespace)
         try:
             report = audit_view(cfg, fv, store, sample=sample, seed=seed)

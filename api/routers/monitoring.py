@@ -17,7 +17,8 @@ from api.errors import BadRequest, NotFound, StoreUnavailable
 from api.responses import OrjsonResponse
 from featurestream.definitions import FeatureView
 from featurestream.durations import parse_duration
-from featurestream.errors import FeatureStreamError
+from featurestream.errors import FeatureStreamError, RegistryError
+from featurestream.registry import parse_view_ref
 from monitoring.service import MonitoringService
 from online.errors import OnlineStoreUnavailable
 
@@ -43,8 +44,11 @@ def _views(state: Any, ns: str, view: str | None) -> list[FeatureView]:
     views = state.catalog.registry.views(ns)
     if view is None:
         return list(views)
-    name, _, ver = view.partition("@")
-    found = [v for v in views if v.name == name and (not ver or str(v.version) == ver.lstrip("v"))]
+    try:
+        name, version = parse_view_ref(view)
+    except RegistryError as exc:
+        raise BadRequest(exc.message, hint=exc.hint) from exc
+    found = [v for v in views if v.name == name and version in (None, v.version)]
     if not found:
         raise NotFound(f"no feature view {view!r} in namespace {ns!r}", hint="list them with GET /v1/feature-views")
     return found
