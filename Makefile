@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup jars up down status demo test test-unit test-integration lint format bench clean
+.PHONY: pkgview setup jars up down status demo test test-unit test-integration lint format bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,10 +40,22 @@ test-unit: setup
 test-integration: setup
 	$(BIN)/pytest -m integration tests
 
-lint: $(STAMP)  ## ruff (lint + format check) and mypy on the whole tree
+# mypy and import-linter read packages from disk, not through the editable-install hook, so they
+# check a tree of symlinks laid out as the installed package (featurestream/api -> api/, ...).
+PKGVIEW := build/pkgview
+pkgview:
+	@rm -rf $(PKGVIEW) && mkdir -p $(PKGVIEW)
+	@cp -rs $(CURDIR)/featurestream $(PKGVIEW)/featurestream
+	@for p in api jobs online offline monitoring udfs; do cp -rs $(CURDIR)/$$p $(PKGVIEW)/featurestream/$$p; done
+	@cp -rs $(CURDIR)/tests $(PKGVIEW)/tests
+	@find $(PKGVIEW) -name __pycache__ -prune -exec rm -rf {} +
+
+lint: $(STAMP) pkgview  ## ruff (lint + format check), mypy and the import contract (layers) on the whole tree
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy featurestream jobs online offline api udfs bench monitoring
+	cd $(PKGVIEW) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml featurestream
+	MYPYPATH=$(PKGVIEW) $(BIN)/mypy bench
+	cd $(PKGVIEW) && PYTHONPATH=. $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from api.errors import Forbidden, Unauthorized
+from featurestream.api.errors import Forbidden, Unauthorized
 from featurestream.config import ServingConfig
 
 __all__ = ["KeyRing"]

@@ -11,8 +11,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from api.errors import BadRequest, NotFound
-from api.plan import LookupPlan, build_plan
+from featurestream.api.errors import BadRequest, NotFound
+from featurestream.api.plan import LookupPlan, build_plan
 from featurestream.definitions import FeatureService
 from featurestream.errors import FeatureStreamError
 from featurestream.ondemand import OnDemandRegistry

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from api.state import AppState
+from featurestream.api.state import AppState
 
 __all__ = ["ApiKeyDep", "NamespaceHeaderDep", "StateDep", "get_state"]
 

@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from api.errors import ApiError
-from api.responses import OrjsonResponse
+from featurestream.api.errors import ApiError
+from featurestream.api.responses import OrjsonResponse
 
 __all__ = ["install_handlers"]
 

@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from api.errors import BadRequest, PayloadTooLarge
-from api.plan import LookupPlan
-from api.state import AppState
+from featurestream.api.errors import BadRequest, PayloadTooLarge
+from featurestream.api.plan import LookupPlan
+from featurestream.api.state import AppState
+from featurestream.online.keys import encode_entity
 from featurestream.semantics import FILLED_STATUSES, Status
-from online.keys import encode_entity
 
 __all__ = ["LookupResult", "run_lookup"]
 

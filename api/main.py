@@ -9,23 +9,23 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.auth import KeyRing
-from api.catalog import Catalog
-from api.handlers import install_handlers
-from api.routers import feast, features, monitoring, ops, registry
-from api.state import AppState
+from featurestream.api.auth import KeyRing
+from featurestream.api.catalog import Catalog
+from featurestream.api.handlers import install_handlers
+from featurestream.api.routers import feast, features, monitoring, ops, registry
+from featurestream.api.state import AppState
 from featurestream.config import Config, load_config
+from featurestream.monitoring.service import MonitoringService
 from featurestream.ondemand import load_udfs
+from featurestream.online.reader import AsyncOnlineReader
 from featurestream.registry import Registry
-from monitoring.service import MonitoringService
-from online.reader import AsyncOnlineReader
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config | None = None, *, udf_package: str = "udfs.ondemand") -> FastAPI:
+def create_app(config: Config | None = None, *, udf_package: str = "featurestream.udfs.ondemand") -> FastAPI:
     """The serving app for ``config`` (default: ``load_config()`` of the working directory)."""
 
     @asynccontextmanager
@@ -52,3 +52,12 @@ def create_app(config: Config | None = None, *, udf_package: str = "udfs.ondeman
         app.include_router(r)
     install_handlers(app)
     return app
+
+
+def app_from_env():  # type: ignore[no-untyped-def]
+    """uvicorn factory: the app for the repo named by ``FEATURESTREAM_SERVE_ROOT`` (one per worker)."""
+    import os
+
+    from featurestream.config import load_config
+
+    return create_app(load_config(os.environ.get("FEATURESTREAM_SERVE_ROOT", ".")))

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from api.errors import BadRequest
+from featurestream.api.errors import BadRequest
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
 from featurestream.ondemand import ON_DEMAND_VIEW, OnDemandFeature, OnDemandRegistry
+from featurestream.online.keys import FEATURE_TIME_FIELD
 from featurestream.registry import Registry, parse_ref
 from featurestream.semantics import default_for, max_age_ms
-from online.keys import FEATURE_TIME_FIELD
 
 __all__ = ["Column", "LookupPlan", "ViewRead", "build_plan"]
 

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.auth import KeyRing
-from api.catalog import Catalog
-from api.metrics import Metrics
+from featurestream.api.auth import KeyRing
+from featurestream.api.catalog import Catalog
+from featurestream.api.metrics import Metrics
 from featurestream.config import Config
-from online.reader import AsyncOnlineReader
+from featurestream.online.reader import AsyncOnlineReader
 
 __all__ = ["AppState"]
 

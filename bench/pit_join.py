@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from featurestream.config import Config, load_config
 from featurestream.definitions import FeatureView
-from offline.testing import make_view
+from featurestream.offline.testing import make_view
 
 SIZES = {  # labels, feature rows per view, entities per view
     "tiny": (10_000, 100_000, 5_000),
@@ -111,7 +111,7 @@ def generate(config: Config, size: str, data: Path) -> None:
 
 
 def run_ours(config: Config, data: Path) -> dict[str, Any]:
-    from offline.training import build_training_set
+    from featurestream.offline.training import build_training_set
 
     t = time.perf_counter()
     ts = build_training_set(config, data / "labels.parquet", features=FEATURES, views=VIEWS)
@@ -168,7 +168,7 @@ def verify_feast(config: Config, data: Path, feast_out: Path) -> list[str]:
     """
     import pandas as pd
 
-    from offline.training import build_training_set
+    from featurestream.offline.training import build_training_set
 
     labels = data / "labels.parquet"
     n = pq.read_metadata(labels).num_rows

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from featurestream.apply import apply
 from featurestream.config import load_config
-from featurestream.planner import FlinkPlanner
+from featurestream.jobs.planner import FlinkPlanner
 from featurestream.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]

@@ -49,10 +49,10 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
 
 
 def _setup(state: Path, redis_url: str) -> list[str]:
-    from api.testing import demo_views
+    from featurestream.api.testing import demo_views
     from featurestream.definitions import Column
+    from featurestream.online.store import RedisOnlineStore
     from featurestream.registry import Registry
-    from online.store import RedisOnlineStore
 
     base = next(v for v in demo_views("bench") if v.ref == "user_sessions@1")
     views, refs = [], []
@@ -209,7 +209,7 @@ def main() -> None:
                     sys.executable,
                     "-m",
                     "uvicorn",
-                    "api.cli:app_from_env",
+                    "featurestream.api.main:app_from_env",
                     "--factory",
                     "--port",
                     str(port),
@@ -230,7 +230,7 @@ def main() -> None:
         server = procs[-1]
         _wait_port(port)
 
-        from online.keys import entity_key
+        from featurestream.online.keys import entity_key
 
         def groups(n: int) -> list[tuple[list[str], list[str]]]:
             return [

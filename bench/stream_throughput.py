@@ -30,7 +30,7 @@ import redis
 
 from featurestream.apply import apply
 from featurestream.config import load_config
-from featurestream.jobs_cli import JobManager
+from featurestream.jobs.control import JobManager
 from featurestream.pipeline_testing import isolated_repo, offline_rows
 from featurestream.stack import Stack
 

@@ -264,7 +264,7 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
         to_validate.append(v)
     if to_validate and not out.problems:
         if planner is None:
-            from featurestream.planner import FlinkPlanner
+            from featurestream.jobs.planner import FlinkPlanner
 
             planner = FlinkPlanner(config)
         for v in to_validate:
@@ -306,7 +306,7 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
 
 
 def _lineage(config: Config, views: list[FeatureView], sources: dict[str, Source]) -> dict[str, Any]:
-    from jobs.compiler import dlq_topic, job_name, late_topic
+    from featurestream.jobs.compiler import dlq_topic, job_name, late_topic
 
     out = {}
     for v in views:

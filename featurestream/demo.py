@@ -30,8 +30,8 @@ def _backfill_history(
     from pathlib import Path
 
     from featurestream import generator
-    from featurestream.jobs_cli import JobManager
-    from offline.backfill import backfill
+    from featurestream.jobs.backfill import backfill
+    from featurestream.jobs.control import JobManager
 
     day = (now - timedelta(days=3)).replace(hour=8, minute=0, second=0)
     jm = JobManager(config)
@@ -58,9 +58,9 @@ def _backfill_history(
 def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_000, wait_s: float = 240) -> None:
     from featurestream import generator
     from featurestream.apply import apply
-    from featurestream.jobs_cli import JobManager
+    from featurestream.jobs.compiler import dlq_topic, late_topic
+    from featurestream.jobs.control import JobManager
     from featurestream.stack import Stack
-    from jobs.compiler import dlq_topic, late_topic
 
     t_all = time.monotonic()
     echo("== 1/7 local stack")

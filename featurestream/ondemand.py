@@ -176,7 +176,7 @@ class OnDemandRegistry:
         return len(self._by_name)
 
 
-def load_udfs(package: str = "udfs.ondemand") -> OnDemandRegistry:
+def load_udfs(package: str = "featurestream.udfs.ondemand") -> OnDemandRegistry:
     """Import every module of ``package`` and collect its :class:`OnDemandFeature` objects."""
     try:
         pkg = importlib.import_module(package)

@@ -64,7 +64,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: flo
 
 def online_rows(redis_url: str, view: FeatureView) -> dict[str, dict[str, Any]]:
     """``{entity: {feature: value, "_ft": ms}}`` for every Redis hash of ``view``."""
-    from online.keys import FEATURE_TIME_FIELD, decode_value
+    from featurestream.online.keys import FEATURE_TIME_FIELD, decode_value
 
     client = redis.Redis.from_url(redis_url)
     out: dict[str, dict[str, Any]] = {}

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from offline.labels import Labels
-    from offline.materialize import MaterializeResult
-    from offline.training import TrainingSet
+    from featurestream.offline.labels import Labels
+    from featurestream.offline.materialize import MaterializeResult
+    from featurestream.offline.training import TrainingSet
 
 __all__ = ["FeatureStore"]
 
@@ -49,7 +49,7 @@ class FeatureStore:
         progress: bool = False,
     ) -> TrainingSet:
         """The training set with its report (matches per view, leakage check); see ``offline.pit``."""
-        from offline.training import build_training_set
+        from featurestream.offline.training import build_training_set
 
         self.registry.reload()
         return build_training_set(
@@ -86,7 +86,7 @@ class FeatureStore:
 
     def sql(self, query: str, *, arrow: bool = False) -> pd.DataFrame | pa.Table:
         """Ad-hoc DuckDB SQL; every registered view is a table ``<view>_v<version>`` / ``<view>``."""
-        from offline.sql import run_sql
+        from featurestream.offline.sql import run_sql
 
         self.registry.reload()
         table = run_sql(self.config, self.registry.views(self.config.namespace), query)
@@ -101,8 +101,8 @@ class FeatureStore:
         progress: Callable[[int, int], None] | None = None,
     ) -> MaterializeResult:
         """Load the latest offline row per entity of ``view`` (``name`` or ``name@version``) into Redis."""
-        from offline.materialize import materialize
-        from online.store import RedisOnlineStore
+        from featurestream.offline.materialize import materialize
+        from featurestream.online.store import RedisOnlineStore
 
         self.registry.reload()
         fv = self.registry.find_view(self.config.namespace, view)

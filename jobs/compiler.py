@@ -327,7 +327,7 @@ def compile_streaming_job(
         functions.append(
             {
                 "name": "fs_online_sink",
-                "module": "jobs.online_sink",
+                "module": "featurestream.jobs.online_sink",
                 "attr": "make_online_sink",
                 "kwargs": {"view": view.to_dict(), "redis_url": config.redis.url, "namespace": view.namespace},
             }

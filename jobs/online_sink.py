@@ -25,7 +25,7 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str) -> An
 
         def open(self, function_context: Any) -> None:
             from featurestream.definitions import FeatureView
-            from online.store import RedisOnlineStore
+            from featurestream.online.store import RedisOnlineStore
 
             self.view = FeatureView.from_dict(self.view_dict)
             self.columns = [*self.view.entities, "feature_time", "created_at", *self.view.feature_names]

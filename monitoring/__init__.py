@@ -1,5 +1,5 @@
 """Monitoring: freshness, data quality, drift, served-vector logging and the online/offline audit."""
 
-from monitoring.errors import MonitoringError
+from featurestream.monitoring.errors import MonitoringError
 
 __all__ = ["MonitoringError"]

@@ -12,11 +12,11 @@ import pyarrow.compute as pc
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
+from featurestream.monitoring.data import Window, offline_rows, served_values
+from featurestream.monitoring.drift import FeatureDrift, feature_drift
+from featurestream.monitoring.errors import MonitoringError
+from featurestream.monitoring.quality import FeatureQuality, column_stats
 from featurestream.semantics import FILLED_STATUSES, default_for
-from monitoring.data import Window, offline_rows, served_values
-from monitoring.drift import FeatureDrift, feature_drift
-from monitoring.errors import MonitoringError
-from monitoring.quality import FeatureQuality, column_stats
 
 __all__ = ["SOURCES", "drift_check", "quality_check", "timeseries"]
 

@@ -16,9 +16,9 @@ import pyarrow as pa
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from monitoring.errors import MonitoringError
-from monitoring.served_log import served_dir
-from offline.duck import quote, view_select
+from featurestream.monitoring.errors import MonitoringError
+from featurestream.monitoring.served_log import served_dir
+from featurestream.offline.duck import quote, view_select
 
 __all__ = ["Window", "latest_feature_time", "offline_rows", "served_values", "windows_ending_at"]
 

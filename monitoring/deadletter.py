@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from featurestream.definitions import FeatureView
-from jobs.compiler import dlq_topic, late_topic
+from featurestream.jobs.compiler import dlq_topic, late_topic
 
 __all__ = ["SinkCounts", "count_records", "dead_letter_counts"]
 

@@ -20,9 +20,9 @@ import numpy as np
 
 from featurestream.definitions import FeatureView
 from featurestream.durations import format_duration
+from featurestream.monitoring.online_scan import sample_keys, sample_times
+from featurestream.online.store import RedisOnlineStore
 from featurestream.semantics import sla_breached
-from monitoring.online_scan import sample_keys, sample_times
-from online.store import RedisOnlineStore
 
 __all__ = ["ViewFreshness", "freshness_of", "human_seconds", "view_freshness"]
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
-from featurestream.flink import FlinkClient
-from jobs.compiler import job_name
+from featurestream.jobs.compiler import job_name
+from featurestream.jobs.flink import FlinkClient
 
 __all__ = ["JobHealth", "job_health"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from monitoring.audit import AuditReport
-from monitoring.report import ViewHealth
-from monitoring.served_log import FeatureLogger
+from featurestream.monitoring.audit import AuditReport
+from featurestream.monitoring.report import ViewHealth
+from featurestream.monitoring.served_log import FeatureLogger
 
 __all__ = ["MonitoringGauges"]
 

@@ -15,13 +15,13 @@ from featurestream.config import Config
 from featurestream.definitions import FeatureView
 from featurestream.durations import parse_duration
 from featurestream.errors import FeatureStreamError
-from monitoring.audit import audit_view
-from monitoring.checks import drift_check, quality_check
-from monitoring.data import latest_feature_time, windows_ending_at
-from monitoring.freshness import view_freshness
-from monitoring.report import MonitorReport, ViewHealth
-from offline.duck import connect
-from online.store import RedisOnlineStore
+from featurestream.monitoring.audit import audit_view
+from featurestream.monitoring.checks import drift_check, quality_check
+from featurestream.monitoring.data import latest_feature_time, windows_ending_at
+from featurestream.monitoring.freshness import view_freshness
+from featurestream.monitoring.report import MonitorReport, ViewHealth
+from featurestream.offline.duck import connect
+from featurestream.online.store import RedisOnlineStore
 
 __all__ = ["collect"]
 
@@ -53,13 +53,13 @@ def collect(
             except Exception as exc:  # redis.ConnectionError and friends
                 h.errors.append(f"freshness: {type(exc).__name__}: {exc}")
     if flink:
-        from featurestream.flink import FlinkClient
-        from monitoring.jobs import job_health
+        from featurestream.jobs.flink import FlinkClient
+        from featurestream.monitoring.jobs import job_health
 
         for h, jh in zip(health, job_health(FlinkClient(config), views, now_ms=now_ms), strict=True):
             h.job = jh
     if kafka:
-        from monitoring.deadletter import dead_letter_counts
+        from featurestream.monitoring.deadletter import dead_letter_counts
 
         for h, sc in zip(health, dead_letter_counts(config.kafka.bootstrap_servers, views, timeout_s=5.0), strict=True):
             h.sinks = sc

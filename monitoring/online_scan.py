@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 
 from featurestream.definitions import FeatureView
-from online.keys import CREATED_FIELD, FEATURE_TIME_FIELD, decode_entity, entity_key
-from online.store import RedisOnlineStore
+from featurestream.online.keys import CREATED_FIELD, FEATURE_TIME_FIELD, decode_entity, entity_key
+from featurestream.online.store import RedisOnlineStore
 
 __all__ = ["KeySample", "entity_of", "key_pattern", "sample_keys", "sample_times"]
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitoring.audit import AuditReport
-from monitoring.deadletter import SinkCounts
-from monitoring.drift import FeatureDrift
-from monitoring.freshness import ViewFreshness, human_seconds
-from monitoring.jobs import JobHealth
-from monitoring.quality import FeatureQuality
+from featurestream.monitoring.audit import AuditReport
+from featurestream.monitoring.deadletter import SinkCounts
+from featurestream.monitoring.drift import FeatureDrift
+from featurestream.monitoring.freshness import ViewFreshness, human_seconds
+from featurestream.monitoring.jobs import JobHealth
+from featurestream.monitoring.quality import FeatureQuality
 
 __all__ = ["MonitorReport", "ViewHealth", "render_table", "render_text"]
 

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from featurestream.config import Config
 from featurestream.ondemand import ON_DEMAND_VIEW
-from online.keys import encode_entity, encode_value
+from featurestream.online.keys import encode_entity, encode_value
 
 __all__ = ["SERVED_DIR", "SERVED_SCHEMA", "FeatureLogger", "served_dir"]
 

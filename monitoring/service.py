@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from monitoring.metrics import MonitoringGauges
-from monitoring.served_log import FeatureLogger
-from online.store import RedisOnlineStore
+from featurestream.monitoring.metrics import MonitoringGauges
+from featurestream.monitoring.served_log import FeatureLogger
+from featurestream.online.store import RedisOnlineStore
 
 __all__ = ["MonitoringService"]
 
@@ -66,7 +66,7 @@ class MonitoringService:
             store.close()
 
     def _refresh_loop(self, views: Callable[[], Sequence[FeatureView]], interval: float) -> None:
-        from monitoring.monitor import collect
+        from featurestream.monitoring.monitor import collect
 
         while not self._stop.wait(interval):
             try:

@@ -48,9 +48,9 @@ def _latest(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
 def build_demo_repo(
     root: Path, redis_url: str, *, namespace: str = "default", hours: int = 48, users: int = 300, seed: int = 1
 ) -> DemoRepo:
-    from api.testing import demo_registry
-    from offline.layout import write_rows
-    from online.store import RedisOnlineStore
+    from featurestream.api.testing import demo_registry
+    from featurestream.offline.layout import write_rows
+    from featurestream.online.store import RedisOnlineStore
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "featurestream.yaml").write_text(

@@ -17,7 +17,7 @@ import duckdb
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from offline.layout import CREATED_AT, FEATURE_TIME, data_files
+from featurestream.offline.layout import CREATED_AT, FEATURE_TIME, data_files
 
 __all__ = ["connect", "duckdb_type", "quote", "view_select"]
 

@@ -11,8 +11,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from offline.errors import LabelError
-from offline.timestamps import to_utc_column
+from featurestream.offline.errors import LabelError
+from featurestream.offline.timestamps import to_utc_column
 
 __all__ = ["TIME_COLUMN_CANDIDATES", "Labels", "load_labels", "prepare_labels"]
 

@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from offline.errors import OfflineError
-from offline.timestamps import UTC_US, to_utc_column
+from featurestream.offline.errors import OfflineError
+from featurestream.offline.timestamps import UTC_US, to_utc_column
 
 __all__ = [
     "CREATED_AT",

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from offline.duck import connect, quote, view_select
+from featurestream.offline.duck import connect, quote, view_select
 
 __all__ = ["MaterializeResult", "OnlineWriter", "latest_rows_sql", "materialize"]
 

@@ -35,9 +35,9 @@ import pyarrow.compute as pc
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from offline.duck import quote, view_select
-from offline.errors import LabelError, OfflineError
-from offline.timestamps import UTC_US
+from featurestream.offline.duck import quote, view_select
+from featurestream.offline.errors import LabelError, OfflineError
+from featurestream.offline.timestamps import UTC_US
 
 __all__ = ["JoinReport", "ViewReport", "ViewRequest", "pit_join"]
 

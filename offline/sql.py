@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from offline.duck import connect, quote, view_select
-from offline.errors import OfflineError
+from featurestream.offline.duck import connect, quote, view_select
+from featurestream.offline.errors import OfflineError
 
 __all__ = ["catalog_connection", "run_sql"]
 

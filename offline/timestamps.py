@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from offline.errors import LabelError
+from featurestream.offline.errors import LabelError
 
 __all__ = ["UTC_US", "to_utc_column"]
 

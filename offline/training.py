@@ -18,13 +18,13 @@ from featurestream.config import Config
 from featurestream.definitions import Feature, FeatureView
 from featurestream.durations import parse_duration
 from featurestream.errors import RegistryError
+from featurestream.offline.duck import connect
+from featurestream.offline.errors import OfflineError
+from featurestream.offline.labels import Labels, load_labels, prepare_labels
+from featurestream.offline.pit import JoinReport, ViewRequest, pit_join
 from featurestream.ondemand import ON_DEMAND_VIEW, compute_frame, load_udfs
 from featurestream.registry import Registry, parse_ref
 from featurestream.semantics import default_for, max_age
-from offline.duck import connect
-from offline.errors import OfflineError
-from offline.labels import Labels, load_labels, prepare_labels
-from offline.pit import JoinReport, ViewRequest, pit_join
 
 __all__ = ["TrainingSet", "build_training_set", "resolve_features"]
 

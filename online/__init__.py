@@ -1,8 +1,8 @@
 """The online store: Redis writer (the streaming job's sink, bulk loads) and batched readers."""
 
-from online.errors import OnlineStoreError, OnlineStoreUnavailable
-from online.keys import encode_entity, entity_key
-from online.store import OnlineRow, RedisOnlineStore, WriteStats
+from featurestream.online.errors import OnlineStoreError, OnlineStoreUnavailable
+from featurestream.online.keys import encode_entity, entity_key
+from featurestream.online.store import OnlineRow, RedisOnlineStore, WriteStats
 
 __all__ = [
     "OnlineRow",

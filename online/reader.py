@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError
 
-from online.scripts import READ_LUA, read_args
+from featurestream.online.scripts import READ_LUA, read_args
 
 __all__ = ["AsyncOnlineReader"]
 

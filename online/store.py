@@ -27,9 +27,8 @@ import redis
 from redis.cluster import RedisCluster
 
 from featurestream.definitions import FEATURE_TIME, FeatureView
-from featurestream.semantics import max_age_ms, to_epoch_ms
-from online.errors import OnlineStoreError, OnlineStoreUnavailable
-from online.keys import (
+from featurestream.online.errors import OnlineStoreError, OnlineStoreUnavailable
+from featurestream.online.keys import (
     CREATED_FIELD,
     FEATURE_TIME_FIELD,
     decode_value,
@@ -38,7 +37,8 @@ from online.keys import (
     entity_key,
     view_key_prefix,
 )
-from online.scripts import READ_LUA, WRITE_LUA, read_args, split_by_slot
+from featurestream.online.scripts import READ_LUA, WRITE_LUA, read_args, split_by_slot
+from featurestream.semantics import max_age_ms, to_epoch_ms
 
 __all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats"]
 

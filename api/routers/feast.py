@@ -14,12 +14,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 
-from api.deps import ApiKeyDep, NamespaceHeaderDep, StateDep
-from api.errors import BadRequest
-from api.lookup import run_lookup
-from api.responses import OrjsonResponse
-from api.schemas import FeastRequest, FeastResponse
-from api.timefmt import EPOCH_TS, iso_ms
+from featurestream.api.deps import ApiKeyDep, NamespaceHeaderDep, StateDep
+from featurestream.api.errors import BadRequest
+from featurestream.api.lookup import run_lookup
+from featurestream.api.responses import OrjsonResponse
+from featurestream.api.schemas import FeastRequest, FeastResponse
+from featurestream.api.timefmt import EPOCH_TS, iso_ms
 from featurestream.semantics import DEGRADED_STATUSES, Status
 
 __all__ = ["router"]

@@ -6,12 +6,12 @@ import time
 
 from fastapi import APIRouter
 
-from api.deps import ApiKeyDep, StateDep
-from api.errors import BadRequest
-from api.lookup import run_lookup
-from api.responses import OrjsonResponse
-from api.schemas import NativeRequest, NativeResponse
-from api.timefmt import iso_ms
+from featurestream.api.deps import ApiKeyDep, StateDep
+from featurestream.api.errors import BadRequest
+from featurestream.api.lookup import run_lookup
+from featurestream.api.responses import OrjsonResponse
+from featurestream.api.schemas import NativeRequest, NativeResponse
+from featurestream.api.timefmt import iso_ms
 from featurestream.semantics import FILLED_STATUSES
 
 __all__ = ["router"]

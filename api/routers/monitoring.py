@@ -12,15 +12,15 @@ from fastapi import APIRouter, Query, Request
 from redis.exceptions import RedisError
 from starlette.responses import HTMLResponse
 
-from api.deps import ApiKeyDep, StateDep
-from api.errors import BadRequest, NotFound, StoreUnavailable
-from api.responses import OrjsonResponse
+from featurestream.api.deps import ApiKeyDep, StateDep
+from featurestream.api.errors import BadRequest, NotFound, StoreUnavailable
+from featurestream.api.responses import OrjsonResponse
 from featurestream.definitions import FeatureView
 from featurestream.durations import parse_duration
 from featurestream.errors import FeatureStreamError, RegistryError
+from featurestream.monitoring.service import MonitoringService
+from featurestream.online.errors import OnlineStoreUnavailable
 from featurestream.registry import parse_view_ref
-from monitoring.service import MonitoringService
-from online.errors import OnlineStoreUnavailable
 
 __all__ = ["router"]
 
@@ -65,8 +65,8 @@ def _utc(ts: datetime | None) -> datetime | None:
 
 
 def _windows(state: Any, view: FeatureView, end: datetime | None, current: str | None, reference: str | None) -> Any:
-    from monitoring.data import latest_feature_time, windows_ending_at
-    from offline.duck import connect
+    from featurestream.monitoring.data import latest_feature_time, windows_ending_at
+    from featurestream.offline.duck import connect
 
     mon = state.config.monitoring
     try:
@@ -128,8 +128,8 @@ def freshness(
     request: Request, state: StateDep, api_key: ApiKeyDep, view: str | None = None, namespace: NsQuery = None
 ) -> OrjsonResponse:
     """Newest-row age and visibility lag p50/p99 of each view's online rows, against its SLA."""
-    from monitoring.freshness import view_freshness
-    from monitoring.report import ViewHealth
+    from featurestream.monitoring.freshness import view_freshness
+    from featurestream.monitoring.report import ViewHealth
 
     ns = state.keys.namespace_for(api_key, namespace)
     svc = _svc(request)
@@ -144,8 +144,8 @@ def freshness(
 @router.get("/v1/monitoring/jobs")
 def jobs(request: Request, state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None) -> OrjsonResponse:
     """State, watermark age, consumer lag and checkpoint age of each view's streaming job."""
-    from featurestream.flink import FlinkClient
-    from monitoring.jobs import job_health
+    from featurestream.jobs.flink import FlinkClient
+    from featurestream.monitoring.jobs import job_health
 
     ns = state.keys.namespace_for(api_key, namespace)
     return OrjsonResponse([j.to_dict() for j in job_health(FlinkClient(state.config), _views(state, ns, None))])
@@ -154,7 +154,7 @@ def jobs(request: Request, state: StateDep, api_key: ApiKeyDep, namespace: NsQue
 @router.get("/v1/monitoring/dead-letters")
 def dead_letters(state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None) -> OrjsonResponse:
     """Dead-lettered and late event counts per view (Kafka, read_committed)."""
-    from monitoring.deadletter import dead_letter_counts
+    from featurestream.monitoring.deadletter import dead_letter_counts
 
     ns = state.keys.namespace_for(api_key, namespace)
     counts = dead_letter_counts(state.config.kafka.bootstrap_servers, _views(state, ns, None), timeout_s=5.0)
@@ -173,9 +173,9 @@ def quality(
     source: SourceQuery = "offline",
 ) -> OrjsonResponse:
     """Null rate, default rate, min/max/mean, distinct count per feature over the current window."""
-    from monitoring.checks import quality_check
-    from monitoring.report import ViewHealth
-    from offline.duck import connect
+    from featurestream.monitoring.checks import quality_check
+    from featurestream.monitoring.report import ViewHealth
+    from featurestream.offline.duck import connect
 
     ns = state.keys.namespace_for(api_key, namespace)
     fv = _one(state, ns, view)
@@ -204,9 +204,9 @@ def drift(
     source: SourceQuery = "offline",
 ) -> OrjsonResponse:
     """PSI and KS per feature: the reference window (just before) vs the current window."""
-    from monitoring.checks import drift_check
-    from monitoring.report import ViewHealth
-    from offline.duck import connect
+    from featurestream.monitoring.checks import drift_check
+    from featurestream.monitoring.report import ViewHealth
+    from featurestream.offline.duck import connect
 
     ns = state.keys.namespace_for(api_key, namespace)
     fv = _one(state, ns, view)
@@ -242,8 +242,8 @@ def timeseries(
     buckets: Annotated[int, Query(ge=1, le=500)] = 24,
 ) -> OrjsonResponse:
     """Per bucket of the current window: rows, visibility lag p50/p99 and each feature's null rate."""
-    from monitoring.checks import timeseries as series
-    from offline.duck import connect
+    from featurestream.monitoring.checks import timeseries as series
+    from featurestream.offline.duck import connect
 
     ns = state.keys.namespace_for(api_key, namespace)
     fv = _one(state, ns, view)
@@ -265,7 +265,7 @@ def audit(
     sample: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> OrjsonResponse:
     """Online/offline consistency of a sample of entities (value, missing, extra per feature)."""
-    from monitoring.audit import audit_view
+    from featurestream.monitoring.audit import audit_view
 
     ns = state.keys.namespace_for(api_key, namespace)
     fv = _one(state, ns, view)
@@ -287,7 +287,7 @@ def report(
     audit: bool = False,
 ) -> OrjsonResponse:
     """Everything ``featurestream monitor`` prints, as JSON (``breached`` true on any breach)."""
-    from monitoring.monitor import collect
+    from featurestream.monitoring.monitor import collect
 
     ns = state.keys.namespace_for(api_key, namespace)
     svc = _svc(request)
@@ -310,6 +310,6 @@ def feature_log(request: Request, state: StateDep, api_key: ApiKeyDep) -> Orjson
 @router.get("/ui", response_class=HTMLResponse, include_in_schema=False)
 def ui() -> HTMLResponse:
     """The dashboard: one self-contained page (inline JS and SVG) over the endpoints above."""
-    from monitoring.ui import page
+    from featurestream.monitoring.ui import page
 
     return HTMLResponse(page())

@@ -9,8 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
-from api.responses import OrjsonResponse
-from api.state import AppState
+from featurestream.api.responses import OrjsonResponse
+from featurestream.api.state import AppState
 
 __all__ = ["router"]
 

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import ApiKeyDep, StateDep
-from api.errors import NotFound
-from api.responses import OrjsonResponse
-from api.schemas import FeatureServiceOut, FeatureViewOut
+from featurestream.api.deps import ApiKeyDep, StateDep
+from featurestream.api.errors import NotFound
+from featurestream.api.responses import OrjsonResponse
+from featurestream.api.schemas import FeatureServiceOut, FeatureViewOut
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
 

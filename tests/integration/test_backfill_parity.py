@@ -12,9 +12,9 @@ import pytest
 
 from featurestream import generator
 from featurestream.apply import apply
-from featurestream.jobs_cli import JobManager
+from featurestream.jobs.backfill import backfill
+from featurestream.jobs.control import JobManager
 from featurestream.pipeline_testing import isolated_repo, offline_rows, wait_for
-from offline.backfill import backfill
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.testing import build_demo_repo
+from featurestream.monitoring.testing import build_demo_repo
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             sys.executable,
             "-m",
             "uvicorn",
-            "api.cli:app_from_env",
+            "featurestream.api.main:app_from_env",
             "--factory",
             "--host",
             "127.0.0.1",

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from featurestream.config import load_config
-from offline import build_training_set, write_rows
-from offline.materialize import materialize
-from offline.testing import make_view
+from featurestream.offline import build_training_set, write_rows
+from featurestream.offline.materialize import materialize
+from featurestream.offline.testing import make_view
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ VIEW = make_view(
 
 
 def test_materialize_is_monotonic_and_agrees_with_training(tmp_path: Path, redis_url: str) -> None:
-    from online.store import RedisOnlineStore
+    from featurestream.online.store import RedisOnlineStore
 
     config = load_config(tmp_path, env={})
     rows = [

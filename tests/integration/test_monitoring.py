@@ -13,12 +13,12 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from featurestream.cli import main
-from monitoring.audit import audit_view
-from monitoring.freshness import view_freshness
-from monitoring.monitor import collect
-from monitoring.testing import DemoRepo, build_demo_repo
-from online.store import RedisOnlineStore
+from featurestream.cli.main import main
+from featurestream.monitoring.audit import audit_view
+from featurestream.monitoring.freshness import view_freshness
+from featurestream.monitoring.monitor import collect
+from featurestream.monitoring.testing import DemoRepo, build_demo_repo
+from featurestream.online.store import RedisOnlineStore
 
 pytestmark = pytest.mark.integration
 
@@ -125,8 +125,8 @@ def test_monitor_cli_with_unreachable_flink_and_kafka(demo: DemoRepo) -> None:
 def test_feature_logging_writes_served_vectors_off_the_request_path(demo: DemoRepo) -> None:
     from fastapi.testclient import TestClient
 
-    from api.main import create_app
-    from monitoring.served_log import served_dir
+    from featurestream.api.main import create_app
+    from featurestream.monitoring.served_log import served_dir
 
     mon = demo.config.monitoring.model_copy(
         update={"log_served": True, "log_sample_rate": 1.0, "log_flush_interval_s": 0.2}
@@ -162,7 +162,7 @@ def test_feature_logging_writes_served_vectors_off_the_request_path(demo: DemoRe
 def test_monitoring_api_and_prometheus(demo: DemoRepo) -> None:
     from fastapi.testclient import TestClient
 
-    from api.main import create_app
+    from featurestream.api.main import create_app
 
     with TestClient(create_app(demo.config)) as client:
         fr = {f["view"]: f for f in client.get("/v1/monitoring/freshness").json()}

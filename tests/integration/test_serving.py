@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.testing import demo_registry, demo_views
+from featurestream.api import lookup as api_lookup
+from featurestream.api.main import create_app
+from featurestream.api.testing import demo_registry, demo_views
 from featurestream.config import ApiKey, Config, ServingConfig
 from featurestream.definitions import FeatureService
+from featurestream.online.store import RedisOnlineStore
 from featurestream.registry import Registry
 from featurestream.semantics import max_age_ms
-from online.store import RedisOnlineStore
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +128,7 @@ def served(redis_url: str, tmp_path: Path, udf_package: str) -> Iterator[Served]
     views = demo_views(ns)
     short = replace(next(v for v in views if v.name == "user_sessions"), name="short_lived", ttl=timedelta(seconds=1))
     reg = Registry(tmp_path / "state" / "registry.json")
-    from api.testing import demo_services
+    from featurestream.api.testing import demo_services
 
     svc = FeatureService("fraud_plus", 1, ("card_spend_1h@1:spend_1h", "on_demand:amount_over_avg_spend"), ns)
     reg.save(views=[*views, short], services=[*demo_services(ns), svc])
@@ -300,7 +301,6 @@ def test_ttl_expiry_moves_through_statuses(served: Served, monkeypatch: pytest.M
     # Fixed sleeps against the wall clock left 100-300 ms of margin, which a loaded machine overran; so the
     # server's clock is pinned for the first two reads (both at once, right after the write), and the last
     # read waits until Redis has really dropped the key.
-    import api.lookup
 
     view = served.views["short_lived@1"]
     max_age = max_age_ms(view)
@@ -313,7 +313,7 @@ def test_ttl_expiry_moves_through_statuses(served: Served, monkeypatch: pytest.M
     key = f"{{{served.ns}:u1}}:short_lived:1"
     assert 0 < served.store.client.pttl(key) <= max_age
     server_now_ms = [ft]
-    monkeypatch.setattr(api.lookup, "time", SimpleNamespace(time=lambda: server_now_ms[0] / 1000))
+    monkeypatch.setattr(api_lookup, "time", SimpleNamespace(time=lambda: server_now_ms[0] / 1000))
     body = {"features": ["short_lived:session_clicks"], "entities": {"user_id": ["u1"]}}
     server_now_ms[0] = ft + max_age - 1
     first = served.native(body)["results"][0]["features"]["short_lived:session_clicks"]

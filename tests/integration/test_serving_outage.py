@@ -15,10 +15,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.testing import demo_registry, demo_views
+from featurestream.api.main import create_app
+from featurestream.api.testing import demo_registry, demo_views
 from featurestream.config import Config
-from online.store import RedisOnlineStore
+from featurestream.online.store import RedisOnlineStore
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.testing import demo_views
+from featurestream.api.testing import demo_views
 from featurestream.definitions import Column
-from online.errors import OnlineStoreError
-from online.keys import entity_key
-from online.store import RedisOnlineStore
+from featurestream.online.errors import OnlineStoreError
+from featurestream.online.keys import entity_key
+from featurestream.online.store import RedisOnlineStore
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
-from featurestream.flink import FlinkClient
+from featurestream.jobs.flink import FlinkClient
 
 pytestmark = pytest.mark.integration
 

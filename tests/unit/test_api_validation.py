@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.main import create_app
-from api.testing import demo_registry
+from featurestream.api.main import create_app
+from featurestream.api.testing import demo_registry
 from featurestream.config import ApiKey, Config
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitoring.drift import feature_drift, ks_pvalue, ks_statistic, psi, psi_categorical, quantile_edges
+from featurestream.monitoring.drift import feature_drift, ks_pvalue, ks_statistic, psi, psi_categorical, quantile_edges
 
 
 @pytest.fixture

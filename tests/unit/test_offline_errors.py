@@ -10,8 +10,8 @@ import pytest
 
 from featurestream.config import Config, load_config
 from featurestream.errors import FeatureStreamError
-from offline import LabelError, OfflineError, build_training_set
-from offline.testing import make_view
+from featurestream.offline import LabelError, OfflineError, build_training_set
+from featurestream.offline.testing import make_view
 
 USER = make_view("user_stats", ["user_id"], {"clicks": "BIGINT"}, ttl=timedelta(hours=1))
 OTHER = make_view("other_stats", ["user_id"], {"clicks": "BIGINT"}, ttl=timedelta(hours=1))

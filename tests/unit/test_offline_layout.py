@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestream.config import Config, load_config
-from offline import build_training_set, partition_dir, write_rows
-from offline.layout import data_files, partition_dates
-from offline.testing import make_view
+from featurestream.offline import build_training_set, partition_dir, write_rows
+from featurestream.offline.layout import data_files, partition_dates
+from featurestream.offline.testing import make_view
 
 VIEW = make_view("v", ["k"], {"x": "DOUBLE"}, ttl=timedelta(days=2), defaults={"x": 0.0})
 T0 = datetime(2024, 1, 1, 23, 0, tzinfo=UTC)

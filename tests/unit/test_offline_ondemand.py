@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from featurestream.config import load_config
-from offline import build_training_set, write_rows
-from offline.testing import make_view
+from featurestream.offline import build_training_set, write_rows
+from featurestream.offline.testing import make_view
 
 CARD = make_view(
     "card_spend_1h",

@@ -13,8 +13,8 @@ import pytest
 
 from featurestream.config import Config, load_config
 from featurestream.definitions import FeatureView
-from offline import build_training_set, write_rows
-from offline.testing import ReferenceView, make_view, reference_pit_join
+from featurestream.offline import build_training_set, write_rows
+from featurestream.offline.testing import ReferenceView, make_view, reference_pit_join
 
 T0 = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

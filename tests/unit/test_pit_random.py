@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestream.config import load_config
-from offline import build_training_set, write_rows
-from offline.testing import ReferenceView, make_view, reference_pit_join
+from featurestream.offline import build_training_set, write_rows
+from featurestream.offline.testing import ReferenceView, make_view, reference_pit_join
 
 T0 = datetime(2024, 6, 30, 23, 50, tzinfo=UTC)  # rows straddle a date partition boundary
 MIN = timedelta(minutes=1)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def planner():  # type: ignore[no-untyped-def]
-    from featurestream.planner import FlinkPlanner
+    from featurestream.jobs.planner import FlinkPlanner
 
     return FlinkPlanner(load_config(REPO))
 

@@ -36,7 +36,7 @@ class FlinkPlanner:
         self._failed: dict[str, str] = {}
 
     def register_source(self, source: Source, view: FeatureView) -> None:
-        from jobs.compiler import source_statements
+        from featurestream.jobs.compiler import source_statements
 
         if self._registered.get(source.name) == source.sql:
             return  # the job options (group id) differ per view, the schema does not

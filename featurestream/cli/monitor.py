@@ -78,9 +78,9 @@ def monitor_command(
     as_json: bool,
 ) -> None:
     """Freshness, job health, dead letters, data quality and drift per view. Exit 2 on any breach."""
-    from monitoring.monitor import collect
-    from monitoring.report import render_text
-    from online.store import RedisOnlineStore
+    from featurestream.monitoring.monitor import collect
+    from featurestream.monitoring.report import render_text
+    from featurestream.online.store import RedisOnlineStore
 
     try:
         cfg = _config(ctx)
@@ -120,9 +120,9 @@ def audit_command(ctx: click.Context, view: str, sample: int | None, seed: int, 
 
     Exit 2 when any value, missing or extra mismatch is found.
     """
-    from monitoring.audit import audit_view
-    from monitoring.report import render_table
-    from online.store import RedisOnlineStore
+    from featurestream.monitoring.audit import audit_view
+    from featurestream.monitoring.report import render_table
+    from featurestream.online.store import RedisOnlineStore
 
     try:
         cfg = _config(ctx)

@@ -6,6 +6,7 @@ PyFlink that the cluster runs; everything else uses the REST API (``flink.rest_u
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -22,7 +23,16 @@ from featurestream.errors import FeatureStreamError
 
 __all__ = ["FlinkClient", "FlinkError"]
 
-RUNNER = Path(__file__).resolve().parent.parent / "jobs" / "runner.py"
+
+def _runner_path() -> Path:
+    """The installed ``featurestream.jobs.runner`` script (found by import, not by repo layout)."""
+    spec = importlib.util.find_spec("featurestream.jobs.runner")
+    if spec is None or spec.origin is None:  # pragma: no cover - a broken install
+        raise FeatureStreamError("featurestream.jobs.runner is not installed", hint="pip install featurestream")
+    return Path(spec.origin)
+
+
+RUNNER = _runner_path()
 
 
 class FlinkError(FeatureStreamError):

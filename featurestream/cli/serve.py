@@ -34,7 +34,7 @@ def serve_command(repo: Path, host: str | None, port: int | None, workers: int |
     n = workers or cfg.serving.workers
     os.environ["FEATURESTREAM_SERVE_ROOT"] = str(repo.resolve())
     uvicorn.run(
-        "api.cli:app_from_env",
+        "featurestream.api.main:app_from_env",
         factory=True,
         host=host or cfg.serving.host,
         port=port or cfg.serving.port,
@@ -44,13 +44,3 @@ def serve_command(repo: Path, host: str | None, port: int | None, workers: int |
         loop="uvloop",
         http="httptools",
     )
-
-
-def app_from_env():  # type: ignore[no-untyped-def]
-    """uvicorn factory: the app for the repo named by ``FEATURESTREAM_SERVE_ROOT`` (one per worker)."""
-    import os
-
-    from api.main import create_app
-    from featurestream.config import load_config
-
-    return create_app(load_config(os.environ.get("FEATURESTREAM_SERVE_ROOT", ".")))

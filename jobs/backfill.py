@@ -96,9 +96,9 @@ def backfill(
     echo: Callable[[str], None] = lambda m: None,
 ) -> BackfillResult:
     """Run the batch job of ``view`` over ``inputs`` and swap its date partitions into the store."""
-    from featurestream.flink import FlinkClient
-    from jobs.compiler import compile_batch_job
-    from offline.layout import partition_dates, partition_dir
+    from featurestream.jobs.compiler import compile_batch_job
+    from featurestream.jobs.flink import FlinkClient
+    from featurestream.offline.layout import partition_dates, partition_dir
 
     t0 = time.monotonic()
     work = config.state_path / "backfill" / f"{view.namespace}-{view.name}-v{view.version}-{time.time_ns()}"

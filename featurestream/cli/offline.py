@@ -157,8 +157,8 @@ def materialize_command(ctx: click.Context, view: str, start: object, end: objec
 def backfill_command(ctx: click.Context, view: str, inputs: Path, start, end) -> None:  # type: ignore[no-untyped-def]
     """Run VIEW's SQL in Flink batch mode over historical events into the offline store,
     replacing only the date partitions it touches (or all of --start..--end)."""
-    from featurestream.jobs_cli import JobManager
-    from offline.backfill import backfill
+    from featurestream.jobs.backfill import backfill
+    from featurestream.jobs.control import JobManager
 
     config = _config(ctx)
     jm = JobManager(config)

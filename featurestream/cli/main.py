@@ -186,17 +186,19 @@ def demo_cmd(c: _Ctx, events: int, wait_s: float) -> None:
     run_demo(c.config, click.echo, events=events, wait_s=wait_s)
 
 
-from featurestream.jobs_cli import jobs  # noqa: E402
-from offline.cli import backfill_command, materialize_command, sql_command, training_set_command  # noqa: E402
+from featurestream.cli.jobs import jobs  # noqa: E402
+from featurestream.cli.monitor import audit_command, monitor_command  # noqa: E402
+from featurestream.cli.offline import backfill_command, materialize_command, sql_command, training_set_command  # noqa: E402
+from featurestream.cli.serve import serve_command  # noqa: E402
 
 main.add_command(jobs)
 main.add_command(training_set_command)
 main.add_command(sql_command)
 main.add_command(materialize_command)
 main.add_command(backfill_command)
-main.add_command(__import__("api.cli", fromlist=["serve_command"]).serve_command)
-main.add_command(__import__("monitoring.cli", fromlist=["monitor_command"]).monitor_command)
-main.add_command(__import__("monitoring.cli", fromlist=["audit_command"]).audit_command)
+main.add_command(serve_command)
+main.add_command(monitor_command)
+main.add_command(audit_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
