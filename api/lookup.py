@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from featurestream.api.errors import BadRequest, PayloadTooLarge
 from featurestream.api.plan import LookupPlan
 from featurestream.api.state import AppState
-from featurestream.online.keys import encode_entity
+from featurestream.online.keys import entity_keys
 from featurestream.semantics import FILLED_STATUSES, Status
 
 __all__ = ["LookupResult", "run_lookup"]
@@ -121,15 +121,7 @@ async def run_lookup(
     groups = []
     for read in plan.reads:
         cols = [entities[e] for e in read.view.entities]
-        pre, suf = read.key_prefix, read.key_suffix
-        if len(cols) == 1:
-            keys = [
-                pre + (v if type(v) is str and "|" not in v and "\\" not in v else encode_entity((v,))) + suf
-                for v in cols[0]
-            ]
-        else:
-            keys = [pre + encode_entity(vals) + suf for vals in zip(*cols, strict=True)]
-        groups.append((keys, read.fields))
+        groups.append((entity_keys(read.key_prefix, read.key_suffix, cols), read.fields))
 
     degraded: Status | None = None
     raw: list[list[bytes | None]] = []

@@ -14,7 +14,7 @@ from featurestream.api.errors import BadRequest
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
 from featurestream.ondemand import ON_DEMAND_VIEW, OnDemandFeature, OnDemandRegistry
-from featurestream.online.keys import FEATURE_TIME_FIELD
+from featurestream.online.keys import FEATURE_TIME_FIELD, key_parts
 from featurestream.registry import Registry, parse_ref
 from featurestream.semantics import default_for, max_age_ms
 
@@ -30,7 +30,7 @@ class ViewRead:
     defaults: tuple[Any, ...]  # aligned with fields (index 0 unused)
     max_age_ms: int
     sla_ms: int
-    key_prefix: str
+    key_prefix: str  # online.keys.key_parts: the key of an entity is prefix + encode_entity(values) + suffix
     key_suffix: str
 
 
@@ -136,12 +136,13 @@ def build_plan(
 
 def _view_read(view: FeatureView, fields: dict[str, int], namespace: str) -> ViewRead:
     names = tuple(fields)
+    key_prefix, key_suffix = key_parts(namespace, view.name, view.version)
     return ViewRead(
         view=view,
         fields=names,
         defaults=(None, *(default_for(view, f) for f in names[1:])),
         max_age_ms=max_age_ms(view),
         sla_ms=int(view.freshness_sla.total_seconds() * 1000),
-        key_prefix="{" + namespace + ":",
-        key_suffix=f"}}:{view.name}:{view.version}",
+        key_prefix=key_prefix,
+        key_suffix=key_suffix,
     )

@@ -31,6 +31,8 @@ import redis
 from featurestream.apply import apply
 from featurestream.config import load_config
 from featurestream.jobs.control import JobManager
+from featurestream.naming import source_topic
+from featurestream.online.keys import entity_key
 from featurestream.pipeline_testing import isolated_repo, offline_rows
 from featurestream.stack import Stack
 
@@ -107,7 +109,7 @@ def _vertices(jm: JobManager, jid: str) -> list[dict]:  # type: ignore[type-arg]
 
 def throughput(cfg, jm: JobManager, n: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
     bootstrap = cfg.kafka.bootstrap_servers
-    topic = cfg.kafka.topic_prefix + "transactions"
+    topic = source_topic(cfg.kafka, "transactions")
     jm.ensure_topic(topic)
     print(f"phase 1: appending {n:,} events to {topic} ...", flush=True)
     produce_rate = _produce_backlog(bootstrap, topic, n)
@@ -167,7 +169,7 @@ def freshness(cfg, jm: JobManager, rate: int, seconds: float) -> dict:  # type: 
     jid, _ = jm.submit(view)
     jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
     time.sleep(5)
-    topic = cfg.kafka.topic_prefix + "transactions"
+    topic = source_topic(cfg.kafka, "transactions")
     producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, linger_ms=0, acks=1)
     client = redis.Redis.from_url(cfg.redis.url)
     sent: dict[str, float] = {}
@@ -180,7 +182,7 @@ def freshness(cfg, jm: JobManager, rate: int, seconds: float) -> dict:  # type: 
             if pending:
                 pipe = client.pipeline(transaction=False)
                 for k in pending:
-                    pipe.exists(f"{{{view.namespace}:{k}}}:last_txn:1")
+                    pipe.exists(entity_key(view.namespace, view.name, view.version, k))
                 now = time.monotonic()
                 for k, ok in zip(pending, pipe.execute(), strict=True):
                     if ok:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from featurestream.columns import FEATURE_TIME
 from featurestream.config import Config
 from featurestream.definitions import (
-    FEATURE_TIME,
     Column,
     FeatureService,
     FeatureView,
@@ -25,6 +25,8 @@ from featurestream.definitions import (
     read_file,
 )
 from featurestream.errors import DefinitionError, FeatureStreamError, RegistryError
+from featurestream.naming import dlq_topic, job_name, late_topic, offline_dir, source_topic
+from featurestream.online.keys import entity_key
 from featurestream.registry import Registry, parse_ref
 
 __all__ = ["ApplyError", "Plan", "apply", "load_repo", "plan"]
@@ -306,21 +308,19 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
 
 
 def _lineage(config: Config, views: list[FeatureView], sources: dict[str, Source]) -> dict[str, Any]:
-    from featurestream.jobs.compiler import dlq_topic, job_name, late_topic
-
     out = {}
     for v in views:
         out[f"{v.namespace}/{v.ref}"] = {
             "sources": [
-                {"name": s, "topic": config.kafka.topic_prefix + sources[s].topic if s in sources else None}
+                {"name": s, "topic": source_topic(config.kafka, sources[s].topic) if s in sources else None}
                 for s in v.sources
             ],
             "job": job_name(v),
             "sinks": {
-                "online": f"redis: {{{v.namespace}:<entity>}}:{v.name}:{v.version}",
-                "offline": str(config.offline_path / v.namespace / v.name / f"v{v.version}"),
-                "dead_letter": dlq_topic(v, config),
-                "late": late_topic(v, config),
+                "online": "redis: " + entity_key(v.namespace, v.name, v.version, "<entity>"),
+                "offline": str(offline_dir(config.offline_path, v)),
+                "dead_letter": dlq_topic(v, config.kafka),
+                "late": late_topic(v, config.kafka),
             },
         }
     return out

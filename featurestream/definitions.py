@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from featurestream.columns import FEATURE_TIME
 from featurestream.durations import format_duration, parse_duration, parse_flink_interval
 from featurestream.errors import DefinitionError
 
@@ -33,7 +34,6 @@ __all__ = [
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER_LINE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
-FEATURE_TIME = "feature_time"
 WINDOW_TVFS = ("TUMBLE", "HOP", "CUMULATE", "SESSION")
 
 

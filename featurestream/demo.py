@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from featurestream.config import Config
+from featurestream.naming import dlq_topic, late_topic, source_topic
 from featurestream.pipeline_testing import offline_rows, online_rows, read_topic
 
 __all__ = ["run_demo"]
@@ -58,7 +59,6 @@ def _backfill_history(
 def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_000, wait_s: float = 240) -> None:
     from featurestream import generator
     from featurestream.apply import apply
-    from featurestream.jobs.compiler import dlq_topic, late_topic
     from featurestream.jobs.control import JobManager
     from featurestream.stack import Stack
 
@@ -116,7 +116,7 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
         ).encode()
         payloads = batch.payloads + late + [closing]
         t0 = time.monotonic()
-        for n in generator.produce(bootstrap, config.kafka.topic_prefix + source, payloads):
+        for n in generator.produce(bootstrap, source_topic(config.kafka, source), payloads):
             echo(f"   {source:<13} {n:>7,}/{len(payloads):,} sent")
         echo(
             f"   {source:<13} {batch.duplicates} duplicates, {batch.out_of_order} out of order, "
@@ -158,8 +158,8 @@ def run_demo(config: Config, echo: Callable[[str], None], *, events: int = 20_00
     for v in views.values():
         online = online_rows(config.redis.url, v)
         offline = offline_rows(config, v)
-        dead = len(read_topic(bootstrap, dlq_topic(v, config), timeout_ms=2000))
-        late_n = len(read_topic(bootstrap, late_topic(v, config), timeout_ms=2000))
+        dead = len(read_topic(bootstrap, dlq_topic(v, config.kafka), timeout_ms=2000))
+        late_n = len(read_topic(bootstrap, late_topic(v, config.kafka), timeout_ms=2000))
         echo(
             f"   {v.ref:<22} online entities {len(online):>5}  offline rows {offline.num_rows:>7}  "
             f"dead letters {dead:>3}  late {late_n:>3}"

@@ -20,6 +20,7 @@ import yaml
 
 from featurestream.config import Config, load_config
 from featurestream.definitions import FeatureView
+from featurestream.naming import offline_dir
 
 __all__ = ["isolated_repo", "offline_rows", "online_rows", "read_topic", "wait_for"]
 
@@ -64,18 +65,18 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: flo
 
 def online_rows(redis_url: str, view: FeatureView) -> dict[str, dict[str, Any]]:
     """``{entity: {feature: value, "_ft": ms}}`` for every Redis hash of ``view``."""
-    from featurestream.online.keys import FEATURE_TIME_FIELD, decode_value
+    from featurestream.online.keys import FEATURE_TIME_FIELD, decode_value, entity_part, key_pattern
 
     client = redis.Redis.from_url(redis_url)
     out: dict[str, dict[str, Any]] = {}
     try:
-        pattern = f"{{{view.namespace}:*}}:{view.name}:{view.version}"
+        pattern = key_pattern(view.namespace, view.name, view.version)
         keys = list(client.scan_iter(match=pattern, count=1000))
         pipe = client.pipeline(transaction=False)
         for k in keys:
             pipe.hgetall(k)
         for k, h in zip(keys, pipe.execute(), strict=True):
-            entity = k.decode()[len(view.namespace) + 2 :].split("}", 1)[0]
+            entity = entity_part(view.namespace, view.name, view.version, k)
             row = {f.decode(): decode_value(v) for f, v in h.items() if not f.startswith(b"_")}
             row["_ft"] = int(h[FEATURE_TIME_FIELD.encode()])
             out[entity] = row
@@ -86,7 +87,7 @@ def online_rows(redis_url: str, view: FeatureView) -> dict[str, dict[str, Any]]:
 
 def offline_rows(config: Config, view: FeatureView) -> pa.Table:
     """Every committed offline row of ``view`` (in-progress and hidden files skipped)."""
-    path = config.offline_path / view.namespace / view.name / f"v{view.version}"
+    path = offline_dir(config.offline_path, view)
     if not path.exists():
         return pa.table({})
     files = [str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))]

@@ -18,23 +18,27 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.config import Config
-from featurestream.definitions import FEATURE_TIME, FeatureView, Source
+from featurestream.definitions import FeatureView, Source
+from featurestream.naming import (
+    backfill_job_name,
+    consumer_group,
+    dlq_topic,
+    job_name,
+    late_topic,
+    offline_dir,
+    source_topic,
+    transactional_id_prefix,
+)
 
 __all__ = [
-    "DLQ_SUFFIX",
-    "LATE_SUFFIX",
     "compile_batch_job",
     "compile_streaming_job",
-    "dlq_topic",
-    "job_name",
-    "late_topic",
     "offline_table_ddl",
     "source_statements",
 ]
 
-DLQ_SUFFIX = "dlq"
-LATE_SUFFIX = "late"
 _SCALAR_CASTS = {
     "STRING": None,
     "VARCHAR": None,
@@ -49,20 +53,6 @@ _SCALAR_CASTS = {
     "DOUBLE": "DOUBLE",
     "DECIMAL": "DECIMAL",
 }
-
-
-def job_name(view: FeatureView) -> str:
-    return f"featurestream-{view.namespace}-{view.name}-v{view.version}"
-
-
-def dlq_topic(view: FeatureView, config: Config | None = None) -> str:
-    prefix = config.kafka.topic_prefix if config is not None else ""
-    return f"{prefix}featurestream.{view.namespace}.{view.name}.v{view.version}.{DLQ_SUFFIX}"
-
-
-def late_topic(view: FeatureView, config: Config | None = None) -> str:
-    prefix = config.kafka.topic_prefix if config is not None else ""
-    return f"{prefix}featurestream.{view.namespace}.{view.name}.v{view.version}.{LATE_SUFFIX}"
 
 
 def _q(s: str) -> str:
@@ -161,9 +151,9 @@ def source_statements(
         ]
         options = {
             "connector": "kafka",
-            "topic": config.kafka.topic_prefix + source.topic,
+            "topic": source_topic(config.kafka, source.topic),
             "properties.bootstrap.servers": config.kafka.bootstrap_servers,
-            "properties.group.id": job_name(view),
+            "properties.group.id": consumer_group(view),
             "scan.startup.mode": "group-offsets",
             "properties.auto.offset.reset": "earliest",
             "format": "raw",
@@ -207,11 +197,11 @@ def offline_table_ddl(
     path: str | None = None,
 ) -> str:
     """The offline sink: ``<offline>/<ns>/<view>/v<version>/date=YYYY-MM-DD/`` files."""
-    target = path or (config.offline_path / view.namespace / view.name / f"v{view.version}").as_uri()
+    target = path or offline_dir(config.offline_path, view).as_uri()
     cols = [f"`{e}` STRING" for e in view.entities]
     cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)"]
     cols += [f"`{f.name}` {_sink_type(f.dtype)}" for f in view.features]
-    cols += ["`created_at` TIMESTAMP(3)", "`date` STRING"]
+    cols += [f"`{CREATED_AT}` TIMESTAMP(3)", "`date` STRING"]
     options = {
         "connector": "filesystem",
         "path": target,
@@ -247,7 +237,7 @@ def _rows_view(view: FeatureView) -> str:
     return (
         "CREATE TEMPORARY VIEW fs_rows AS\n"
         f"SELECT {ents}, CAST(`{FEATURE_TIME}` AS TIMESTAMP(3)) AS `{FEATURE_TIME}`, {feats},\n"
-        "    CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)) AS created_at\n"
+        f"    CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)) AS {CREATED_AT}\n"
         f"FROM (\n{view.sql}\n)"
     )
 
@@ -278,7 +268,7 @@ def compile_streaming_job(
     stmts.append(
         _kafka_sink_ddl(
             "fs_dlq",
-            dlq_topic(view, config),
+            dlq_topic(view, config.kafka),
             [
                 "`payload` STRING",
                 "`reason` STRING",
@@ -289,13 +279,13 @@ def compile_streaming_job(
                 "`view` STRING",
             ],
             config,
-            f"{name}-dlq",
+            transactional_id_prefix(view, "dlq"),
         )
     )
     stmts.append(
         _kafka_sink_ddl(
             "fs_late",
-            late_topic(view, config),
+            late_topic(view, config.kafka),
             [
                 "`payload` STRING",
                 f"`{ev}` TIMESTAMP_LTZ(3)",
@@ -306,16 +296,16 @@ def compile_streaming_job(
                 "`view` STRING",
             ],
             config,
-            f"{name}-late",
+            transactional_id_prefix(view, "late"),
         )
     )
     ents = ", ".join(f"`{e}`" for e in view.entities)
     feats = ", ".join(f"`{f.name}`" for f in view.features)
     inserts = [
-        f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, created_at, "
+        f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, {CREATED_AT}, "
         f"DATE_FORMAT(`{FEATURE_TIME}`, 'yyyy-MM-dd') FROM fs_rows",
         f"INSERT INTO fs_dlq SELECT payload, dlq_reason, {_q(source.name)}, "
-        f"{_q(config.kafka.topic_prefix + source.topic)}, kafka_partition, "
+        f"{_q(source_topic(config.kafka, source.topic))}, kafka_partition, "
         f"kafka_offset, {_q(view.ref)} FROM `{source.name}_parsed` WHERE dlq_reason IS NOT NULL",
         f"INSERT INTO fs_late SELECT payload, `{ev}`, CURRENT_WATERMARK(`{ev}`), {_q(source.name)}, "
         f"kafka_partition, kafka_offset, {_q(view.ref)} FROM `{source.name}_parsed` "
@@ -333,7 +323,7 @@ def compile_streaming_job(
             }
         )
         inserts.append(
-            f"INSERT INTO fs_online SELECT fs_online_sink({ents}, `{FEATURE_TIME}`, created_at, {feats}) FROM fs_rows"
+            f"INSERT INTO fs_online SELECT fs_online_sink({ents}, `{FEATURE_TIME}`, {CREATED_AT}, {feats}) FROM fs_rows"
         )
     return {
         "name": name,
@@ -413,11 +403,11 @@ def compile_batch_job(
     cond = (" WHERE " + " AND ".join(where)) if where else ""
     inserts.insert(
         0,
-        f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, created_at, "
+        f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, {CREATED_AT}, "
         f"DATE_FORMAT(`{FEATURE_TIME}`, 'yyyy-MM-dd') FROM fs_rows{cond}",
     )
     return {
-        "name": job_name(view) + "-backfill",
+        "name": backfill_job_name(view),
         "mode": "streaming" if bounded_streaming else "batch",
         "view": view.ref,
         "config": {"execution.checkpointing.interval": "2 s"} if bounded_streaming else {},

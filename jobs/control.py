@@ -15,6 +15,7 @@ from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
 from featurestream.errors import RegistryError
 from featurestream.jobs.flink import FlinkClient
+from featurestream.naming import job_name, source_topic
 from featurestream.registry import Registry
 
 __all__ = ["JobManager"]
@@ -68,7 +69,7 @@ class JobManager:
 
     def submit(self, view: FeatureView, *, savepoint: str | None = None, fresh: bool = False) -> tuple[str, bool]:
         """Submit the view's streaming job unless it already runs. Returns (job id, submitted now)."""
-        from featurestream.jobs.compiler import compile_streaming_job, job_name
+        from featurestream.jobs.compiler import compile_streaming_job
 
         name = job_name(view)
         running = self.running()
@@ -86,7 +87,7 @@ class JobManager:
                 "(then 'featurestream down --only flink && featurestream up')",
             )
         source = self.source_of(view)
-        self.ensure_topic(self.config.kafka.topic_prefix + source.topic)
+        self.ensure_topic(source_topic(self.config.kafka, source.topic))
         spec = compile_streaming_job(view, source, self.config)
         if savepoint is None and not fresh:
             savepoint = self._saved().get(name)
@@ -95,8 +96,6 @@ class JobManager:
 
     def cancel(self, view: FeatureView, *, with_savepoint: bool = True) -> str | None:
         """Stop the view's job; with a savepoint (recorded, used by the next submit) by default."""
-        from featurestream.jobs.compiler import job_name
-
         name = job_name(view)
         job = self.running().get(name)
         if job is None:

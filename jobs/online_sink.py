@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from featurestream.columns import CREATED_AT, FEATURE_TIME
+
 __all__ = ["make_online_sink"]
 
 
@@ -28,7 +30,7 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str) -> An
             from featurestream.online.store import RedisOnlineStore
 
             self.view = FeatureView.from_dict(self.view_dict)
-            self.columns = [*self.view.entities, "feature_time", "created_at", *self.view.feature_names]
+            self.columns = [*self.view.entities, FEATURE_TIME, CREATED_AT, *self.view.feature_names]
             self.store = RedisOnlineStore.from_url(redis_url, namespace)
             self.metric = function_context.get_metric_group().counter("featurestream_online_rows_written")
 
@@ -37,7 +39,7 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str) -> An
 
             n = len(cols[0])
             frame = pd.DataFrame(dict(zip(self.columns, cols, strict=True)))
-            for col in ("feature_time", "created_at"):
+            for col in (FEATURE_TIME, CREATED_AT):
                 ts = pd.to_datetime(frame[col])
                 frame[col] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
             rows = frame.to_dict("records")

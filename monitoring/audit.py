@@ -31,9 +31,10 @@ import pyarrow as pa
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from featurestream.monitoring.online_scan import entity_of, sample_keys
+from featurestream.monitoring.online_scan import sample_keys
 from featurestream.offline.duck import connect, quote, view_select
 from featurestream.offline.pit import ViewRequest, pit_join
+from featurestream.online.keys import decode_entity, entity_part
 from featurestream.online.store import OnlineRow, RedisOnlineStore
 from featurestream.semantics import default_for, max_age
 
@@ -181,7 +182,7 @@ def audit_view(
     rng = random.Random(seed)
     found = sample_keys(store, view, max(n * 4, n))
     keys = found.keys if len(found.keys) <= n else rng.sample(found.keys, n)
-    online_ents = [entity_of(store.namespace, view, k) for k in keys]
+    online_ents = [decode_entity(entity_part(store.namespace, view.name, view.version, k)) for k in keys]
     offline_live = _offline_live(config, view, now, n, seed)
     newest_offline: dict[tuple[str, ...], int] = {tuple(str(v) for v in e): ft for e, ft in offline_live}
     entities: list[tuple[str, ...]] = list(dict.fromkeys([*online_ents, *newest_offline]))

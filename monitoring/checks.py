@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
 from featurestream.monitoring.data import Window, offline_rows, served_values
@@ -98,11 +99,11 @@ def timeseries(
     table = offline_rows(con, config, view, window, max_rows=config.monitoring.max_rows)
     lo, hi = window.naive()
     width = (hi - lo) / buckets
-    ft = table["feature_time"].cast(pa.timestamp("us")).to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    ft = table[FEATURE_TIME].cast(pa.timestamp("us")).to_numpy(zero_copy_only=False).astype("datetime64[us]")
     start = np.datetime64(lo, "us")
     idx = ((ft - start) / np.timedelta64(max(int(width / timedelta(microseconds=1)), 1), "us")).astype(np.int64)
     idx = np.clip(idx, 0, buckets - 1)
-    created = table["created_at"].cast(pa.timestamp("us")).to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    created = table[CREATED_AT].cast(pa.timestamp("us")).to_numpy(zero_copy_only=False).astype("datetime64[us]")
     lag_s = (created - ft) / np.timedelta64(1, "s")
     out: list[dict[str, Any]] = []
     for b in range(buckets):

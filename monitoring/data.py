@@ -14,6 +14,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
 from featurestream.monitoring.errors import MonitoringError
@@ -79,9 +80,9 @@ def offline_rows(
     lo, hi = window.naive()
     select = view_select(con, config, view, start=(lo - timedelta(days=1)).date(), end=hi.date())
     names = view.feature_names if features is None else features
-    cols = ", ".join(["feature_time", "created_at", *(quote(n) for n in names)])
+    cols = ", ".join([FEATURE_TIME, CREATED_AT, *(quote(n) for n in names)])
     sql = (
-        f"SELECT {cols} FROM ({select}) WHERE feature_time > ? AND feature_time <= ? "
+        f"SELECT {cols} FROM ({select}) WHERE {FEATURE_TIME} > ? AND {FEATURE_TIME} <= ? "
         f"USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE (7)"
     )
     return con.sql(sql, params=[lo, hi]).to_arrow_table()

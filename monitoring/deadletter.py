@@ -1,6 +1,7 @@
 """Counts of dead-lettered and late events per view, read from the streaming job's Kafka sinks.
 
-The job writes JSON records to ``featurestream.<ns>.<view>.v<ver>.dlq`` and ``….late`` with
+The job writes JSON records to the topics named by :func:`naming.dlq_topic` and
+:func:`naming.late_topic` (``<kafka.topic_prefix>featurestream.<ns>.<view>.v<ver>.dlq`` / ``.late``) with
 exactly-once (transactional) producers, so the topics are read with ``isolation_level=
 'read_committed'`` and records are *counted by consuming* them (offsets also count transaction
 markers and aborted records). Reading is bounded by ``max_records`` per topic and ``timeout_s``;
@@ -18,10 +19,11 @@ from typing import Any
 
 import orjson
 
+from featurestream.config import KafkaConfig
 from featurestream.definitions import FeatureView
-from featurestream.jobs.compiler import dlq_topic, late_topic
+from featurestream.naming import dlq_topic, late_topic
 
-__all__ = ["SinkCounts", "count_records", "dead_letter_counts"]
+__all__ = ["SinkCounts", "count_records", "count_sinks", "dead_letter_counts", "sink_topics"]
 
 
 @dataclass
@@ -104,13 +106,47 @@ def _reachable(bootstrap: str, *, timeout_s: float) -> bool:
     return False
 
 
-def dead_letter_counts(
-    bootstrap: str, views: Sequence[FeatureView], *, max_records: int = 100_000, timeout_s: float = 10.0
+def sink_topics(kafka: KafkaConfig, view: FeatureView) -> tuple[str, str]:
+    """``(dead-letter topic, late topic)`` of ``view``'s job on the cluster ``kafka`` describes,
+    ``kafka.topic_prefix`` included: the topics the monitor reads are the ones the job writes."""
+    return dlq_topic(view, kafka), late_topic(view, kafka)
+
+
+def count_sinks(
+    consumer: Any, kafka: KafkaConfig, views: Sequence[FeatureView], *, max_records: int, timeout_s: float
 ) -> list[SinkCounts]:
-    """Dead-lettered and late record counts (and dead-letter reasons) of each view's job."""
+    """Counts of each view's dead-letter and late topics read through an open (read-committed)
+    ``consumer``; a topic missing from ``consumer.topics()`` counts 0, a Kafka error is kept per view."""
+    from kafka.errors import KafkaError
+
+    out = [SinkCounts(v.ref) for v in views]
+    topics = consumer.topics()
+    deadline = time.monotonic() + timeout_s
+    for view, sc in zip(views, out, strict=True):
+        try:
+            dlq, late = sink_topics(kafka, view)
+            if dlq in topics:
+                vals, trunc = _read_topic(consumer, dlq, max_records, deadline)
+                sc.dead_lettered, sc.reasons, sc.examples = count_records(vals)
+                sc.truncated |= trunc
+            if late in topics:
+                vals, trunc = _read_topic(consumer, late, max_records, deadline)
+                sc.late = len(vals)
+                sc.truncated |= trunc
+        except KafkaError as exc:
+            sc.error = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def dead_letter_counts(
+    kafka: KafkaConfig, views: Sequence[FeatureView], *, max_records: int = 100_000, timeout_s: float = 10.0
+) -> list[SinkCounts]:
+    """Dead-lettered and late record counts (and dead-letter reasons) of each view's job, read from
+    the cluster and topic prefix of ``kafka``."""
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
+    bootstrap = kafka.bootstrap_servers
     out = [SinkCounts(v.ref) for v in views]
     if not _reachable(bootstrap, timeout_s=min(timeout_s, 2.0)):
         for sc in out:
@@ -129,22 +165,6 @@ def dead_letter_counts(
             sc.error = f"cannot reach Kafka at {bootstrap}: {exc}"
         return out
     try:
-        topics = consumer.topics()
-        deadline = time.monotonic() + timeout_s
-        for view, sc in zip(views, out, strict=True):
-            try:
-                dlq = dlq_topic(view)
-                if dlq in topics:
-                    vals, trunc = _read_topic(consumer, dlq, max_records, deadline)
-                    sc.dead_lettered, sc.reasons, sc.examples = count_records(vals)
-                    sc.truncated |= trunc
-                late = late_topic(view)
-                if late in topics:
-                    vals, trunc = _read_topic(consumer, late, max_records, deadline)
-                    sc.late = len(vals)
-                    sc.truncated |= trunc
-            except KafkaError as exc:
-                sc.error = f"{type(exc).__name__}: {exc}"
+        return count_sinks(consumer, kafka, views, max_records=max_records, timeout_s=timeout_s)
     finally:
         consumer.close()
-    return out

@@ -1,6 +1,6 @@
 """Health of the running streaming jobs, from Flink's REST API: watermark age and consumer lag.
 
-For the job of each view (named by :func:`jobs.compiler.job_name`):
+For the job of each view (named by :func:`naming.job_name`):
 
 * **watermark** — the smallest ``currentInputWatermark`` over every vertex and subtask (what the
   slowest operator has seen); its age is ``now - watermark``. Flink reports ``Long.MIN_VALUE`` before
@@ -19,8 +19,8 @@ from typing import Any
 
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
-from featurestream.jobs.compiler import job_name
 from featurestream.jobs.flink import FlinkClient
+from featurestream.naming import job_name
 
 __all__ = ["JobHealth", "job_health"]
 

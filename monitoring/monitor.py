@@ -61,7 +61,7 @@ def collect(
     if kafka:
         from featurestream.monitoring.deadletter import dead_letter_counts
 
-        for h, sc in zip(health, dead_letter_counts(config.kafka.bootstrap_servers, views, timeout_s=5.0), strict=True):
+        for h, sc in zip(health, dead_letter_counts(config.kafka, views, timeout_s=5.0), strict=True):
             h.sinks = sc
             if sc.error:
                 h.errors.append(f"dead-letter counts: {sc.error}")

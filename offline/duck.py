@@ -15,9 +15,10 @@ from pathlib import Path
 
 import duckdb
 
+from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from featurestream.offline.layout import CREATED_AT, FEATURE_TIME, data_files
+from featurestream.offline.layout import data_files
 
 __all__ = ["connect", "duckdb_type", "quote", "view_select"]
 

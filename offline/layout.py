@@ -1,6 +1,7 @@
 """The offline store's on-disk layout, and a Python writer for it.
 
-``<offline>/<namespace>/<view>/v<version>/date=YYYY-MM-DD/<file>`` holds Parquet files with one
+``<offline>/<namespace>/<view>/v<version>/date=YYYY-MM-DD/<file>`` (the directory from
+:func:`naming.offline_dir`) holds Parquet files with one
 row per computed feature row: the entity key columns, ``feature_time`` (UTC), the features and
 ``created_at`` (when the row was computed; null or equal to ``feature_time`` for backfills). The
 ``date`` partition is the UTC date of ``feature_time``.
@@ -26,38 +27,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
+from featurestream.naming import offline_dir
 from featurestream.offline.errors import OfflineError
 from featurestream.offline.timestamps import UTC_US, to_utc_column
 
 __all__ = [
-    "CREATED_AT",
-    "FEATURE_TIME",
     "data_files",
     "delete_partitions",
     "partition_dates",
     "partition_dir",
-    "view_dir",
     "write_rows",
 ]
 
-FEATURE_TIME = "feature_time"
-CREATED_AT = "created_at"
 _PARTITION = "date="
 
 Rows: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
 
 
-def view_dir(config: Config, view: FeatureView) -> Path:
-    """``<offline>/<namespace>/<view>/v<version>``."""
-    return config.offline_path / view.namespace / view.name / f"v{view.version}"
-
-
 def partition_dir(config: Config, view: FeatureView, day: date | str) -> Path:
     """The directory of one date partition (``day`` as a date or ``YYYY-MM-DD``)."""
     text = day.isoformat() if isinstance(day, date) else str(day)
-    return view_dir(config, view) / f"{_PARTITION}{text}"
+    return offline_dir(config.offline_path, view) / f"{_PARTITION}{text}"
 
 
 def _visible(name: str) -> bool:
@@ -66,7 +59,7 @@ def _visible(name: str) -> bool:
 
 def partition_dates(config: Config, view: FeatureView) -> list[date]:
     """Dates that have a partition directory, ascending."""
-    root = view_dir(config, view)
+    root = offline_dir(config.offline_path, view)
     if not root.is_dir():
         return []
     out = []

@@ -29,7 +29,10 @@ __all__ = [
     "encode_entity",
     "encode_value",
     "entity_key",
-    "view_key_prefix",
+    "entity_keys",
+    "entity_part",
+    "key_parts",
+    "key_pattern",
 ]
 
 FEATURE_TIME_FIELD = "_ft"
@@ -74,14 +77,52 @@ def decode_entity(text: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def view_key_prefix(view_name: str, version: int) -> str:
-    """The constant suffix ``:<view>:<version>`` of every key of one view version."""
-    return f":{view_name}:{version}"
+def key_parts(namespace: str, view_name: str, version: int | str) -> tuple[str, str]:
+    """``(prefix, suffix)`` with ``prefix + entity + suffix`` the key of ``entity`` in one view version.
+
+    The one place the key layout ``{<namespace>:<entity>}:<view>:<version>`` is written: the prefix is
+    ``{<namespace>:`` and the suffix ``}:<view>:<version>``. Hot paths (lookups, bulk writes) compute the
+    pair once per view and concatenate ``prefix + encode_entity(values) + suffix`` per key.
+    """
+    return "{" + namespace + ":", "}:" + view_name + ":" + str(version)
 
 
 def entity_key(namespace: str, view_name: str, version: int, entity: str) -> str:
     """The Redis key of one entity's row in one view version; ``entity`` from :func:`encode_entity`."""
-    return f"{{{namespace}:{entity}}}:{view_name}:{version}"
+    prefix, suffix = key_parts(namespace, view_name, version)
+    return prefix + entity + suffix
+
+
+def entity_keys(prefix: str, suffix: str, columns: Sequence[Sequence[Any]]) -> list[str]:
+    """The keys of many entities of one view version, from :func:`key_parts` and one column of values
+    per entity key (declared order, equal lengths): the lookup hot path, one call per view.
+
+    Same keys as :func:`entity_key` with :func:`encode_entity`; a plain string without ``|`` or ``\\``
+    (the common single-key case) is used as is, without a call.
+    """
+    if len(columns) == 1:
+        return [
+            prefix + (v if type(v) is str and "|" not in v and "\\" not in v else _one(v)) + suffix for v in columns[0]
+        ]
+    return [prefix + encode_entity(vals) + suffix for vals in zip(*columns, strict=True)]
+
+
+def key_pattern(namespace: str, view_name: str, version: int | str) -> str:
+    """The SCAN MATCH pattern of every key of one view version; ``"*"`` for ``view_name`` and
+    ``version`` matches every view of the namespace. Names are not glob-escaped (registry names are
+    ``[a-z][a-z0-9_]*``)."""
+    prefix, suffix = key_parts(namespace, view_name, version)
+    return prefix + "*" + suffix
+
+
+def entity_part(namespace: str, view_name: str, version: int, key: str | bytes) -> str:
+    """The inverse of :func:`entity_key`: the (still encoded) entity part of a key of this view version;
+    :func:`decode_entity` turns it into values. Raises ``ValueError`` for a key of another view."""
+    text = key.decode() if isinstance(key, bytes) else key
+    prefix, suffix = key_parts(namespace, view_name, version)
+    if not (text.startswith(prefix) and text.endswith(suffix) and len(text) >= len(prefix) + len(suffix)):
+        raise ValueError(f"expected a key {prefix}<entity>{suffix}, found {text!r}")
+    return text[len(prefix) : len(text) - len(suffix)]
 
 
 def encode_value(value: Any) -> bytes:

@@ -26,7 +26,8 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from featurestream.definitions import FEATURE_TIME, FeatureView
+from featurestream.columns import CREATED_AT, FEATURE_TIME
+from featurestream.definitions import FeatureView
 from featurestream.online.errors import OnlineStoreError, OnlineStoreUnavailable
 from featurestream.online.keys import (
     CREATED_FIELD,
@@ -35,14 +36,12 @@ from featurestream.online.keys import (
     encode_entity,
     encode_value,
     entity_key,
-    view_key_prefix,
+    key_parts,
 )
 from featurestream.online.scripts import READ_LUA, WRITE_LUA, read_args, split_by_slot
 from featurestream.semantics import max_age_ms, to_epoch_ms
 
 __all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats"]
-
-CREATED_AT = "created_at"
 
 
 @dataclass(frozen=True)
@@ -140,8 +139,7 @@ class RedisOnlineStore:
     def _chunks(
         self, view: FeatureView, rows: Iterable[Mapping[str, Any]], ct_ms: int
     ) -> Iterator[tuple[list[str], list[bytes]]]:
-        prefix = "{" + self.namespace + ":"
-        suffix = "}" + view_key_prefix(view.name, view.version)
+        prefix, suffix = key_parts(self.namespace, view.name, view.version)
         ents = view.entities
         single = ents[0] if len(ents) == 1 else None
         names = view.feature_names

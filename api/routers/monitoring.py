@@ -157,7 +157,7 @@ def dead_letters(state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None)
     from featurestream.monitoring.deadletter import dead_letter_counts
 
     ns = state.keys.namespace_for(api_key, namespace)
-    counts = dead_letter_counts(state.config.kafka.bootstrap_servers, _views(state, ns, None), timeout_s=5.0)
+    counts = dead_letter_counts(state.config.kafka, _views(state, ns, None), timeout_s=5.0)
     return OrjsonResponse([c.to_dict() for c in counts])
 
 

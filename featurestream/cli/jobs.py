@@ -72,7 +72,7 @@ def cancel_cmd(c, view: str, no_savepoint: bool) -> None:  # type: ignore[no-unt
 @click.pass_obj
 def savepoint_cmd(c, view: str) -> None:  # type: ignore[no-untyped-def]
     """Take a savepoint of VIEW's running job (the job keeps running)."""
-    from featurestream.jobs.compiler import job_name
+    from featurestream.naming import job_name
 
     jm = JobManager(c.config)
     v = jm.view(view)

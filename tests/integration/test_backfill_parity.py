@@ -14,6 +14,7 @@ from featurestream import generator
 from featurestream.apply import apply
 from featurestream.jobs.backfill import backfill
 from featurestream.jobs.control import JobManager
+from featurestream.naming import offline_dir, source_topic
 from featurestream.pipeline_testing import isolated_repo, offline_rows, wait_for
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ def test_stream_and_backfill_produce_identical_offline_rows(stack, tmp_path: Pat
         for jid in jobs:
             jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
         list(
-            generator.produce(cfg.kafka.bootstrap_servers, cfg.kafka.topic_prefix + "clicks", [*events.payloads, flush])
+            generator.produce(cfg.kafka.bootstrap_servers, source_topic(cfg.kafka, "clicks"), [*events.payloads, flush])
         )
         # Wait until both outputs are stable across two checkpoints.
         last: dict[str, int] = {}
@@ -78,11 +79,9 @@ def test_stream_and_backfill_produce_identical_offline_rows(stack, tmp_path: Pat
     # Re-running one day replaces that partition only, with the same rows.
     view = views["user_clicks_10m"]
     before = _rows(batch_cfg, view)
-    other_day = sorted((batch_cfg.offline_path / view.namespace / view.name / "v1" / "date=2026-06-30").iterdir())
+    other_day = sorted((offline_dir(batch_cfg.offline_path, view) / "date=2026-06-30").iterdir())
     day_file = tmp_path / "day.jsonl"
     day_file.write_bytes(events_file.read_bytes())
     backfill(batch_cfg, view, source, day_file, start=datetime(2026, 7, 1).date(), end=datetime(2026, 7, 2).date())
     assert _rows(batch_cfg, view) == before
-    assert (
-        sorted((batch_cfg.offline_path / view.namespace / view.name / "v1" / "date=2026-06-30").iterdir()) == other_day
-    )
+    assert sorted((offline_dir(batch_cfg.offline_path, view) / "date=2026-06-30").iterdir()) == other_day

@@ -21,6 +21,7 @@ from featurestream import generator
 from featurestream.apply import apply
 from featurestream.jobs import reference as ref
 from featurestream.jobs.control import JobManager
+from featurestream.naming import source_topic
 from featurestream.pipeline_testing import isolated_repo, offline_rows, online_rows, wait_for
 
 pytestmark = pytest.mark.integration
@@ -48,7 +49,7 @@ def test_taskmanager_killed_mid_stream_converges_exactly(stack, tmp_path: Path) 
     jm = JobManager(cfg)
     job_id, _ = jm.submit(view)
     bootstrap = cfg.kafka.bootstrap_servers
-    topic = cfg.kafka.topic_prefix + "clicks"
+    topic = source_topic(cfg.kafka, "clicks")
     try:
         jm.flink.wait_for_state(job_id, ("RUNNING",), timeout=180)
         first = generator.clicks(3000, START, 2 * 3600, n_keys=80, id_prefix="a-", seed=21)

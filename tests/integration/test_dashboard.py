@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from featurestream.monitoring.testing import build_demo_repo
+from featurestream.online.keys import key_pattern
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,7 @@ def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         import redis
 
         client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(match=f"{{{ns}:*", count=1000):
+        for key in client.scan_iter(match=key_pattern(ns, "*", "*"), count=1000):
             client.delete(key)
         client.close()
 

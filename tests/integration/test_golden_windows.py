@@ -21,8 +21,8 @@ import pytest
 from featurestream import generator
 from featurestream.apply import apply
 from featurestream.jobs import reference as ref
-from featurestream.jobs.compiler import dlq_topic, late_topic
 from featurestream.jobs.control import JobManager
+from featurestream.naming import dlq_topic, late_topic, source_topic
 from featurestream.pipeline_testing import isolated_repo, offline_rows, online_rows, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -130,7 +130,7 @@ def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
         sent: dict[str, list[bytes]] = {}
         for source, batch in phase1.items():
             sent[source] = _merge_in_time(batch.payloads, _edge_cases(source, t0))
-            list(generator.produce(base.kafka.bootstrap_servers, cfg.kafka.topic_prefix + source, sent[source]))
+            list(generator.produce(base.kafka.bootstrap_servers, source_topic(cfg.kafka, source), sent[source]))
 
         # Wait until every job's watermark provably passed phase 1: its last phase-1 window is in Redis.
         for name, (source, key, spec, aggs) in SPECS.items():
@@ -173,7 +173,7 @@ def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
                 {"event_id": f"{source}-flush", KEY[source]: "__flush__", "amount": 0.0, "event_time": flush_t}
             ).encode()
             payloads = late[source] + more[source].payloads + [flush]
-            list(generator.produce(base.kafka.bootstrap_servers, cfg.kafka.topic_prefix + source, payloads))
+            list(generator.produce(base.kafka.bootstrap_servers, source_topic(cfg.kafka, source), payloads))
             sent[source] = sent[source] + payloads
         dump = Path(cfg.root) / "sent.json"  # kept for debugging a failure
         dump.write_text(json.dumps({k: [p.decode(errors="replace") for p in v] for k, v in sent.items()}))
@@ -243,7 +243,8 @@ def test_dead_letters_and_late_events_are_kept(golden, name: str) -> None:  # ty
     dlq: list[bytes] = []
     wait_for(
         lambda: (
-            len(dlq.extend(read_topic(bootstrap, dlq_topic(views[name], cfg)) if not dlq else []) or dlq) >= malformed
+            len(dlq.extend(read_topic(bootstrap, dlq_topic(views[name], cfg.kafka)) if not dlq else []) or dlq)
+            >= malformed
         ),
         120,
         "dead letters",
@@ -253,7 +254,7 @@ def test_dead_letters_and_late_events_are_kept(golden, name: str) -> None:  # ty
     assert all(r["reason"] and r["payload"] is not None for r in records)
     reasons = " ".join(r["reason"] for r in records)
     assert "invalid JSON" in reasons and "missing required field" in reasons
-    late_records = [json.loads(r) for r in read_topic(bootstrap, late_topic(views[name], cfg))]
+    late_records = [json.loads(r) for r in read_topic(bootstrap, late_topic(views[name], cfg.kafka))]
     assert sorted(json.loads(r["payload"])["event_id"] for r in late_records) == sorted(
         json.loads(p)["event_id"] for p in late[source]
     )

@@ -18,6 +18,7 @@ from featurestream.monitoring.audit import audit_view
 from featurestream.monitoring.freshness import view_freshness
 from featurestream.monitoring.monitor import collect
 from featurestream.monitoring.testing import DemoRepo, build_demo_repo
+from featurestream.online.keys import entity_key, key_pattern
 from featurestream.online.store import RedisOnlineStore
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def demo(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     repo = build_demo_repo(tmp_path_factory.mktemp("monitoring") / "repo", redis_url, namespace=ns)
     yield repo
     client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"{{{ns}:*", count=1000):
+    for key in client.scan_iter(match=key_pattern(ns, "*", "*"), count=1000):
         client.delete(key)
     client.close()
 
@@ -75,7 +76,7 @@ def test_audit_is_clean_then_catches_an_injected_mismatch(demo: DemoRepo, store:
     # an online row the offline store never had ("extra") and a deleted live row ("missing")
     newer = victim.feature_time_ms + 60_000
     store.write_rows(view, [{"user_id": "ghost", "feature_time": newer, **wrong}])
-    store.client.delete(f"{{{demo.config.namespace}:u3}}:user_sessions:1")
+    store.client.delete(entity_key(demo.config.namespace, view.name, view.version, "u3"))
     report = audit_view(demo.config, view, store, sample=1000, now=demo.now)
     kinds = {(ex["kind"], ex["entity"]["user_id"]) for f in report.features for ex in f.examples}
     assert ("extra", "ghost") in kinds

@@ -21,6 +21,7 @@ from featurestream.api.main import create_app
 from featurestream.api.testing import demo_registry, demo_views
 from featurestream.config import ApiKey, Config, ServingConfig
 from featurestream.definitions import FeatureService
+from featurestream.online.keys import entity_key
 from featurestream.online.store import RedisOnlineStore
 from featurestream.registry import Registry
 from featurestream.semantics import max_age_ms
@@ -310,7 +311,7 @@ def test_ttl_expiry_moves_through_statuses(served: Served, monkeypatch: pytest.M
         view,
         [{"user_id": "u1", "feature_time": ft, "session_clicks": 3, "session_amount": 1.0, "session_minutes": 2.0}],
     )
-    key = f"{{{served.ns}:u1}}:short_lived:1"
+    key = entity_key(served.ns, view.name, view.version, "u1")
     assert 0 < served.store.client.pttl(key) <= max_age
     server_now_ms = [ft]
     monkeypatch.setattr(api_lookup, "time", SimpleNamespace(time=lambda: server_now_ms[0] / 1000))

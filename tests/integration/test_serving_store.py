@@ -87,7 +87,7 @@ def test_composite_keys_lists_and_nulls(store: RedisOnlineStore) -> None:
     first, second = store.read(v, [["a|b", "c"], ["a", "b|c"]])
     assert first is not None and first.values == {"emb": [0.5, 1.5], "note": None}
     assert second is not None and second.values == {"emb": [], "note": "x"}
-    assert store.client.exists(f"{{{store.namespace}:a\\|b|c}}:pair_view:1") == 1
+    assert store.client.exists(entity_key(store.namespace, "pair_view", 1, "a\\|b|c")) == 1
 
 
 def test_bulk_load_many_rows(store: RedisOnlineStore) -> None:

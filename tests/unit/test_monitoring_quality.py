@@ -106,14 +106,3 @@ def test_report_renders_breaches_and_json() -> None:
     d = report.to_dict()
     assert d["breached"] and d["views"][0]["breaches"] and d["views"][2]["breached"] is False
     assert "no breaches" in render_text(MonitorReport("default", now, [ok]))
-
-
-def test_key_pattern_and_entity_decoding_follow_the_key_encoding() -> None:
-    from featurestream.monitoring.online_scan import entity_of, key_pattern
-    from featurestream.online.keys import encode_entity, entity_key
-
-    two = make_view("pairs", ["a", "b"], {"x": "DOUBLE"})
-    for ent in [("u|1", "x\\y"), ("plain", ""), ("a", "b|c")]:
-        key = entity_key("ns", "pairs", 1, encode_entity(ent))
-        assert entity_of("ns", two, key) == ent and entity_of("ns", two, key.encode()) == ent
-    assert key_pattern("ns", two) == "{ns:*}:pairs:1"

@@ -9,7 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from featurestream.api.testing import demo_views
-from featurestream.online.keys import decode_value, encode_entity, encode_value, entity_key
+from featurestream.online.keys import (
+    decode_entity,
+    decode_value,
+    encode_entity,
+    encode_value,
+    entity_key,
+    entity_keys,
+    entity_part,
+    key_parts,
+    key_pattern,
+)
 from featurestream.semantics import Status, classify, default_for, is_live, sla_breached, to_epoch_ms
 
 
@@ -19,6 +29,30 @@ def test_key_layout() -> None:
     assert encode_entity(["a|b", "c"]) == "a\\|b|c"
     assert encode_entity(["a", "b|c"]) == "a|b\\|c"
     assert encode_entity(["a\\", "b"]) == "a\\\\|b"
+
+
+def test_key_pattern_and_entity_decoding_follow_the_key_encoding() -> None:
+    for ent in [("u|1", "x\\y"), ("plain", ""), ("a", "b|c")]:
+        key = entity_key("ns", "pairs", 1, encode_entity(ent))
+        assert decode_entity(entity_part("ns", "pairs", 1, key)) == ent
+        assert decode_entity(entity_part("ns", "pairs", 1, key.encode())) == ent
+    assert key_pattern("ns", "pairs", 1) == "{ns:*}:pairs:1"
+    assert key_pattern("ns", "*", "*") == "{ns:*}:*:*"
+    with pytest.raises(ValueError, match="expected a key"):
+        entity_part("ns", "pairs", 2, entity_key("ns", "pairs", 1, "u"))
+
+
+def test_key_parts_build_the_same_keys_as_entity_key() -> None:
+    prefix, suffix = key_parts("ns", "card_spend_1h", 3)
+    assert (prefix, suffix) == ("{ns:", "}:card_spend_1h:3")
+    single = ["c1", "a|b", "back\\slash", 42]
+    assert entity_keys(prefix, suffix, [single]) == [
+        entity_key("ns", "card_spend_1h", 3, encode_entity([v])) for v in single
+    ]
+    pairs = [["a|b", "a", 7], ["c", "b|c", 8]]
+    assert entity_keys(prefix, suffix, pairs) == [
+        entity_key("ns", "card_spend_1h", 3, encode_entity(vals)) for vals in zip(*pairs, strict=True)
+    ]
 
 
 @given(st.lists(st.text(), min_size=2, max_size=3), st.lists(st.text(), min_size=2, max_size=3))
