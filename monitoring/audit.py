@@ -31,9 +31,10 @@ import pyarrow as pa
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from featurestream.monitoring.online_scan import entity_of, sample_keys
+from featurestream.monitoring.online_scan import sample_keys
 from featurestream.offline.duck import connect, quote, view_select
 from featurestream.offline.pit import ViewRequest, pit_join
+from featurestream.online.scan import entity_of
 from featurestream.online.store import OnlineRow, RedisOnlineStore
 from featurestream.semantics import default_for, max_age
 

@@ -1,8 +1,8 @@
 """Bounded discovery of one view's online rows: SCAN MATCH on the key pattern, then HMGET of times.
 
-The key pattern and the entity decoding come from :mod:`online.keys` (the one key encoding); the
-reads go through :meth:`online.store.RedisOnlineStore.read_raw`. Scans are bounded by a key count
-and a time budget, so a huge keyspace costs a bounded sample, never a full walk.
+The key pattern comes from :mod:`online.scan` (derived from the one key encoding in
+:mod:`online.keys`); the reads go through :meth:`online.store.RedisOnlineStore.read_raw`. Scans are
+bounded by a key count and a time budget, so a huge keyspace costs a bounded sample, never a full walk.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass
 
 from featurestream.definitions import FeatureView
-from featurestream.online.keys import CREATED_FIELD, FEATURE_TIME_FIELD, decode_entity, entity_key
+from featurestream.online.keys import CREATED_FIELD, FEATURE_TIME_FIELD
+from featurestream.online.scan import key_pattern
 from featurestream.online.store import RedisOnlineStore
 
-__all__ = ["KeySample", "entity_of", "key_pattern", "sample_keys", "sample_times"]
-
-_MARK = "\0"
+__all__ = ["KeySample", "sample_keys", "sample_times"]
 
 
 @dataclass(frozen=True)
@@ -32,24 +31,6 @@ class RowTimes:
     key: str
     feature_time_ms: int
     created_ms: int | None
-
-
-def _split(namespace: str, view: FeatureView) -> tuple[str, str]:
-    prefix, suffix = entity_key(namespace, view.name, view.version, _MARK).split(_MARK)
-    return prefix, suffix
-
-
-def key_pattern(namespace: str, view: FeatureView) -> str:
-    """The SCAN MATCH pattern of every key of one view version."""
-    prefix, suffix = _split(namespace, view)
-    return prefix + "*" + suffix
-
-
-def entity_of(namespace: str, view: FeatureView, key: str | bytes) -> tuple[str, ...]:
-    """The entity values (as strings, in the view's entity order) of one key of ``view``."""
-    text = key.decode() if isinstance(key, bytes) else key
-    prefix, suffix = _split(namespace, view)
-    return decode_entity(text[len(prefix) : len(text) - len(suffix)])
 
 
 def sample_keys(store: RedisOnlineStore, view: FeatureView, limit: int, *, budget_s: float = 2.0) -> KeySample:

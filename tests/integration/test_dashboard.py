@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from featurestream.monitoring.testing import build_demo_repo
+from tests.support.demo_repo import build_demo_repo
 
 pytestmark = pytest.mark.integration
 

@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 
 from featurestream.api import lookup as api_lookup
 from featurestream.api.main import create_app
-from featurestream.api.testing import demo_registry, demo_views
 from featurestream.config import ApiKey, Config, ServingConfig
 from featurestream.definitions import FeatureService
 from featurestream.online.store import RedisOnlineStore
 from featurestream.registry import Registry
 from featurestream.semantics import max_age_ms
+from tests.support.registry import demo_registry, demo_views
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ def served(redis_url: str, tmp_path: Path, udf_package: str) -> Iterator[Served]
     views = demo_views(ns)
     short = replace(next(v for v in views if v.name == "user_sessions"), name="short_lived", ttl=timedelta(seconds=1))
     reg = Registry(tmp_path / "state" / "registry.json")
-    from featurestream.api.testing import demo_services
+    from tests.support.registry import demo_services
 
     svc = FeatureService("fraud_plus", 1, ("card_spend_1h@1:spend_1h", "on_demand:amount_over_avg_spend"), ns)
     reg.save(views=[*views, short], services=[*demo_services(ns), svc])

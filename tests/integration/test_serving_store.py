@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from featurestream.api.testing import demo_views
 from featurestream.definitions import Column
 from featurestream.online.errors import OnlineStoreError
 from featurestream.online.keys import entity_key
 from featurestream.online.store import RedisOnlineStore
+from tests.support.registry import demo_views
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from featurestream.monitoring.drift import feature_drift
 from featurestream.monitoring.freshness import freshness_of, human_seconds
 from featurestream.monitoring.quality import column_stats
 from featurestream.monitoring.report import MonitorReport, ViewHealth, render_table, render_text
-from featurestream.offline.testing import make_view
+from tests.support.views import make_view
 
 VIEW = replace(
     make_view("clicks", ["user_id"], {"clicks": "BIGINT", "amount": "DOUBLE"}, defaults={"clicks": 0}),
@@ -109,8 +109,8 @@ def test_report_renders_breaches_and_json() -> None:
 
 
 def test_key_pattern_and_entity_decoding_follow_the_key_encoding() -> None:
-    from featurestream.monitoring.online_scan import entity_of, key_pattern
     from featurestream.online.keys import encode_entity, entity_key
+    from featurestream.online.scan import entity_of, key_pattern
 
     two = make_view("pairs", ["a", "b"], {"x": "DOUBLE"})
     for ent in [("u|1", "x\\y"), ("plain", ""), ("a", "b|c")]:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featurestream.api.testing import demo_views
 from featurestream.online.keys import decode_value, encode_entity, encode_value, entity_key
 from featurestream.semantics import Status, classify, default_for, is_live, sla_breached, to_epoch_ms
+from tests.support.registry import demo_views
 
 
 def test_key_layout() -> None:
