@@ -85,7 +85,7 @@ class Served:
 
 
 @pytest.fixture
-def udf_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def udf_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A package of on-demand functions: the demo ones plus a slow one and a failing one."""
     name = "udf_" + uuid.uuid4().hex[:8]
     pkg = tmp_path / "udfpkgs" / name
@@ -311,7 +311,8 @@ def test_ttl_expiry_moves_through_statuses(served: Served, monkeypatch: pytest.M
         [{"user_id": "u1", "feature_time": ft, "session_clicks": 3, "session_amount": 1.0, "session_minutes": 2.0}],
     )
     key = f"{{{served.ns}:u1}}:short_lived:1"
-    assert 0 < served.store.client.pttl(key) <= max_age
+    pttl = served.store.client.pttl(key)
+    assert isinstance(pttl, int) and 0 < pttl <= max_age
     server_now_ms = [ft]
     monkeypatch.setattr(api_lookup, "time", SimpleNamespace(time=lambda: server_now_ms[0] / 1000))
     body = {"features": ["short_lived:session_clicks"], "entities": {"user_id": ["u1"]}}
