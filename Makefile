@@ -54,7 +54,7 @@ lint: $(STAMP) pkgview  ## ruff (lint + format check), mypy and the import contr
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	cd $(PKGVIEW) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml featurestream
-	MYPYPATH=$(PKGVIEW) $(BIN)/mypy bench
+	MYPYPATH=$(PKGVIEW) $(BIN)/mypy bench tests
 	cd $(PKGVIEW) && PYTHONPATH=. $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
 
 format: $(STAMP)

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis
 
 from featurestream.definitions import FeatureView
-from featurestream.offline.testing import make_view
 from featurestream.online.keys import encode_value, entity_key
 from featurestream.online.store import RedisOnlineStore
+from tests.support.views import make_view
 
 FEATURES = {"clicks": "BIGINT", "amount": "DOUBLE", "ctr": "DOUBLE", "country": "STRING", "active": "BOOLEAN"}
 VIEW: FeatureView = make_view("bulk_bench", ["user_id"], FEATURES, ttl=timedelta(days=1))

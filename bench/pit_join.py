@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from featurestream.config import Config, load_config
 from featurestream.definitions import FeatureView
 from featurestream.naming import offline_dir
-from featurestream.offline.testing import make_view
+from tests.support.views import make_view
 
 SIZES = {  # labels, feature rows per view, entities per view
     "tiny": (10_000, 100_000, 5_000),

@@ -49,12 +49,12 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
 
 
 def _setup(state: Path, redis_url: str) -> list[str]:
-    from featurestream.api.testing import demo_views
-    from featurestream.definitions import Column
+    from featurestream.definitions import Column, parse_feature_view
     from featurestream.online.store import RedisOnlineStore
     from featurestream.registry import Registry
 
-    base = next(v for v in demo_views("bench") if v.ref == "user_sessions@1")
+    sql = ROOT / "sql" / "features" / "user_sessions.sql"
+    base = parse_feature_view(sql.read_text(), str(sql), namespace="bench")
     views, refs = [], []
     for i in range(N_VIEWS):
         names = [f"f{i}_{j}" for j in range(N_FEATS)]

@@ -20,11 +20,14 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support (isolated repos on one stack)
 
 import redis
 
@@ -32,9 +35,10 @@ from featurestream.apply import apply
 from featurestream.config import load_config
 from featurestream.jobs.control import JobManager
 from featurestream.naming import source_topic
+from featurestream.offline.layout import read_view
 from featurestream.online.keys import entity_key
-from featurestream.pipeline_testing import isolated_repo, offline_rows
 from featurestream.stack import Stack
+from tests.support.pipeline import isolated_repo
 
 REPO = Path(__file__).resolve().parents[1]
 LAST_TXN = """-- name: last_txn
@@ -157,7 +161,7 @@ def throughput(cfg, jm: JobManager, n: int) -> dict:  # type: ignore[no-untyped-
         "produce_per_s": produce_rate,
         "raw_consume_per_s": raw_rate,
         "busy_ms_per_s": {k: statistics.mean(v) for k, v in busy.items()},
-        "offline_rows": offline_rows(cfg, view).num_rows,
+        "offline_rows": read_view(cfg, view).num_rows,
     }
 
 

@@ -1,4 +1,4 @@
-"""The offline store's on-disk layout, and a Python writer for it.
+"""The offline store's on-disk layout, a whole-view reader and a Python writer for it.
 
 ``<offline>/<namespace>/<view>/v<version>/date=YYYY-MM-DD/<file>`` (the directory from
 :func:`naming.offline_dir`) holds Parquet files with one
@@ -8,8 +8,9 @@ row per computed feature row: the entity key columns, ``feature_time`` (UTC), th
 
 The streaming job's Flink filesystem sink writes the same layout; its files may be named
 ``part-*`` without an extension and hidden in-progress files (``.`` or ``_`` prefixes) may lie
-beside them. Readers list only visible files. :func:`write_rows` writes atomically: a hidden
-temp file renamed into place, and whole date partitions swapped when ``replace=True``.
+beside them. Readers list only visible files (:func:`data_files`, :func:`read_view`).
+:func:`write_rows` writes atomically: a hidden temp file renamed into place, and whole date
+partitions swapped when ``replace=True``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, TypeAlias
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from featurestream.columns import CREATED_AT, FEATURE_TIME
@@ -39,6 +41,7 @@ __all__ = [
     "delete_partitions",
     "partition_dates",
     "partition_dir",
+    "read_view",
     "write_rows",
 ]
 
@@ -82,6 +85,20 @@ def data_files(config: Config, view: FeatureView, start: date | None = None, end
             if entry.is_file() and _visible(entry.name) and entry.stat().st_size > 0:
                 files.append(Path(entry.path))
     return files
+
+
+def read_view(config: Config, view: FeatureView, start: date | None = None, end: date | None = None) -> pa.Table:
+    """Every committed row of one view version as one Arrow table (optionally partitions in ``[start, end]``).
+
+    Reads exactly the files :func:`data_files` lists (visible, non-empty, in ``date=`` partitions),
+    so a streaming job's in-progress files are never read. Columns are as stored (no ``date``
+    partition column, no normalisation); a view with no files gives an empty table with no columns.
+    For joins and SQL use :mod:`offline.duck`; this is the whole-table read for reports and checks.
+    """
+    files = data_files(config, view, start, end)
+    if not files:
+        return pa.table({})
+    return ds.dataset([str(f) for f in files], format="parquet").to_table()
 
 
 # --------------------------------------------------------------------------- writing

@@ -15,7 +15,7 @@ from featurestream.apply import apply
 from featurestream.jobs.backfill import backfill
 from featurestream.jobs.control import JobManager
 from featurestream.naming import offline_dir, source_topic
-from featurestream.pipeline_testing import isolated_repo, offline_rows, wait_for
+from tests.support.pipeline import isolated_repo, offline_rows, wait_for
 
 pytestmark = pytest.mark.integration
 

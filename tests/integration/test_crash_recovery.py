@@ -19,10 +19,10 @@ import pytest
 
 from featurestream import generator
 from featurestream.apply import apply
-from featurestream.jobs import reference as ref
 from featurestream.jobs.control import JobManager
 from featurestream.naming import source_topic
-from featurestream.pipeline_testing import isolated_repo, offline_rows, online_rows, wait_for
+from tests.support import window_reference as ref
+from tests.support.pipeline import isolated_repo, offline_rows, online_rows, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from featurestream.monitoring.testing import build_demo_repo
 from featurestream.online.keys import key_pattern
+from tests.support.demo_repo import build_demo_repo
 
 pytestmark = pytest.mark.integration
 

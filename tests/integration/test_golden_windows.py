@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ import pytest
 
 from featurestream import generator
 from featurestream.apply import apply
-from featurestream.jobs import reference as ref
+from featurestream.definitions import FeatureView
 from featurestream.jobs.control import JobManager
 from featurestream.naming import dlq_topic, late_topic, source_topic
-from featurestream.pipeline_testing import isolated_repo, offline_rows, online_rows, read_topic, wait_for
+from tests.support import window_reference as ref
+from tests.support.pipeline import isolated_repo, offline_rows, online_rows, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +104,11 @@ def _merge_in_time(payloads: list[bytes], extra: list[bytes]) -> list[bytes]:
     return out
 
 
+def _online_reached(redis_url: str, view: FeatureView, end_ms: int) -> bool:
+    """True once some online row of ``view`` has a window ending at or after ``end_ms``."""
+    return any(r["_ft"] >= end_ms for r in online_rows(redis_url, view).values())
+
+
 def _close(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
@@ -137,11 +144,7 @@ def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
             valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
             wm1 = max(e["_t"] for e in valid) - DELAY
             last_end = max(end for (_, end) in ref.reference_rows(valid, key, spec, aggs, wm1))
-            wait_for(
-                lambda v=views[name], e=last_end: any(r["_ft"] >= e for r in online_rows(base.redis.url, v).values()),
-                300,
-                f"{name}: phase 1 in Redis",
-            )
+            wait_for(partial(_online_reached, base.redis.url, views[name], last_end), 300, f"{name}: phase 1 in Redis")
 
         # Phase 2: late events (far behind the watermark), then more on-time events, then a flush.
         late = {
@@ -241,14 +244,13 @@ def test_dead_letters_and_late_events_are_kept(golden, name: str) -> None:  # ty
     _, malformed = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
     bootstrap = cfg.kafka.bootstrap_servers
     dlq: list[bytes] = []
-    wait_for(
-        lambda: (
-            len(dlq.extend(read_topic(bootstrap, dlq_topic(views[name], cfg.kafka)) if not dlq else []) or dlq)
-            >= malformed
-        ),
-        120,
-        "dead letters",
-    )
+
+    def all_dead_letters_read() -> bool:
+        if not dlq:
+            dlq.extend(read_topic(bootstrap, dlq_topic(views[name], cfg.kafka)))
+        return len(dlq) >= malformed
+
+    wait_for(all_dead_letters_read, 120, "dead letters")
     records = [json.loads(r) for r in dlq]
     assert len(records) == malformed
     assert all(r["reason"] and r["payload"] is not None for r in records)

@@ -11,7 +11,7 @@ import pytest
 from featurestream.config import load_config
 from featurestream.offline import build_training_set, write_rows
 from featurestream.offline.materialize import materialize
-from featurestream.offline.testing import make_view
+from tests.support.views import make_view
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from featurestream.cli.main import main
 from featurestream.monitoring.audit import audit_view
 from featurestream.monitoring.freshness import view_freshness
 from featurestream.monitoring.monitor import collect
-from featurestream.monitoring.testing import DemoRepo, build_demo_repo
 from featurestream.online.keys import entity_key, key_pattern
 from featurestream.online.store import RedisOnlineStore
+from tests.support.demo_repo import DemoRepo, build_demo_repo
 
 pytestmark = pytest.mark.integration
 

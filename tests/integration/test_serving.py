@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 
 from featurestream.api import lookup as api_lookup
 from featurestream.api.main import create_app
-from featurestream.api.testing import demo_registry, demo_views
 from featurestream.config import ApiKey, Config, ServingConfig
 from featurestream.definitions import FeatureService
 from featurestream.online.keys import entity_key
 from featurestream.online.store import RedisOnlineStore
 from featurestream.registry import Registry
 from featurestream.semantics import max_age_ms
+from tests.support.registry import demo_registry, demo_views
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ class Served:
 
 
 @pytest.fixture
-def udf_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def udf_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A package of on-demand functions: the demo ones plus a slow one and a failing one."""
     name = "udf_" + uuid.uuid4().hex[:8]
     pkg = tmp_path / "udfpkgs" / name
@@ -129,7 +129,7 @@ def served(redis_url: str, tmp_path: Path, udf_package: str) -> Iterator[Served]
     views = demo_views(ns)
     short = replace(next(v for v in views if v.name == "user_sessions"), name="short_lived", ttl=timedelta(seconds=1))
     reg = Registry(tmp_path / "state" / "registry.json")
-    from featurestream.api.testing import demo_services
+    from tests.support.registry import demo_services
 
     svc = FeatureService("fraud_plus", 1, ("card_spend_1h@1:spend_1h", "on_demand:amount_over_avg_spend"), ns)
     reg.save(views=[*views, short], services=[*demo_services(ns), svc])
@@ -312,7 +312,8 @@ def test_ttl_expiry_moves_through_statuses(served: Served, monkeypatch: pytest.M
         [{"user_id": "u1", "feature_time": ft, "session_clicks": 3, "session_amount": 1.0, "session_minutes": 2.0}],
     )
     key = entity_key(served.ns, view.name, view.version, "u1")
-    assert 0 < served.store.client.pttl(key) <= max_age
+    pttl = served.store.client.pttl(key)
+    assert isinstance(pttl, int) and 0 < pttl <= max_age
     server_now_ms = [ft]
     monkeypatch.setattr(api_lookup, "time", SimpleNamespace(time=lambda: server_now_ms[0] / 1000))
     body = {"features": ["short_lived:session_clicks"], "entities": {"user_id": ["u1"]}}

@@ -16,9 +16,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from featurestream.api.main import create_app
-from featurestream.api.testing import demo_registry, demo_views
 from featurestream.config import Config
 from featurestream.online.store import RedisOnlineStore
+from tests.support.registry import demo_registry, demo_views
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from featurestream.api.testing import demo_views
 from featurestream.definitions import Column
 from featurestream.online.errors import OnlineStoreError
 from featurestream.online.keys import entity_key
+from featurestream.online.scan import scan_rows
 from featurestream.online.store import RedisOnlineStore
+from tests.support.registry import demo_views
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +48,8 @@ def test_monotonic_idempotent_and_ties(store: RedisOnlineStore) -> None:
     batch = [_row(f"k{i}", t + i, float(i)) for i in range(50)]
     store.write_rows(v, batch)
     store.write_rows(v, batch)
-    assert [r.values["spend_1h"] for r in store.read(v, [[f"k{i}"] for i in range(50)])] == [
-        float(i) for i in range(50)
-    ]  # type: ignore[union-attr]
+    stored = store.read(v, [[f"k{i}"] for i in range(50)])
+    assert [None if r is None else r.values["spend_1h"] for r in stored] == [float(i) for i in range(50)]
 
 
 def test_datetimes_created_at_and_expiry(store: RedisOnlineStore) -> None:
@@ -58,8 +58,10 @@ def test_datetimes_created_at_and_expiry(store: RedisOnlineStore) -> None:
     store.write_rows(v, [{**_row("a", 0, 1.0), "feature_time": ft, "created_at": ft + timedelta(seconds=1)}])
     key = entity_key(store.namespace, v.name, v.version, "a")
     raw = store.client.hgetall(key)
+    assert isinstance(raw, dict)  # a synchronous client answers directly (redis-py types allow an Awaitable)
     assert int(raw[b"_ft"]) == int(ft.timestamp() * 1000) and int(raw[b"_ct"]) == int(raw[b"_ft"]) + 1000
-    assert 25_000 < store.client.pttl(key) <= 30_000
+    pttl = store.client.pttl(key)
+    assert isinstance(pttl, int) and 25_000 < pttl <= 30_000
     with pytest.raises(OnlineStoreError, match="naive"):
         store.write_rows(v, [{**_row("a", 0, 1.0), "feature_time": datetime(2024, 1, 1)}])
     with pytest.raises(OnlineStoreError, match="no column 'spend_1h'"):
@@ -97,3 +99,14 @@ def test_bulk_load_many_rows(store: RedisOnlineStore) -> None:
     st = store.write_rows(v, (_row(f"bulk{i}", t, float(i)) for i in range(5000)))
     assert (st.rows, st.written) == (5000, 5000)
     assert store.read(v, [["bulk4999"]])[0].values["spend_1h"] == 4999.0  # type: ignore[union-attr]
+
+
+def test_scan_rows_returns_every_stored_row_of_one_view_only(store: RedisOnlineStore) -> None:
+    v = _view()
+    t = int(time.time() * 1000)
+    store.write_rows(v, [_row(f"c{i}", t + i, float(i)) for i in range(25)] + [_row("a|b", t, 7.0)])
+    store.write_rows(replace(v, version=2), [_row("other-version", t, 1.0)])
+    rows = scan_rows(store, v, batch=4)
+    assert set(rows) == {(f"c{i}",) for i in range(25)} | {("a|b",)}
+    assert rows[("c3",)].feature_time_ms == t + 3 and rows[("c3",)].values["spend_1h"] == 3.0
+    assert tuple(rows[("a|b",)].values) == v.feature_names

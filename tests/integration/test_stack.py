@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 import redis
@@ -50,7 +51,7 @@ def test_pyflink_sql_job_reads_kafka_with_rocksdb_and_checkpoints(stack) -> None
     topic_in = f"smoke_in_{uuid.uuid4().hex[:8]}"
     topic_out = topic_in.replace("_in_", "_out_")
     producer = KafkaProducer(bootstrap_servers=bootstrap, value_serializer=lambda v: json.dumps(v).encode())
-    events = [{"k": f"u{i % 3}", "v": i} for i in range(30)]
+    events: list[dict[str, Any]] = [{"k": f"u{i % 3}", "v": i} for i in range(30)]
     for e in events:
         producer.send(topic_in, e)
     producer.flush()

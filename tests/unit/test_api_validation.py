@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestream.api.main import create_app
-from featurestream.api.testing import demo_registry
 from featurestream.config import ApiKey, Config
+from tests.support.registry import demo_registry
 
 
 def _dead_url() -> str:

@@ -14,7 +14,7 @@ from featurestream.monitoring.drift import feature_drift
 from featurestream.monitoring.freshness import freshness_of, human_seconds
 from featurestream.monitoring.quality import column_stats
 from featurestream.monitoring.report import MonitorReport, ViewHealth, render_table, render_text
-from featurestream.offline.testing import make_view
+from tests.support.views import make_view
 
 VIEW = replace(
     make_view("clicks", ["user_id"], {"clicks": "BIGINT", "amount": "DOUBLE"}, defaults={"clicks": 0}),

@@ -20,7 +20,7 @@ from featurestream.naming import (
     source_topic,
     transactional_id_prefix,
 )
-from featurestream.offline.testing import make_view
+from tests.support.views import make_view
 
 VIEW = make_view("card_spend", ["card_id"], {"spend": "DOUBLE"}, version=2, namespace="risk")
 PREFIXED = KafkaConfig(bootstrap_servers="kafka:9092", topic_prefix="staging.")

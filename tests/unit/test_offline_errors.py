@@ -11,7 +11,7 @@ import pytest
 from featurestream.config import Config, load_config
 from featurestream.errors import FeatureStreamError
 from featurestream.offline import LabelError, OfflineError, build_training_set
-from featurestream.offline.testing import make_view
+from tests.support.views import make_view
 
 USER = make_view("user_stats", ["user_id"], {"clicks": "BIGINT"}, ttl=timedelta(hours=1))
 OTHER = make_view("other_stats", ["user_id"], {"clicks": "BIGINT"}, ttl=timedelta(hours=1))

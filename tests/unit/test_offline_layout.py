@@ -11,8 +11,8 @@ import pytest
 
 from featurestream.config import Config, load_config
 from featurestream.offline import build_training_set, partition_dir, write_rows
-from featurestream.offline.layout import data_files, partition_dates
-from featurestream.offline.testing import make_view
+from featurestream.offline.layout import data_files, partition_dates, read_view
+from tests.support.views import make_view
 
 VIEW = make_view("v", ["k"], {"x": "DOUBLE"}, ttl=timedelta(days=2), defaults={"x": 0.0})
 T0 = datetime(2024, 1, 1, 23, 0, tzinfo=UTC)
@@ -50,6 +50,17 @@ def test_replace_swaps_only_touched_partitions(config: Config) -> None:
     assert values == [1.0, 3.0]
 
 
+def test_read_view_reads_every_committed_row_and_nothing_for_an_empty_view(config: Config) -> None:
+    assert read_view(config, VIEW).num_rows == 0
+    rows = [{"k": k, "feature_time": T0 + timedelta(hours=h), "x": float(h)} for h in range(3) for k in "ab"]
+    write_rows(config, VIEW, rows)
+    table = read_view(config, VIEW)
+    assert sorted(zip(table["k"].to_pylist(), table["x"].to_pylist(), strict=True)) == sorted(
+        (r["k"], r["x"]) for r in rows
+    )
+    assert read_view(config, VIEW, start=date(2024, 1, 2)).num_rows == 4
+
+
 def test_flink_style_files_hidden_files_and_naive_int96_times(config: Config) -> None:
     part = partition_dir(config, VIEW, "2024-01-01")
     part.mkdir(parents=True)
@@ -65,6 +76,7 @@ def test_flink_style_files_hidden_files_and_naive_int96_times(config: Config) ->
     pq.write_table(naive.set_column(2, "x", pa.array([99.0])), part / ".part-0-1.inprogress")
     pq.write_table(naive.set_column(2, "x", pa.array([98.0])), part / "_SUCCESS_tmp")
     (part / "part-empty").write_bytes(b"")
+    assert read_view(config, VIEW)["x"].to_pylist() == [5.0]  # committed files only
     labels = pa.table({"k": ["a"], "event_timestamp": pa.array([datetime(2024, 1, 1, 11)], pa.timestamp("us"))})
     df = build_training_set(config, labels, features=["v:x"], views=[VIEW], include_feature_times=True).to_pandas()
     assert df["x"].tolist() == [5.0]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from featurestream.config import load_config
 from featurestream.offline import build_training_set, write_rows
-from featurestream.offline.testing import make_view
+from tests.support.views import make_view
 
 CARD = make_view(
     "card_spend_1h",

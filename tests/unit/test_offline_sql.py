@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from featurestream.cli.offline import sql_command, training_set_command
 from featurestream.config import load_config
 from featurestream.offline import write_rows
-from featurestream.offline.testing import make_view
 from featurestream.registry import Registry
 from featurestream.store import FeatureStore
+from tests.support.views import make_view
 
 T0 = datetime(2024, 2, 1, 12, tzinfo=UTC)
 V1 = make_view("user_clicks", ["user_id"], {"clicks": "BIGINT"}, ttl=timedelta(hours=1), defaults={"clicks": 0})

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featurestream.api.testing import demo_views
 from featurestream.online.keys import (
     decode_entity,
     decode_value,
@@ -21,6 +20,7 @@ from featurestream.online.keys import (
     key_pattern,
 )
 from featurestream.semantics import Status, classify, default_for, is_live, sla_breached, to_epoch_ms
+from tests.support.registry import demo_views
 
 
 def test_key_layout() -> None:

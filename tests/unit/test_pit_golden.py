@@ -14,7 +14,8 @@ import pytest
 from featurestream.config import Config, load_config
 from featurestream.definitions import FeatureView
 from featurestream.offline import build_training_set, write_rows
-from featurestream.offline.testing import ReferenceView, make_view, reference_pit_join
+from tests.support.pit_reference import ReferenceView, reference_pit_join
+from tests.support.views import make_view
 
 T0 = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from featurestream.config import load_config
 from featurestream.offline import build_training_set, write_rows
-from featurestream.offline.testing import ReferenceView, make_view, reference_pit_join
+from tests.support.pit_reference import ReferenceView, reference_pit_join
+from tests.support.views import make_view
 
 T0 = datetime(2024, 6, 30, 23, 50, tzinfo=UTC)  # rows straddle a date partition boundary
 MIN = timedelta(minutes=1)

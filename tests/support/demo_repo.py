@@ -1,7 +1,7 @@
-"""A small feature repo with monitoring-worthy data, for tests and demos (no Flink, no Kafka).
+"""A small feature repo with monitoring-worthy data, for the monitoring tests (no Flink, no Kafka).
 
 ``build_demo_repo(root, redis_url)`` writes ``featurestream.yaml`` and the demo registry (from
-:mod:`api.testing`), then offline Parquet (via :func:`offline.layout.write_rows`) and online rows
+:mod:`tests.support.registry`), then offline Parquet (via :func:`offline.layout.write_rows`) and online rows
 (via :meth:`online.store.RedisOnlineStore.write_rows`):
 
 * ``user_clicks_10m`` — fresh: hourly rows for ``hours`` hours up to 5 seconds ago; ``amount_10m``
@@ -23,6 +23,7 @@ import numpy as np
 from featurestream.config import Config, load_config
 from featurestream.definitions import FeatureView
 from featurestream.registry import Registry
+from tests.support.registry import demo_registry
 
 __all__ = ["DemoRepo", "build_demo_repo"]
 
@@ -48,7 +49,6 @@ def _latest(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
 def build_demo_repo(
     root: Path, redis_url: str, *, namespace: str = "default", hours: int = 48, users: int = 300, seed: int = 1
 ) -> DemoRepo:
-    from featurestream.api.testing import demo_registry
     from featurestream.offline.layout import write_rows
     from featurestream.online.store import RedisOnlineStore
 

@@ -1,4 +1,4 @@
-"""Helpers for end-to-end checks of feature jobs on a real stack (tests, demo, bench).
+"""Helpers for end-to-end checks of feature jobs on a real stack (integration tests, benchmarks).
 
 An *isolated repo* is a copy of a feature repo with its own namespace, topic prefix, registry and
 offline directory, sharing the running local stack: many runs can share one Kafka/Flink/Redis.
@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
-import redis
 import yaml
 
 from featurestream.config import Config, load_config
 from featurestream.definitions import FeatureView
-from featurestream.naming import offline_dir
+from featurestream.offline.layout import read_view
+from featurestream.online.keys import encode_entity
+from featurestream.online.scan import scan_rows
+from featurestream.online.store import RedisOnlineStore
 
 __all__ = ["isolated_repo", "offline_rows", "online_rows", "read_topic", "wait_for"]
 
@@ -55,6 +56,7 @@ def isolated_repo(
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 1.0) -> None:
+    """Poll ``check`` every ``interval`` s until it is true; after ``timeout`` s, ``TimeoutError`` naming ``what``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -64,39 +66,23 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: flo
 
 
 def online_rows(redis_url: str, view: FeatureView) -> dict[str, dict[str, Any]]:
-    """``{entity: {feature: value, "_ft": ms}}`` for every Redis hash of ``view``."""
-    from featurestream.online.keys import FEATURE_TIME_FIELD, decode_value, entity_part, key_pattern
-
-    client = redis.Redis.from_url(redis_url)
-    out: dict[str, dict[str, Any]] = {}
+    """``{encoded entity: {feature: value, "_ft": ms}}`` for every stored row of ``view`` (via
+    :func:`featurestream.online.scan.scan_rows`, in the view's namespace)."""
+    store = RedisOnlineStore.from_url(redis_url, view.namespace)
     try:
-        pattern = key_pattern(view.namespace, view.name, view.version)
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        pipe = client.pipeline(transaction=False)
-        for k in keys:
-            pipe.hgetall(k)
-        for k, h in zip(keys, pipe.execute(), strict=True):
-            entity = entity_part(view.namespace, view.name, view.version, k)
-            row = {f.decode(): decode_value(v) for f, v in h.items() if not f.startswith(b"_")}
-            row["_ft"] = int(h[FEATURE_TIME_FIELD.encode()])
-            out[entity] = row
+        rows = scan_rows(store, view)
     finally:
-        client.close()
-    return out
+        store.close()
+    return {encode_entity(ent): {**row.values, "_ft": row.feature_time_ms} for ent, row in rows.items()}
 
 
 def offline_rows(config: Config, view: FeatureView) -> pa.Table:
-    """Every committed offline row of ``view`` (in-progress and hidden files skipped)."""
-    path = offline_dir(config.offline_path, view)
-    if not path.exists():
-        return pa.table({})
-    files = [str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))]
-    if not files:
-        return pa.table({})
-    return ds.dataset(files, format="parquet").to_table()
+    """Every committed offline row of ``view`` (:func:`featurestream.offline.layout.read_view`)."""
+    return read_view(config, view)
 
 
 def read_topic(bootstrap: str, topic: str, timeout_ms: int = 5000) -> list[bytes]:
+    """Every committed record value of ``topic`` (read_committed), until ``timeout_ms`` without a new one."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(

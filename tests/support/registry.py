@@ -1,4 +1,4 @@
-"""Test and benchmark helpers: the demo feature repo registered without Flink, and a Redis to write to.
+"""The demo feature repo (``sql/`` at the repo root) registered without Flink, for tests and benchmarks.
 
 ``demo_registry(path, namespace)`` parses ``sql/features/*.sql`` and ``sql/services/*.yaml``, fills
 each view's output schema from :data:`DEMO_SCHEMAS` (what Flink would infer), adds a version 2 of
@@ -15,7 +15,7 @@ from featurestream.registry import Registry
 
 __all__ = ["DEMO_SCHEMAS", "REPO_ROOT", "demo_registry", "demo_services", "demo_views"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 _TS = Column("feature_time", "TIMESTAMP_LTZ(3)")
 DEMO_SCHEMAS: dict[str, list[Column]] = {
     "user_clicks_10m": [

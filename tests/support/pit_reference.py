@@ -1,7 +1,7 @@
 """A brute-force, pure-Python point-in-time join: the reference the DuckDB join is tested against.
 
 Deliberately naive (a scan of every feature row per label row) so that it is obviously right;
-public so that other suites (backfill parity, online/offline agreement) can use it too.
+a test oracle only (shipped code never imports it), shared by the PIT suites.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from featurestream.definitions import Feature, FeatureView
-
-__all__ = ["ReferenceView", "make_view", "reference_pit_join", "utc"]
+__all__ = ["ReferenceView", "reference_pit_join", "utc"]
 
 _MIN = datetime.min.replace(tzinfo=UTC)
 
@@ -80,27 +78,3 @@ def reference_pit_join(
                 result[f"{v.name}__{f}"] = best[f] if ok and best is not None else v.defaults.get(f)
         out.append(result)
     return out
-
-
-def make_view(
-    name: str,
-    entities: Sequence[str],
-    features: Mapping[str, str],
-    *,
-    ttl: timedelta = timedelta(hours=1),
-    defaults: Mapping[str, Any] | None = None,
-    version: int = 1,
-    namespace: str = "default",
-) -> FeatureView:
-    """A registered-looking FeatureView without Flink: ``features`` maps name -> Flink type."""
-    return FeatureView(
-        name=name,
-        version=version,
-        entities=tuple(entities),
-        sql=f"SELECT * FROM {name}_source",
-        ttl=ttl,
-        freshness_sla=ttl,
-        defaults=dict(defaults or {}),
-        namespace=namespace,
-        features=tuple(Feature(n, t, (defaults or {}).get(n)) for n, t in features.items()),
-    )

@@ -1,0 +1,1 @@
+"""Test support shared by unit tests, integration tests and benchmarks; shipped code never imports it."""
