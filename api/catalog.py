@@ -16,7 +16,7 @@ from featurestream.api.plan import LookupPlan, build_plan
 from featurestream.definitions import FeatureService
 from featurestream.errors import FeatureStreamError
 from featurestream.ondemand import OnDemandRegistry
-from featurestream.registry import Registry
+from featurestream.registry import BadReference, Registry
 
 __all__ = ["Catalog"]
 
@@ -63,11 +63,11 @@ class Catalog:
         return plan
 
     def service(self, namespace: str, name: str) -> FeatureService:
-        base, _, ver = name.partition("@")
-        if ver and not ver.lstrip("v").isdigit():
-            raise BadRequest(f"feature service version must be an integer, found {name!r}")
+        """The feature service ``name[@version]`` (:meth:`Registry.find_service`); 422 if malformed, else 404."""
         try:
-            return self.registry.get_service(namespace, base, int(ver.lstrip("v")) if ver else None)
+            return self.registry.find_service(namespace, name)
+        except BadReference as exc:
+            raise BadRequest(exc.message, hint=exc.hint) from exc
         except FeatureStreamError as exc:
             raise NotFound(exc.message, hint=exc.hint) from exc
 
@@ -75,7 +75,9 @@ class Catalog:
         key = (namespace, (name,), "service")
         plan = self._plans.get(key)
         if plan is None:
-            svc = self.service(namespace, name)
-            plan = build_plan(self.registry, self.udfs, namespace, list(svc.features), service=svc.name)
+            self.service(namespace, name)  # an unknown service is a 404, not a bad request
+            plan = build_plan(self.registry, self.udfs, namespace, service=name)
+            if len(self._plans) >= _PLAN_CACHE_MAX:
+                self._plans.clear()
             self._plans[key] = plan
         return plan

@@ -25,13 +25,17 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config | None = None, *, udf_package: str = "featurestream.udfs.ondemand") -> FastAPI:
-    """The serving app for ``config`` (default: ``load_config()`` of the working directory)."""
+def create_app(config: Config | None = None) -> FastAPI:
+    """The serving app for ``config`` (default: ``load_config()`` of the working directory).
+
+    On-demand functions come from the repo's ``ondemand.path`` folder (``load_udfs``), the same
+    ones the training-set builder runs.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = config or load_config()
-        catalog = Catalog(Registry.open(cfg), load_udfs(udf_package))
+        catalog = Catalog(Registry.open(cfg), load_udfs(cfg))
         reader = AsyncOnlineReader.from_url(cfg.redis.url)
         app.state.fs = AppState(cfg, catalog, reader, KeyRing(cfg.serving, cfg.namespace))
         mon = MonitoringService(cfg, app.state.fs.metrics.registry)

@@ -13,9 +13,9 @@ from typing import Any
 from featurestream.api.errors import BadRequest
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
-from featurestream.ondemand import ON_DEMAND_VIEW, OnDemandFeature, OnDemandRegistry
+from featurestream.ondemand import OnDemandFeature, OnDemandRegistry
 from featurestream.online.keys import FEATURE_TIME_FIELD, key_parts
-from featurestream.registry import Registry, parse_ref
+from featurestream.registry import ON_DEMAND_VIEW, OnDemandRef, Registry, StoredFeature
 from featurestream.semantics import default_for, max_age_ms
 
 __all__ = ["Column", "LookupPlan", "ViewRead", "build_plan"]
@@ -60,71 +60,61 @@ class LookupPlan:
 
 
 def build_plan(
-    registry: Registry, udfs: OnDemandRegistry, namespace: str, refs: Sequence[str], *, service: str = ""
+    registry: Registry, udfs: OnDemandRegistry, namespace: str, refs: Sequence[str] = (), *, service: str | None = None
 ) -> LookupPlan:
-    """Resolve ``refs``; raises :class:`BadRequest` naming the first unknown view, version or feature."""
-    if not refs:
-        raise BadRequest("no features requested", hint="pass 'features': ['view:feature', ...] or 'feature_service'")
+    """Resolve ``refs`` (or feature service ``service``) with :meth:`Registry.resolve`, once per request shape.
+
+    Raises :class:`BadRequest` naming the first unknown view, version, feature or on-demand function.
+    """
     fields: dict[tuple[str, int], dict[str, int]] = {}
     views: dict[tuple[str, int], FeatureView] = {}
 
-    def field_of(ref: str) -> tuple[tuple[str, int], int]:
-        r = parse_ref(ref)
-        view = registry.get_view(namespace, r.view, r.version)
-        if view.feature(r.feature) is None:
-            raise BadRequest(
-                f"feature view {view.ref} has no feature {r.feature!r}",
-                hint=f"its features are: {', '.join(view.feature_names) or '(none registered)'}",
-            )
-        key = (view.name, view.version)
-        views[key] = view
+    def field_of(item: StoredFeature) -> tuple[tuple[str, int], int]:
+        key = (item.view.name, item.view.version)
+        views[key] = item.view
         fs = fields.setdefault(key, {FEATURE_TIME_FIELD: 0})
-        return key, fs.setdefault(r.feature, len(fs))
+        return key, fs.setdefault(item.feature.name, len(fs))
 
-    pending: list[tuple[str, Any]] = []
+    pending: list[tuple[StoredFeature | OnDemandRef, Any]] = []
     request_fields: list[str] = []
     prefix = f"in feature service {service!r}: " if service else ""
     try:
-        for ref in refs:
-            if not isinstance(ref, str):
-                raise BadRequest(f"{prefix}feature references must be strings, found {ref!r}")
-            if ref.startswith(ON_DEMAND_VIEW + ":"):
-                udf = udfs.get(ref[len(ON_DEMAND_VIEW) + 1 :])
+        for item in registry.resolve(namespace, refs, service=service):
+            if isinstance(item, OnDemandRef):
+                udf = udfs.get(item.name)
+                stored = iter(_stored_inputs(registry, namespace, udf))
                 args: list[tuple[str, Any]] = []
                 for inp in udf.inputs:
                     if ":" in inp:
-                        args.append(("feat", field_of(inp)))
+                        args.append(("feat", field_of(next(stored))))
                     else:
                         args.append(("req", inp))
                         if inp not in request_fields:
                             request_fields.append(inp)
-                pending.append((ref, (udf, tuple(args))))
+                pending.append((item, (udf, tuple(args))))
             else:
-                pending.append((ref, field_of(ref)))
-    except BadRequest:
-        raise
+                pending.append((item, field_of(item)))
     except FeatureStreamError as exc:
-        raise BadRequest(prefix + exc.message, hint=exc.hint) from exc
+        message = exc.message if exc.message.startswith(prefix) else prefix + exc.message
+        raise BadRequest(message, hint=exc.hint) from exc
 
     order = list(fields)
     reads = tuple(_view_read(views[k], fields[k], namespace) for k in order)
     index = {k: i for i, k in enumerate(order)}
     columns: list[Column] = []
-    for ref, spec in pending:
-        if isinstance(spec[0], OnDemandFeature):
+    for item, spec in pending:
+        if isinstance(item, OnDemandRef):
             udf, args = spec
             resolved = tuple((kind, (index[val[0]], val[1]) if kind == "feat" else val) for kind, val in args)
             columns.append(
-                Column(ref, udf.ref, udf.name, f"{ON_DEMAND_VIEW}__{udf.name}", -1, -1, udf.default, udf, resolved)
+                Column(item.ref, udf.ref, udf.name, f"{ON_DEMAND_VIEW}__{udf.name}", -1, -1, udf.default, udf, resolved)
             )
             continue
         key, pos = spec
-        view = views[key]
-        feature = reads[index[key]].fields[pos]
-        pinned = "@" in ref.partition(":")[0]
-        full = f"{view.name}@{view.version}__{feature}" if pinned else f"{view.name}__{feature}"
+        view, feature = item.view, item.feature.name
+        full = f"{view.name}@{view.version}__{feature}" if item.pinned else f"{view.name}__{feature}"
         columns.append(
-            Column(ref, f"{view.ref}:{feature}", feature, full, index[key], pos, reads[index[key]].defaults[pos])
+            Column(item.ref, item.canonical, feature, full, index[key], pos, reads[index[key]].defaults[pos])
         )
     entity_names: list[str] = []
     for read in reads:
@@ -132,6 +122,17 @@ def build_plan(
             if e not in entity_names:
                 entity_names.append(e)
     return LookupPlan(namespace, reads, tuple(columns), tuple(entity_names), tuple(request_fields))
+
+
+def _stored_inputs(registry: Registry, namespace: str, udf: OnDemandFeature) -> list[StoredFeature]:
+    """The stored features an on-demand function reads (its ``view:feature`` inputs), resolved in order."""
+    refs = [i for i in udf.inputs if ":" in i]
+    out: list[StoredFeature] = []
+    for item in registry.resolve(namespace, refs) if refs else ():
+        if not isinstance(item, StoredFeature):
+            raise BadRequest(f"on-demand feature {udf.name!r} reads {item.ref!r}: inputs must be stored features")
+        out.append(item)
+    return out
 
 
 def _view_read(view: FeatureView, fields: dict[str, int], namespace: str) -> ViewRead:

@@ -27,7 +27,7 @@ from featurestream.definitions import (
 from featurestream.errors import DefinitionError, FeatureStreamError, RegistryError
 from featurestream.naming import dlq_topic, job_name, late_topic, offline_dir, source_topic
 from featurestream.online.keys import entity_key
-from featurestream.registry import Registry, parse_ref
+from featurestream.registry import ON_DEMAND_VIEW, Registry, parse_ref
 
 __all__ = ["ApplyError", "Plan", "apply", "load_repo", "plan"]
 
@@ -292,7 +292,7 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
     for svc in repo.services:
         for ref in svc.features:
             r = parse_ref(ref) if ":" in ref else None
-            if r is None or r.view == "on_demand" or r.view in failed:
+            if r is None or r.view == ON_DEMAND_VIEW or r.view in failed:
                 continue
             view = known.get((r.view, r.version or latest.get(r.view, 0)))
             if view is None:

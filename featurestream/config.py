@@ -23,6 +23,7 @@ __all__ = [
     "FlinkStackConfig",
     "KafkaStackConfig",
     "MonitoringConfig",
+    "OnDemandConfig",
     "RedisStackConfig",
     "ServingConfig",
     "load_config",
@@ -172,6 +173,15 @@ class MonitoringConfig(_Model):
         return v
 
 
+class OnDemandConfig(_Model):
+    """Where the repo's on-demand (request-time) functions live: one setting read by the server,
+    the training-set builder and everything else that runs them (``featurestream.ondemand.load_udfs``)."""
+
+    # A folder of the feature repo (relative to its root, or absolute); a missing folder means
+    # "no on-demand functions". Its modules load by path, so its name never clashes with a package.
+    path: str = "udfs"
+
+
 class Config(_Model):
     """The whole configuration of one feature repo."""
 
@@ -188,6 +198,7 @@ class Config(_Model):
     offline: OfflineConfig = OfflineConfig()
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()  # type: ignore[call-arg]  # (no pydantic mypy plugin)
+    ondemand: OnDemandConfig = OnDemandConfig()
 
     @field_validator("namespace")
     @classmethod
@@ -207,6 +218,12 @@ class Config(_Model):
         if not self.registry_path:
             return self.state_path / "registry.json"
         p = Path(self.registry_path)
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+    @property
+    def ondemand_path(self) -> Path:
+        """The folder of the repo's on-demand functions (setting ``ondemand.path``)."""
+        p = Path(self.ondemand.path)
         return p if p.is_absolute() else (self.root / p).resolve()
 
     @property

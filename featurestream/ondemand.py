@@ -15,20 +15,24 @@ Offline, :func:`compute_frame` runs the very same functions row by row over join
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import hashlib
+import importlib.machinery
+import importlib.util
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from featurestream.config import Config
 from featurestream.errors import FeatureStreamError
-from featurestream.registry import FeatureRef, parse_ref
+from featurestream.registry import ON_DEMAND_VIEW, FeatureRef, parse_ref
 from featurestream.semantics import Status
 
 if TYPE_CHECKING:
@@ -40,11 +44,11 @@ __all__ = [
     "OnDemandFeature",
     "OnDemandRegistry",
     "compute_frame",
+    "load_udf_folder",
     "load_udfs",
     "on_demand",
 ]
 
-ON_DEMAND_VIEW = "on_demand"
 _CACHE_MAX = 10_000
 
 
@@ -176,17 +180,73 @@ class OnDemandRegistry:
         return len(self._by_name)
 
 
-def load_udfs(package: str = "featurestream.udfs.ondemand") -> OnDemandRegistry:
-    """Import every module of ``package`` and collect its :class:`OnDemandFeature` objects."""
-    try:
-        pkg = importlib.import_module(package)
-    except ImportError as exc:
-        raise OnDemandError(f"cannot import on-demand package {package!r}: {exc}") from exc
-    modules: list[ModuleType] = [pkg]
-    for info in pkgutil.iter_modules(getattr(pkg, "__path__", []), prefix=package + "."):
-        modules.append(importlib.import_module(info.name))
+def load_udfs(config: Config) -> OnDemandRegistry:
+    """The feature repo's on-demand functions: every module under ``config.ondemand_path``.
+
+    The one place the server, the training-set builder and the CLI get their functions from, so
+    they always run the same code (setting ``ondemand.path``, default the repo's ``udfs/`` folder).
+    """
+    return load_udf_folder(config.ondemand_path)
+
+
+def load_udf_folder(folder: Path) -> OnDemandRegistry:
+    """Import every module under ``folder`` (recursively) and collect its :class:`OnDemandFeature` objects.
+
+    Modules load by file path under a private package name unique to the folder
+    (``_featurestream_udfs_<hash>``), never through ``sys.path``: a user folder named ``udfs`` or
+    ``jobs`` can neither shadow ``featurestream.udfs`` nor be shadowed by anything installed.
+    Relative imports inside the folder work. Loading again re-executes the modules. A missing
+    folder means no on-demand functions; a module that fails to import raises OnDemandError
+    naming the file.
+    """
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        return OnDemandRegistry()
+    root = "_featurestream_udfs_" + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+    for name in [m for m in sys.modules if m == root or m.startswith(root + ".")]:
+        del sys.modules[name]
+    modules = _import_package(root, folder)
     found = [v for m in modules for v in vars(m).values() if isinstance(v, OnDemandFeature)]
     return OnDemandRegistry(found)
+
+
+def _import_package(name: str, folder: Path) -> list[ModuleType]:
+    """``folder`` as package ``name`` (its ``__init__.py`` if any), then its modules and sub-folders."""
+    init = folder / "__init__.py"
+    if init.is_file():
+        spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(folder)])
+    else:
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+    modules = [_exec(spec, init)]
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith((".", "_")) or not entry.stem.isidentifier():
+            continue
+        if entry.is_file() and entry.suffix == ".py":
+            sub = importlib.util.spec_from_file_location(f"{name}.{entry.stem}", entry)
+            modules.append(_exec(sub, entry))
+        elif entry.is_dir() and any(entry.rglob("*.py")):
+            modules += _import_package(f"{name}.{entry.name}", entry)
+    return modules
+
+
+def _exec(spec: importlib.machinery.ModuleSpec | None, path: Path) -> ModuleType:
+    if spec is None:  # pragma: no cover - spec_from_file_location only fails on odd suffixes
+        raise OnDemandError(f"cannot load on-demand module {path}", hint="on-demand modules are .py files")
+    if spec.name in sys.modules:  # already imported by a sibling's relative import
+        return sys.modules[spec.name]
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        if spec.loader is not None:
+            spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[spec.name]
+        raise OnDemandError(
+            f"cannot load on-demand module {path}: {type(exc).__name__}: {exc}",
+            hint="fix that file, or move it out of the on-demand folder (ondemand.path in featurestream.yaml)",
+        ) from exc
+    return module
 
 
 # --------------------------------------------------------------------------- budget
@@ -248,7 +308,7 @@ def compute_frame(
     df: pd.DataFrame,
     names: Sequence[str],
     *,
-    registry: OnDemandRegistry | None = None,
+    registry: OnDemandRegistry,
     columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Add one column per on-demand feature in ``names`` to a copy of ``df`` (joined training rows).
@@ -257,7 +317,7 @@ def compute_frame(
     features) or the request field's name. Rows where the function raises get its default — the same
     rule as online. No time budget offline. Column ``name`` holds the result.
     """
-    reg = registry or load_udfs()
+    reg = registry
     cols = dict(columns or {})
     out = df.copy()
     for name in names:

@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,24 @@ from typing import Any
 from featurestream.definitions import Feature, FeatureService, FeatureView, Source
 from featurestream.errors import RegistryError
 
-__all__ = ["FeatureRef", "Registry", "parse_ref", "parse_view_ref"]
+__all__ = [
+    "ON_DEMAND_VIEW",
+    "BadReference",
+    "FeatureRef",
+    "OnDemandRef",
+    "Registry",
+    "Resolved",
+    "StoredFeature",
+    "parse_ref",
+    "parse_view_ref",
+]
 
 REGISTRY_FILE = "registry.json"
+ON_DEMAND_VIEW = "on_demand"  # ``on_demand:<name>`` names a request-time function, not a stored view
+
+
+class BadReference(RegistryError):
+    """A feature reference or a feature-service name is malformed (the caller's text, not a missing definition)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +59,7 @@ def parse_ref(ref: str) -> FeatureRef:
     """``"user_clicks_10m@2:clicks_10m"`` -> FeatureRef. Raises RegistryError on bad syntax."""
     view_part, sep, feature = ref.partition(":")
     if not sep or not view_part or not feature:
-        raise RegistryError(
+        raise BadReference(
             f"expected a feature reference 'view:feature' or 'view@version:feature', found {ref!r}",
             hint="e.g. 'user_clicks_10m:clicks_10m' or 'user_clicks_10m@1:clicks_10m'",
         )
@@ -58,11 +74,42 @@ def parse_view_ref(text: str, *, context: str | None = None) -> tuple[str, int |
         return name, None
     ver = ver.lstrip("v")
     if not ver.isdigit():
-        raise RegistryError(
+        raise BadReference(
             f"version in {context or text!r} must be a positive integer, found {ver!r}",
             hint="write NAME or NAME@VERSION, e.g. user_clicks_10m@2",
         )
     return name, int(ver)
+
+
+@dataclass(frozen=True)
+class StoredFeature:
+    """A reference resolved to a stored feature: the view version and the feature it names."""
+
+    ref: str  # as the caller wrote it
+    view: FeatureView
+    feature: Feature
+
+    @property
+    def pinned(self) -> bool:
+        """True when the reference names the view's version (``view@2:f``), False for the latest."""
+        return "@" in self.ref.partition(":")[0]
+
+    @property
+    def canonical(self) -> str:
+        """``view@version:feature``: the same text for every spelling of the same feature."""
+        return f"{self.view.ref}:{self.feature.name}"
+
+
+@dataclass(frozen=True)
+class OnDemandRef:
+    """A reference to a request-time function, ``on_demand:<name>``; the function itself is looked up
+    in the process's on-demand registry (:mod:`featurestream.ondemand`), which also declares its inputs."""
+
+    ref: str
+    name: str
+
+
+Resolved = StoredFeature | OnDemandRef
 
 
 @dataclass
@@ -86,7 +133,25 @@ class Registry:
         self._lineage: dict[str, Any] = {}
         self.revision = 0
         self._mtime_ns = -1
+        self._in_memory = False
         self.reload()
+
+    @classmethod
+    def of(cls, views: Iterable[FeatureView], services: Iterable[FeatureService] = ()) -> Registry:
+        """An in-memory registry of ``views`` and ``services`` (no file; for definitions built in code)."""
+        reg = cls.__new__(cls)
+        reg.path = Path("<in-memory registry>")
+        reg._in_memory = True
+        reg._lock = threading.Lock()
+        reg._cat = _Catalog()
+        reg._lineage = {}
+        reg.revision = 0
+        reg._mtime_ns = -1
+        for v in views:
+            cls._index_view(reg._cat, v)
+        for s in services:
+            reg._cat.services[(s.namespace, s.name, s.version)] = s
+        return reg
 
     @classmethod
     def open(cls, config: Any) -> Registry:
@@ -97,6 +162,8 @@ class Registry:
 
     def reload(self) -> bool:
         """Re-read the file if it changed on disk; returns True when something was loaded."""
+        if self._in_memory:
+            return False
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
@@ -153,6 +220,10 @@ class Registry:
 
         Returns the new revision.
         """
+        if self._in_memory:
+            raise RegistryError(
+                "an in-memory registry (Registry.of) has no file to save to", hint="use Registry(path) or Registry.open"
+            )
         with self._lock:
             cat = _Catalog(
                 dict(self._cat.sources), dict(self._cat.views), dict(self._cat.services), dict(self._cat.latest)
@@ -243,20 +314,62 @@ class Registry:
             )
         return max(matches, key=lambda s: s.version)
 
-    def resolve(self, namespace: str, refs: list[str]) -> list[tuple[FeatureView, Feature]]:
-        """Resolve ``view[@version]:feature`` references, in order. Unknown names raise RegistryError."""
-        out: list[tuple[FeatureView, Feature]] = []
-        for ref in refs:
-            r = parse_ref(ref)
-            view = self.get_view(namespace, r.view, r.version)
-            feat = view.feature(r.feature)
-            if feat is None:
-                raise RegistryError(
-                    f"feature view {view.ref} has no feature {r.feature!r}",
-                    hint=f"its features are: {', '.join(view.feature_names)}",
+    def find_service(self, namespace: str, text: str) -> FeatureService:
+        """A feature service by ``NAME`` (latest version) or ``NAME@VERSION`` (``@v2`` too).
+
+        A malformed version raises :class:`BadReference`; an unknown name or version RegistryError.
+        """
+        name, version = parse_view_ref(text)
+        return self.get_service(namespace, name, version)
+
+    def resolve(self, namespace: str, refs: Sequence[str] = (), *, service: str | None = None) -> list[Resolved]:
+        """The one resolver of feature references, used by serving and training alike.
+
+        Resolves ``refs`` -- or, with ``service=NAME[@VERSION]``, that feature service's list --
+        in order, one entry per reference (duplicates kept): ``view[@version]:feature`` becomes a
+        :class:`StoredFeature` (latest version when none is written), ``on_demand:<name>`` an
+        :class:`OnDemandRef`. Malformed text raises :class:`BadReference`; an unknown service, view,
+        version or feature raises RegistryError naming it and the fix (errors of a service's list
+        say which service). Pure dictionary lookups: callers that serve requests cache the result
+        per distinct request shape and drop it when ``revision`` moves.
+        """
+        prefix = ""
+        if service is not None:
+            if refs:
+                raise BadReference(
+                    f"expected feature references or a feature service, found both (service {service!r})",
+                    hint="pass either the features list or the feature service, not both",
                 )
-            out.append((view, feat))
-        return out
+            refs = self.find_service(namespace, service).features
+            prefix = f"in feature service {service!r}: "
+        if not refs:
+            raise BadReference(
+                "no features requested: expected at least one feature reference",
+                hint="name features as 'view:feature' or 'view@version:feature', or pass a feature service",
+            )
+        try:
+            return [self._resolve_one(namespace, ref) for ref in refs]
+        except BadReference as exc:
+            raise BadReference(prefix + exc.message, hint=exc.hint) from exc
+        except RegistryError as exc:
+            raise RegistryError(prefix + exc.message, hint=exc.hint) from exc
+
+    def _resolve_one(self, namespace: str, ref: str) -> Resolved:
+        if not isinstance(ref, str):
+            raise BadReference(f"feature references must be strings, found {ref!r}", hint="e.g. 'view:feature'")
+        r = parse_ref(ref)
+        if r.view == ON_DEMAND_VIEW:
+            if r.version is not None:
+                raise BadReference(f"on-demand features have no versions, found {ref!r}", hint="write on_demand:NAME")
+            return OnDemandRef(ref, r.feature)
+        view = self.get_view(namespace, r.view, r.version)
+        feat = view.feature(r.feature)
+        if feat is None:
+            known = ", ".join(view.feature_names) or "(none registered; run featurestream apply)"
+            raise RegistryError(
+                f"feature view {view.ref} has no feature {r.feature!r}", hint=f"its features are: {known}"
+            )
+        return StoredFeature(ref, view, feat)
 
 
 def _normalize_sql(sql: str) -> str:

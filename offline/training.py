@@ -22,8 +22,8 @@ from featurestream.offline.duck import connect
 from featurestream.offline.errors import OfflineError
 from featurestream.offline.labels import Labels, load_labels, prepare_labels
 from featurestream.offline.pit import JoinReport, ViewRequest, pit_join
-from featurestream.ondemand import ON_DEMAND_VIEW, compute_frame, load_udfs
-from featurestream.registry import Registry, parse_ref
+from featurestream.ondemand import OnDemandError, OnDemandRegistry, compute_frame, load_udfs
+from featurestream.registry import OnDemandRef, Registry, StoredFeature
 from featurestream.semantics import default_for, max_age
 
 __all__ = ["TrainingSet", "build_training_set", "resolve_features"]
@@ -43,42 +43,6 @@ class TrainingSet:
         return df
 
 
-def _catalog_lookup(
-    refs: Sequence[str], namespace: str, registry: Registry | None, views: Sequence[FeatureView] | None
-) -> tuple[list[tuple[FeatureView, Feature]], list[str]]:
-    """Resolve refs to (view, feature); ``on_demand:<name>`` refs are returned separately."""
-    resolved: list[tuple[FeatureView, Feature]] = []
-    ondemand: list[str] = []
-    by_name: dict[str, list[FeatureView]] = {}
-    for v in views or ():
-        by_name.setdefault(v.name, []).append(v)
-    for ref in refs:
-        r = parse_ref(ref)
-        if r.view == ON_DEMAND_VIEW:
-            ondemand.append(ref)
-            continue
-        if views is not None:
-            cands = [v for v in by_name.get(r.view, []) if r.version is None or v.version == r.version]
-            if not cands:
-                raise OfflineError(
-                    f"unknown feature view {r.view!r}" + (f" version {r.version}" if r.version else ""),
-                    hint=f"known views: {sorted(by_name)}",
-                )
-            view = max(cands, key=lambda v: v.version)
-        elif registry is not None:
-            view = registry.get_view(namespace, r.view, r.version)
-        else:  # pragma: no cover - guarded by the caller
-            raise OfflineError("no registry and no views given")
-        feat = view.feature(r.feature)
-        if feat is None:
-            raise OfflineError(
-                f"unknown feature {ref!r}: view {view.ref} has no feature {r.feature!r}",
-                hint=f"its features are: {', '.join(view.feature_names) or '(none; run featurestream apply)'}",
-            )
-        resolved.append((view, feat))
-    return resolved, ondemand
-
-
 def resolve_features(
     config: Config,
     *,
@@ -86,25 +50,38 @@ def resolve_features(
     feature_service: str | None = None,
     registry: Registry | None = None,
     views: Sequence[FeatureView] | None = None,
-) -> tuple[list[tuple[FeatureView, Feature]], list[str]]:
-    """The requested (view, feature) pairs in request order, and on-demand feature names."""
+) -> tuple[list[StoredFeature], list[OnDemandRef]]:
+    """The requested stored features in request order, and the on-demand references.
+
+    Resolution is :meth:`Registry.resolve` (the one the server uses) over ``registry``, or over an
+    in-memory registry of ``views`` when definitions are built in code. Errors are OfflineError.
+    """
     if (features is None) == (feature_service is None):
         raise OfflineError(
             "expected exactly one of features=[...] or feature_service=..., found "
             + ("both" if features is not None else "neither"),
             hint="e.g. features=['user_clicks_10m:clicks_10m'] or feature_service='ranking_model'",
         )
-    if feature_service is not None:
-        if registry is None:
-            raise OfflineError("a feature_service needs the registry", hint="use FeatureStore(repo_path)")
-        name, _, ver = feature_service.partition("@")
-        svc = registry.get_service(config.namespace, name, int(ver.lstrip("v")) if ver else None)
-        features = list(svc.features)
-    assert features is not None
-    if not features:
-        raise OfflineError("expected at least one feature, found an empty list", hint="name features as view:feature")
+    if feature_service is not None and registry is None:
+        raise OfflineError("a feature_service needs the registry", hint="use FeatureStore(repo_path)")
+    items = _resolve(config, _catalog(registry, views), features or (), feature_service)
+    stored = [i for i in items if isinstance(i, StoredFeature)]
+    return stored, [i for i in items if isinstance(i, OnDemandRef)]
+
+
+def _catalog(registry: Registry | None, views: Sequence[FeatureView] | None) -> Registry:
+    if views is not None:
+        return Registry.of(views)
+    if registry is None:
+        raise OfflineError("expected a registry or a list of views, found neither", hint="use FeatureStore(repo_path)")
+    return registry
+
+
+def _resolve(
+    config: Config, registry: Registry, refs: Sequence[str], service: str | None = None
+) -> list[StoredFeature | OnDemandRef]:
     try:
-        return _catalog_lookup(features, config.namespace, registry, views)
+        return registry.resolve(config.namespace, refs, service=service)
     except RegistryError as exc:
         raise OfflineError(exc.message, hint=exc.hint) from exc
 
@@ -146,17 +123,18 @@ def _output_names(pairs: list[tuple[FeatureView, Feature]], full: bool, label_co
     return names
 
 
-def _ondemand_inputs(names: list[str]) -> list[str]:
-    """Stored-feature inputs (``view:feature``) the requested on-demand functions read."""
-    if not names:
-        return []
-    udfs = load_udfs()
-    refs: list[str] = []
-    for name in names:
-        for ref in udfs.get(parse_ref(name).feature).inputs:
-            if ":" in ref and ref not in refs:
-                refs.append(ref)
-    return refs
+def _ondemand_inputs(refs: list[OnDemandRef], udfs: OnDemandRegistry) -> list[str]:
+    """Stored-feature inputs (``view:feature``) the requested on-demand functions read, each once."""
+    inputs: list[str] = []
+    for ref in refs:
+        try:
+            fn = udfs.get(ref.name)
+        except OnDemandError as exc:
+            raise OfflineError(exc.message, hint=exc.hint) from exc
+        for i in fn.inputs:
+            if ":" in i and i not in inputs:
+                inputs.append(i)
+    return inputs
 
 
 def build_training_set(
@@ -181,14 +159,17 @@ def build_training_set(
     UTC, then one column per feature (and ``<view>__feature_time`` columns when
     ``include_feature_times``), then on-demand features.
     """
-    pairs, ondemand = resolve_features(
+    stored, ondemand = resolve_features(
         config, features=features, feature_service=feature_service, registry=registry, views=views
     )
+    pairs = [(s.view, s.feature) for s in stored]
     table, tcol = prepare_labels(load_labels(labels), timestamp_column)
     names = _output_names(pairs, full_feature_names, table.column_names)
     # Stored inputs of on-demand functions join like any feature, under hidden names.
-    input_refs = _ondemand_inputs(ondemand)
-    hidden_pairs, _ = _catalog_lookup(input_refs, config.namespace, registry, views) if input_refs else ([], [])
+    udfs = load_udfs(config) if ondemand else OnDemandRegistry()
+    input_refs = _ondemand_inputs(ondemand, udfs)
+    inputs = _resolve(config, _catalog(registry, views), input_refs) if input_refs else []
+    hidden_pairs = [(i.view, i.feature) for i in inputs if isinstance(i, StoredFeature)]
     hidden = [f"__input__{v.name}__{f.name}" for v, f in hidden_pairs]
     everything = pairs + hidden_pairs
     all_names = names + hidden
@@ -224,8 +205,7 @@ def build_training_set(
             [*out.columns, *(joined[h] for h in hidden)], names=[*out.column_names, *hidden]
         ).to_pandas()
         mapping = dict(zip(input_refs, hidden, strict=True))
-        computed = compute_frame(frame, ondemand, columns=mapping)
+        computed = compute_frame(frame, [r.name for r in ondemand], registry=udfs, columns=mapping)
         for ref in ondemand:
-            col = parse_ref(ref).feature
-            out = out.append_column(col, pa.Array.from_pandas(computed[col]))
+            out = out.append_column(ref.name, pa.Array.from_pandas(computed[ref.name]))
     return TrainingSet(out, report, tcol)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import textwrap
 import time
 import uuid
@@ -11,9 +10,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from featurestream.api import lookup as api_lookup
@@ -85,17 +85,18 @@ class Served:
         return r.json()
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture
-def udf_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A package of on-demand functions: the demo ones plus a slow one and a failing one."""
-    name = "udf_" + uuid.uuid4().hex[:8]
-    pkg = tmp_path / "udfpkgs" / name
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(
-        "from udfs.ondemand.transactions import amount_over_avg_spend\n"
-        "from udfs.ondemand.embeddings import embedding_dot\n"
-    )
-    (pkg / "bad.py").write_text(
+def repo_udfs(tmp_path: Path) -> Path:
+    """The served repo's on-demand folder (``<root>/udfs``, the default ``ondemand.path``): the demo
+    functions plus a slow one and a failing one."""
+    folder = tmp_path / "udfs"
+    folder.mkdir()
+    for demo in sorted((REPO / "udfs" / "ondemand").glob("[a-z]*.py")):
+        (folder / demo.name).write_text(demo.read_text())
+    (folder / "bad.py").write_text(
         textwrap.dedent("""
         import time
         from featurestream.ondemand import on_demand
@@ -117,14 +118,11 @@ def udf_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
             return amount * 2
     """)
     )
-    monkeypatch.syspath_prepend(str(pkg.parent))
-    yield name
-    for m in [m for m in sys.modules if m.startswith(name)]:
-        del sys.modules[m]
+    return folder
 
 
 @pytest.fixture
-def served(redis_url: str, tmp_path: Path, udf_package: str) -> Iterator[Served]:
+def served(redis_url: str, tmp_path: Path, repo_udfs: Path) -> Iterator[Served]:
     ns = _ns()
     views = demo_views(ns)
     short = replace(next(v for v in views if v.name == "user_sessions"), name="short_lived", ttl=timedelta(seconds=1))
@@ -135,7 +133,7 @@ def served(redis_url: str, tmp_path: Path, udf_package: str) -> Iterator[Served]
     reg.save(views=[*views, short], services=[*demo_services(ns), svc])
     store = RedisOnlineStore.from_url(redis_url, ns)
     by_ref = {v.ref: v for v in [*views, short]}
-    with TestClient(create_app(_config(tmp_path, ns, redis_url), udf_package=udf_package)) as client:
+    with TestClient(create_app(_config(tmp_path, ns, redis_url))) as client:
         yield Served(client, store, by_ref, ns)
     store.close()
 
@@ -273,7 +271,7 @@ def test_on_demand_functions(served: Served) -> None:
     assert fe["results"][2]["values"] == [pytest.approx(2.0)]
 
 
-def test_on_demand_timeout_exception_and_cache(served: Served, udf_package: str) -> None:
+def test_on_demand_timeout_exception_and_cache(served: Served) -> None:
     t0 = time.perf_counter()
     out = served.native(
         {
@@ -287,9 +285,10 @@ def test_on_demand_timeout_exception_and_cache(served: Served, udf_package: str)
     assert f["on_demand:boom"] == {**f["on_demand:boom"], "value": -2.0, "status": "ERROR", "default_applied": True}
     assert f["on_demand:cached"]["value"] == 6
     assert time.perf_counter() - t0 < 5
-    mod = sys.modules[f"{udf_package}.bad"]
+    app = cast(FastAPI, served.client.app)
+    calls = app.state.fs.catalog.udfs.get("cached").func.__globals__["calls"]  # bad.py's list
     served.native({"features": ["on_demand:cached"], "entities": {}, "request_data": {"amount": [3]}})
-    assert mod.calls == [3]  # second call served from the TTL cache
+    assert calls == [3]  # second call served from the TTL cache
     r = served.client.post("/v1/features", json={"features": ["on_demand:boom"], "entities": {"card_id": ["c1"]}})
     assert r.status_code == 422 and "amount" in r.json()["error"]["message"]
     r = served.client.post("/v1/features", json={"features": ["on_demand:nope"], "entities": {"card_id": ["c1"]}})

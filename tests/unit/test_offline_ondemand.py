@@ -19,10 +19,11 @@ CARD = make_view(
     defaults={"spend_1h": 0.0, "txn_count_1h": 0, "max_amount_1h": 0.0},
 )
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+DEMO_UDFS = Path(__file__).resolve().parents[2] / "udfs"  # the demo repo's on-demand folder
 
 
 def test_on_demand_feature_uses_joined_inputs_without_requesting_them(tmp_path: Path) -> None:
-    config = load_config(tmp_path, env={})
+    config = load_config(tmp_path, env={"FEATURESTREAM__ONDEMAND__PATH": str(DEMO_UDFS)})
     write_rows(
         config,
         CARD,

@@ -12,7 +12,7 @@ import pytest
 from featurestream.apply import ApplyError, apply, plan
 from featurestream.config import Config, load_config
 from featurestream.errors import RegistryError
-from featurestream.registry import Registry
+from featurestream.registry import Registry, StoredFeature
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -97,7 +97,8 @@ def test_edit_of_registered_version_refused_new_version_serves_beside(repo: Conf
     assert reg.get_view("t", "card_spend_1h").version == 2
     assert reg.get_view("t", "card_spend_1h", 1).sql == " ".join(reg.get_view("t", "card_spend_1h", 1).sql.split(" "))
     assert [v.version for v in reg.views("t") if v.name == "card_spend_1h"] == [1, 2]
-    assert reg.resolve("t", ["card_spend_1h@1:max_amount_1h", "card_spend_1h:max_amount_1h"])[1][0].version == 2
+    resolved = reg.resolve("t", ["card_spend_1h@1:max_amount_1h", "card_spend_1h:max_amount_1h"])
+    assert [r.view.version for r in resolved if isinstance(r, StoredFeature)] == [1, 2]
 
 
 def _set_source(repo: Config, body: str) -> None:
@@ -210,8 +211,9 @@ def test_registry_resolution_at_catalog_scale(tmp_path: Path) -> None:
     assert sum(len(v.features) for v in reg2.views()) == 12_000
     refs = [f"view_{i}:f{j}" for i in range(60) for j in range(0, 50, 5)]
     resolved = reg2.resolve("c", refs)
-    assert [f"{v.name}:{f.name}" for v, f in resolved] == refs
-    assert all(v.namespace == "c" for v, _ in resolved)
+    stored = [r for r in resolved if isinstance(r, StoredFeature)]
+    assert [f"{r.view.name}:{r.feature.name}" for r in stored] == refs
+    assert all(r.view.namespace == "c" for r in stored)
     with pytest.raises(RegistryError, match="unknown feature view 'view_0' in namespace 'e'"):
         reg2.resolve("e", ["view_0:f0"])
     doc = json.loads((tmp_path / "registry.json").read_text())

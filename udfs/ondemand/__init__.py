@@ -1,1 +1,1 @@
-"""On-demand feature functions; every module here is loaded by ``featurestream.ondemand.load_udfs``."""
+"""The demo repo's on-demand feature functions, loaded from this folder by ``featurestream.ondemand.load_udfs``."""
