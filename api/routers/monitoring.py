@@ -9,17 +9,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from redis.exceptions import RedisError
 from starlette.responses import HTMLResponse
 
 from featurestream.api.deps import ApiKeyDep, StateDep
-from featurestream.api.errors import BadRequest, NotFound, StoreUnavailable
+from featurestream.api.errors import STORE_OUTAGES, BadRequest, NotFound, store_unavailable
 from featurestream.api.responses import OrjsonResponse
 from featurestream.definitions import FeatureView
 from featurestream.durations import parse_duration
 from featurestream.errors import FeatureStreamError, RegistryError
 from featurestream.monitoring.service import MonitoringService
-from featurestream.online.errors import OnlineStoreUnavailable
 from featurestream.registry import parse_view_ref
 
 __all__ = ["router"]
@@ -86,17 +84,14 @@ def _windows(state: Any, view: FeatureView, end: datetime | None, current: str |
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a monitoring check: a store outage is a 503, a refused check (FeatureStreamError) a 422;
+    anything else propagates to the app's handler as the bug it is (500)."""
     try:
         return fn(*args, **kwargs)
-    except OnlineStoreUnavailable as exc:
-        raise StoreUnavailable(exc.message, hint=exc.hint) from exc
+    except STORE_OUTAGES as exc:
+        raise store_unavailable(exc) from exc
     except FeatureStreamError as exc:
         raise BadRequest(exc.message, hint=exc.hint) from exc
-    except RedisError as exc:
-        raise StoreUnavailable(
-            f"the online store (Redis) is unavailable: {type(exc).__name__}: {exc}",
-            hint="GET /readyz reports the store; retry once Redis answers",
-        ) from exc
 
 
 @router.get("/v1/monitoring/catalog")

@@ -6,9 +6,9 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
+from featurestream.api.errors import RETRY_AFTER_S, STORE_OUTAGES
 from featurestream.api.responses import OrjsonResponse
 from featurestream.api.state import AppState
 
@@ -33,7 +33,7 @@ async def readyz(request: Request) -> OrjsonResponse:
         state.store_ok()
     except TimeoutError:
         redis_status = "down: no answer to PING in time"
-    except (RedisError, OSError) as exc:
+    except STORE_OUTAGES as exc:
         state.store_failed(exc)
         redis_status = f"down: {type(exc).__name__}: {exc}"
     ready = redis_status == "ok"
@@ -43,7 +43,9 @@ async def readyz(request: Request) -> OrjsonResponse:
         "registry_revision": state.catalog.revision,
         "feature_views": len(state.catalog.registry.views()),
     }
-    return OrjsonResponse(body, status_code=200 if ready else 503)
+    if ready:
+        return OrjsonResponse(body)
+    return OrjsonResponse(body, status_code=503, headers={"retry-after": str(RETRY_AFTER_S)})
 
 
 @router.get("/metrics")
