@@ -195,7 +195,7 @@ async def read_rows(
     return raw, None
 
 
-@dataclass
+@dataclass(slots=True)
 class ReadRows:
     """One read (view version) classified, per entity: status, feature time, values, SLA breach."""
 
