@@ -1,38 +1,56 @@
-"""Exception handlers: every error becomes a JSON 4xx naming the problem; never a 500 page."""
+"""Exception handlers: the rule of :mod:`featurestream.api.errors`, applied to every route.
+
+* :class:`ApiError` -> its own status, code and name (4xx, or 503 for :class:`StoreUnavailable`);
+* a request that fails validation -> 422 ``RequestValidationError`` listing each bad field;
+* Starlette's own ``HTTPException`` (unknown path 404, wrong method 405) -> its status;
+* an exception in :data:`STORE_OUTAGES` (the store unreachable, a deadline) -> 503
+  ``StoreUnavailable``; every 503 carries ``Retry-After``;
+* anything else is a bug -> logged with its traceback (``logging.exception``) and answered
+  500 ``InternalError`` with an incident id that is in the log line; no internals in the body.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from featurestream.api.errors import ApiError
+from featurestream.api.errors import RETRY_AFTER_S, STORE_OUTAGES, ApiError, store_unavailable
 from featurestream.api.responses import OrjsonResponse
 
-__all__ = ["install_handlers"]
+__all__ = ["error_response", "install_handlers"]
 
 log = logging.getLogger(__name__)
 
 
-def _error(
-    request: Request, status: int, code: str, message: str, hint: str | None = None, **extra: Any
+def error_response(
+    request: Request, status: int, code: str, name: str, message: str, hint: str | None = None, **extra: Any
 ) -> OrjsonResponse:
+    """The one error body: ``{"error": {"code", "name", "message", "hint"?, ...extra}}``; counted by code."""
     state = getattr(request.app.state, "fs", None)
     if state is not None:
         state.metrics.http_errors.labels(code).inc()
-    body: dict[str, Any] = {"error": {"code": code, "message": message, **extra}}
+    body: dict[str, Any] = {"error": {"code": code, "name": name, "message": message, **extra}}
     if hint:
         body["error"]["hint"] = hint
-    return OrjsonResponse(body, status_code=status)
+    headers = {"retry-after": str(RETRY_AFTER_S)} if status == 503 else None
+    return OrjsonResponse(body, status_code=status, headers=headers)
+
+
+def _api_error(request: Request, exc: ApiError) -> OrjsonResponse:
+    return error_response(request, exc.status_code, exc.code, exc.name, exc.message, exc.hint)
 
 
 def install_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app`` (see the module docstring for the rule)."""
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> OrjsonResponse:
-        return _error(request, exc.status_code, exc.code, exc.message, exc.hint)
+        return _api_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> OrjsonResponse:
@@ -41,14 +59,40 @@ def install_handlers(app: FastAPI) -> None:
             loc = ".".join(str(p) for p in err.get("loc", ()))
             problems.append({"field": loc, "problem": err.get("msg", "invalid")})
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
-        return _error(request, 422, "invalid_request", f"invalid request: {summary}", problems=problems)
+        return error_response(
+            request,
+            422,
+            "invalid_request",
+            "RequestValidationError",
+            f"invalid request: {summary}",
+            problems=problems,
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> OrjsonResponse:
-        return _error(request, exc.status_code, "http_error", str(exc.detail))
+        return error_response(request, exc.status_code, "http_error", "HTTPException", str(exc.detail))
+
+    async def outage(request: Request, exc: Exception) -> OrjsonResponse:
+        log.warning("%s %s: online store unavailable: %s", request.method, request.url.path, exc)
+        return _api_error(request, store_unavailable(exc))
+
+    for kind in STORE_OUTAGES:
+        if not issubclass(kind, ApiError):
+            app.add_exception_handler(kind, outage)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> OrjsonResponse:
-        # Last resort: a bug. Log it with the traceback, answer 503 without internals.
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(request, 503, "internal_error", "the server could not answer this request; it was logged")
+        # A bug: the traceback goes to the log under an incident id; the client gets the id only.
+        incident = uuid.uuid4().hex[:12]
+        log.exception(
+            "unexpected error on %s %s (incident %s)", request.method, request.url.path, incident, exc_info=exc
+        )
+        return error_response(
+            request,
+            500,
+            "internal_error",
+            "InternalError",
+            "the server failed on this request; the error was logged",
+            hint=f"report incident {incident} to the operators of this server",
+            incident=incident,
+        )

@@ -1,8 +1,18 @@
-"""Execute a lookup plan: validate entities, one Redis round trip, statuses, defaults, on-demand.
+"""Execute a lookup plan, in named steps (each a function below, called once per request):
+
+1. :func:`validate_request` — entity keys and request fields against the plan; the row count ``n``;
+2. :func:`build_keys` — the Redis key of every (read, entity), in plan order;
+3. :func:`read_rows` — ONE round trip for every key (or the hot-key cache) within the deadline;
+4. :func:`classify_reads` — per read and entity: status, feature time, decoded values, SLA breach;
+5. :func:`assemble_columns` — each stored column shares its read's status and time lists;
+6. :func:`run_on_demand` — request-time functions over stored values (defaults where filled);
+7. :func:`count_values` — the served-values metric, once per read.
 
 The result is column-major (one list per output column), which is Feast's layout; the native
-endpoint pivots it. Degradation: when Redis is down or misses the deadline every stored value gets
-status ``UNAVAILABLE`` / ``DEADLINE_EXCEEDED`` (and its default in the native API), never an error.
+endpoint pivots it. Degradation: when Redis is down or misses the deadline (an exception in
+:data:`~featurestream.api.errors.STORE_OUTAGES`) every stored value gets status ``UNAVAILABLE`` /
+``DEADLINE_EXCEEDED`` (and its default in the native API), never an error. Any other store error is
+a bug and propagates (500).
 """
 
 from __future__ import annotations
@@ -15,15 +25,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
-from featurestream.api.errors import BadRequest, PayloadTooLarge
+from featurestream.api.errors import STORE_OUTAGES, BadRequest, PayloadTooLarge
 from featurestream.api.plan import LookupPlan
 from featurestream.api.state import AppState
+from featurestream.ondemand import OnDemandFeature
 from featurestream.online.keys import entity_keys
 from featurestream.semantics import FILLED_STATUSES, Status
 
-__all__ = ["LookupResult", "run_lookup"]
+__all__ = [
+    "LookupResult",
+    "ReadRows",
+    "assemble_columns",
+    "build_keys",
+    "classify_reads",
+    "count_values",
+    "read_rows",
+    "run_lookup",
+    "run_on_demand",
+    "validate_request",
+]
 
 log = logging.getLogger(__name__)
 _P, _NF, _OMA = Status.PRESENT, Status.NOT_FOUND, Status.OUTSIDE_MAX_AGE
@@ -96,17 +117,21 @@ def _entity_count(
     return n
 
 
-async def run_lookup(
-    state: AppState,
+def validate_request(
     plan: LookupPlan,
     entities: Mapping[str, Sequence[Any]],
     request_data: Mapping[str, Sequence[Any]],
-    deadline_s: float,
-) -> LookupResult:
-    """Validate, read in one round trip within ``deadline_s``, classify, run on-demand functions."""
+    max_entities: int,
+) -> int:
+    """Check the entity keys and request fields against ``plan``; return the row count ``n``.
+
+    ``request_data is entities`` means one mapping carries both (Feast's request): a request field
+    is then not an unknown entity key. Every list has ``n`` values, ``1 <= n <= max_entities``;
+    entity values are ``str`` or ``int``. Raises :class:`BadRequest` / :class:`PayloadTooLarge`.
+    """
     extra = set(plan.request_fields)
     allowed = extra if request_data is entities else set()
-    n = _entity_count(plan, entities, state.config.serving.max_entities, allowed, request_data)
+    n = _entity_count(plan, entities, max_entities, allowed, request_data)
     for f in plan.request_fields:
         given = request_data.get(f)
         if given is None:
@@ -117,42 +142,68 @@ async def run_lookup(
         unknown = [k for k in request_data if k not in extra]
         if unknown:
             raise BadRequest(f"unknown request field(s) {unknown}", hint=f"needed: {sorted(extra)}")
+    return n
 
+
+def build_keys(plan: LookupPlan, entities: Mapping[str, Sequence[Any]]) -> list[tuple[list[str], tuple[str, ...]]]:
+    """Per read of ``plan``: the Redis key of each entity (request order) and the fields to read.
+
+    Keys are ``read.key_prefix + encode_entity(values) + read.key_suffix``; a plain string entity
+    (no ``|`` or ``\\``, which the encoding escapes) is its own encoding, so it skips the call.
+    """
     groups = []
     for read in plan.reads:
         cols = [entities[e] for e in read.view.entities]
         groups.append((entity_keys(read.key_prefix, read.key_suffix, cols), read.fields))
+    return groups
 
-    degraded: Status | None = None
-    raw: list[list[bytes | None]] = []
+
+async def read_rows(
+    state: AppState, groups: list[tuple[list[str], tuple[str, ...]]], deadline_s: float
+) -> tuple[list[list[bytes | None]], Status | None]:
+    """The raw rows of every key in ONE round trip (or all from the hot-key cache).
+
+    Returns ``(rows, None)``, or ``([], UNAVAILABLE / DEADLINE_EXCEEDED)`` when the store is down,
+    its breaker is open, or it misses ``deadline_s``. Only :data:`STORE_OUTAGES` degrade; any other
+    error propagates.
+    """
     cached = state.cache_get(groups)
     if cached is not None:
-        raw = cached
-    elif state.store_blocked():
-        degraded = Status.UNAVAILABLE
-    else:
-        try:
-            async with asyncio.timeout(deadline_s):
-                raw = await state.reader.read(groups)
-            state.store_ok()
-            state.cache_put(groups, raw)
-        except TimeoutError:
-            degraded = Status.DEADLINE_EXCEEDED
-            state.metrics.redis_errors.labels("deadline").inc()
-        except (RedisError, OSError) as exc:
-            degraded = Status.UNAVAILABLE
-            state.store_failed(exc)
-            state.metrics.redis_errors.labels("unavailable").inc()
+        return cached, None
+    if state.store_blocked():
+        return [], Status.UNAVAILABLE
+    try:
+        async with asyncio.timeout(deadline_s):
+            raw = await state.reader.read(groups)
+    except TimeoutError:
+        state.metrics.redis_errors.labels("deadline").inc()
+        return [], Status.DEADLINE_EXCEEDED
+    except STORE_OUTAGES as exc:
+        state.store_failed(exc)
+        state.metrics.redis_errors.labels("unavailable").inc()
+        return [], Status.UNAVAILABLE
+    state.store_ok()
+    state.cache_put(groups, raw)
+    return raw, None
 
-    now_ms = int(time.time() * 1000)
-    ncols = len(plan.columns)
-    stored: list[list[Any]] = [[None] * n for _ in range(ncols)]
-    statuses: list[list[Status]] = [[_NF] * n for _ in range(ncols)]
-    times: list[list[int | None]] = [[None] * n for _ in range(ncols)]
-    per_read_status: list[list[Status]] = []
-    per_read_time: list[list[int | None]] = []
-    per_read_vals: list[list[list[Any]]] = []
-    sla: list[list[bool]] = []
+
+@dataclass(slots=True)
+class ReadRows:
+    """One read (view version) classified, per entity: status, feature time, values, SLA breach."""
+
+    statuses: list[Status]
+    times: list[int | None]
+    values: list[list[Any]]  # per entity: the read's fields decoded (index 0 is the feature time)
+    sla_breached: list[bool]
+
+
+def classify_reads(
+    plan: LookupPlan, raw: list[list[bytes | None]], degraded: Status | None, n: int, now_ms: int
+) -> list[ReadRows]:
+    """Per read: ``degraded`` for every entity when set; else ``NOT_FOUND`` for a missing row,
+    ``PRESENT`` when ``now - max_age < feature_time``, otherwise ``OUTSIDE_MAX_AGE`` (value kept).
+    A missing or degraded row counts as an SLA breach. Values are decoded once, here."""
+    out: list[ReadRows] = []
     off = 0
     for read in plan.reads:
         st_col: list[Status] = []
@@ -181,65 +232,91 @@ async def run_lookup(
             vals.append([None if b is None else _loads(b) for b in row])
             br.append(now_ms - ft > read.sla_ms)
         off += n
-        per_read_status.append(st_col)
-        per_read_time.append(ft_col)
-        per_read_vals.append(vals)
-        sla.append(br)
-        _count(state, plan.namespace, read.view.ref, st_col)
+        out.append(ReadRows(st_col, ft_col, vals, br))
+    return out
 
+
+def assemble_columns(
+    plan: LookupPlan, reads: list[ReadRows], n: int
+) -> tuple[list[list[Any]], list[list[Status]], list[list[int | None]]]:
+    """Column-major ``(stored, statuses, times)``; a stored column's status and time lists ARE its
+    read's lists (shared, not copied: renderers rely on that). On-demand columns are placeholders."""
+    ncols = len(plan.columns)
+    stored: list[list[Any]] = [[None] * n for _ in range(ncols)]
+    statuses: list[list[Status]] = [[_NF] * n for _ in range(ncols)]
+    times: list[list[int | None]] = [[None] * n for _ in range(ncols)]
     for c, col in enumerate(plan.columns):
         if col.udf is None:
-            vals_r = per_read_vals[col.read]
-            stored[c] = [v[col.pos] for v in vals_r]
-            statuses[c] = per_read_status[col.read]
-            times[c] = per_read_time[col.read]
+            rows = reads[col.read]
+            stored[c] = [v[col.pos] for v in rows.values]
+            statuses[c] = rows.statuses
+            times[c] = rows.times
+    return stored, statuses, times
+
+
+async def run_lookup(
+    state: AppState,
+    plan: LookupPlan,
+    entities: Mapping[str, Sequence[Any]],
+    request_data: Mapping[str, Sequence[Any]],
+    deadline_s: float,
+) -> LookupResult:
+    """Validate, read in one round trip within ``deadline_s``, classify, run on-demand functions."""
+    n = validate_request(plan, entities, request_data, state.config.serving.max_entities)
+    groups = build_keys(plan, entities)
+    raw, degraded = await read_rows(state, groups, deadline_s)
+    now_ms = int(time.time() * 1000)
+    reads = classify_reads(plan, raw, degraded, n, now_ms)
+    stored, statuses, times = assemble_columns(plan, reads, n)
     for c, col in enumerate(plan.columns):
         if col.udf is not None:
-            _run_udf(state, plan, col, c, n, request_data, per_read_vals, per_read_status, stored, statuses)
-    result = LookupResult(plan, n, now_ms, stored, statuses, times, degraded, sla)
+            stored[c], statuses[c] = run_on_demand(state, plan, col.udf, col.udf_args, n, request_data, reads)
+    count_values(state, plan, reads)
+    result = LookupResult(plan, n, now_ms, stored, statuses, times, degraded, [r.sla_breached for r in reads])
     if state.feature_log is not None:  # sampled, queued without I/O; written by a background thread
         state.feature_log.offer(plan.namespace, plan, entities, result)
     return result
 
 
-def _count(state: AppState, namespace: str, view: str, statuses: list[Status]) -> None:
-    counts: dict[Status, int] = {}
-    for s in statuses:
-        counts[s] = counts.get(s, 0) + 1
-    for s, k in counts.items():
-        state.metrics.values.labels(namespace, view, s.value).inc(k)
+def count_values(state: AppState, plan: LookupPlan, reads: list[ReadRows]) -> None:
+    """Add each read's statuses to ``featurestream_feature_values`` (one ``inc`` per status seen)."""
+    for read, rows in zip(plan.reads, reads, strict=True):
+        counts: dict[Status, int] = {}
+        for s in rows.statuses:
+            counts[s] = counts.get(s, 0) + 1
+        for s, k in counts.items():
+            state.metrics.values.labels(plan.namespace, read.view.ref, s.value).inc(k)
 
 
-def _run_udf(
+def run_on_demand(
     state: AppState,
     plan: LookupPlan,
-    col: Any,
-    c: int,
+    udf: OnDemandFeature,
+    udf_args: tuple[tuple[str, Any], ...],
     n: int,
     request_data: Mapping[str, Sequence[Any]],
-    per_read_vals: list[list[list[Any]]],
-    per_read_status: list[list[Status]],
-    stored: list[list[Any]],
-    statuses: list[list[Status]],
-) -> None:
-    udf = col.udf
+    reads: list[ReadRows],
+) -> tuple[list[Any], list[Status]]:
+    """Evaluate ``udf`` per entity over ``udf_args`` (``("req", field)`` or ``("feat", (read, pos))``):
+    a stored input whose status calls for its default gets the declared default, as offline does.
+    Returns the column's values and statuses."""
+    inputs: list[tuple[Sequence[Any], list[Status] | None, Any]] = []
+    for kind, val in udf_args:
+        if kind == "req":
+            inputs.append((request_data[val], None, None))
+        else:
+            r, pos = val
+            rows = reads[r]
+            inputs.append(([v[pos] for v in rows.values], rows.statuses, plan.reads[r].defaults[pos]))
     out_v: list[Any] = []
     out_s: list[Status] = []
     for i in range(n):
-        args = []
-        for kind, val in col.udf_args:
-            if kind == "req":
-                args.append(request_data[val][i])
-            else:
-                r, pos = val
-                st = per_read_status[r][i]
-                args.append(plan.reads[r].defaults[pos] if st in FILLED_STATUSES else per_read_vals[r][i][pos])
+        args = [vals[i] if sts is None or sts[i] not in FILLED_STATUSES else default for vals, sts, default in inputs]
         v, s = udf.evaluate(args)
         out_v.append(v)
         out_s.append(s)
         if s is not Status.PRESENT:
             log.debug("on-demand %s -> %s", udf.name, s)
-    stored[c] = out_v
-    statuses[c] = out_s
     for s in set(out_s):
         state.metrics.ondemand.labels(udf.name, s.value).inc(out_s.count(s))
+    return out_v, out_s

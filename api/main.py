@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,6 +14,7 @@ from featurestream.api.auth import KeyRing
 from featurestream.api.catalog import Catalog
 from featurestream.api.handlers import install_handlers
 from featurestream.api.routers import feast, features, monitoring, ops, registry
+from featurestream.api.schemas import ErrorOut
 from featurestream.api.state import AppState
 from featurestream.config import Config, load_config
 from featurestream.monitoring.service import MonitoringService
@@ -23,6 +25,9 @@ from featurestream.registry import Registry
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+# Documented on every route: the error body of featurestream.api.errors (FastAPI's default 422 is not ours).
+_INVALID: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut, "description": "invalid request"}}
+_BUG: dict[int | str, dict[str, Any]] = {500: {"model": ErrorOut, "description": "a bug; logged under the incident id"}}
 
 
 def create_app(config: Config | None = None) -> FastAPI:
@@ -52,8 +57,9 @@ def create_app(config: Config | None = None) -> FastAPI:
             await reader.close()
 
     app = FastAPI(title="featurestream", version="0.1.0", lifespan=lifespan)
-    for r in (feast.router, features.router, registry.router, ops.router, monitoring.router):
-        app.include_router(r)
+    for r in (feast.router, features.router, registry.router, monitoring.router):
+        app.include_router(r, responses={**_INVALID, **_BUG})
+    app.include_router(ops.router, responses=_BUG)  # no input, so never a 422
     install_handlers(app)
     return app
 

@@ -7,12 +7,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 __all__ = [
+    "ErrorBody",
+    "ErrorOut",
     "FeastRequest",
     "FeastResponse",
     "FeatureServiceOut",
     "FeatureViewOut",
     "NativeRequest",
     "NativeResponse",
+    "OnDemandFeatureOut",
+    "ReadyOut",
+    "StatusOut",
 ]
 
 EntityValue = StrictStr | StrictInt
@@ -109,3 +114,39 @@ class FeatureServiceOut(BaseModel):
     features: list[str]
     owner: str
     description: str
+
+
+class OnDemandFeatureOut(BaseModel):
+    ref: str
+    inputs: list[str]
+    dtype: str
+    default: Any
+    budget_ms: float
+    cache_ttl_s: float
+    description: str
+
+
+class StatusOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="'ready' or 'not ready'")
+    redis: str = Field(description="'ok', or 'down: <why>'")
+    registry_revision: int
+    feature_views: int
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. ``problems`` of a 422, ``incident`` of a 500
+
+    code: str = Field(description="stable snake_case tag, e.g. 'not_found', 'store_unavailable'")
+    name: str = Field(description="the error class, e.g. 'NotFound', 'StoreUnavailable', 'InternalError'")
+    message: str = Field(description="what was expected and what was found")
+    hint: str | None = Field(None, description="how to fix it")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer (see featurestream.api.errors for which status means what)."""
+
+    error: ErrorBody

@@ -29,6 +29,8 @@ _FEAST_STATUS = {s: s.value for s in Status}
 _FEAST_STATUS.update({s: "INVALID" for s in DEGRADED_STATUSES})
 
 
+# The route returns its Response itself (orjson bytes), so FastAPI never validates the body per request;
+# response_model only documents it in the OpenAPI schema.
 @router.post("/get-online-features", response_model=FeastResponse)
 async def get_online_features(
     body: FeastRequest,

@@ -19,6 +19,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["features"])
 
 
+# The route returns its Response itself (orjson bytes), so FastAPI never validates the body per request;
+# response_model only documents it in the OpenAPI schema.
 @router.post("/features", response_model=NativeResponse)
 async def get_features(body: NativeRequest, state: StateDep, api_key: ApiKeyDep) -> OrjsonResponse:
     """Values in request order per entity; missing, expired or degraded values carry the declared

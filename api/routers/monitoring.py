@@ -9,17 +9,28 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from redis.exceptions import RedisError
 from starlette.responses import HTMLResponse
 
 from featurestream.api.deps import ApiKeyDep, StateDep
-from featurestream.api.errors import BadRequest, NotFound, StoreUnavailable
+from featurestream.api.errors import STORE_OUTAGES, BadRequest, NotFound, store_unavailable
+from featurestream.api.monitoring_schemas import (
+    AuditOut,
+    CatalogOut,
+    DriftOut,
+    FeatureLogOut,
+    JobHealthOut,
+    MonitorReportOut,
+    QualityOut,
+    SinkCountsOut,
+    TimeseriesOut,
+    ViewFreshnessOut,
+)
 from featurestream.api.responses import OrjsonResponse
+from featurestream.api.schemas import ErrorOut
 from featurestream.definitions import FeatureView
 from featurestream.durations import parse_duration
 from featurestream.errors import FeatureStreamError, RegistryError
 from featurestream.monitoring.service import MonitoringService
-from featurestream.online.errors import OnlineStoreUnavailable
 from featurestream.registry import parse_view_ref
 
 __all__ = ["router"]
@@ -31,7 +42,7 @@ SourceQuery = Annotated[str, Query(pattern="^(offline|served)$")]
 # Routes that read the online store answer 503 ``store_unavailable`` (a JSON body naming the Redis error)
 # while Redis is down, like /readyz; never a 500, and no "unexpected error" traceback in the log.
 STORE_DOWN: dict[int | str, dict[str, Any]] = {
-    503: {"description": "the online store (Redis) is unavailable; the error body names why"}
+    503: {"model": ErrorOut, "description": "the online store (Redis) is unavailable; the error body names why"}
 }
 
 
@@ -86,20 +97,17 @@ def _windows(state: Any, view: FeatureView, end: datetime | None, current: str |
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a monitoring check: a store outage is a 503, a refused check (FeatureStreamError) a 422;
+    anything else propagates to the app's handler as the bug it is (500)."""
     try:
         return fn(*args, **kwargs)
-    except OnlineStoreUnavailable as exc:
-        raise StoreUnavailable(exc.message, hint=exc.hint) from exc
+    except STORE_OUTAGES as exc:
+        raise store_unavailable(exc) from exc
     except FeatureStreamError as exc:
         raise BadRequest(exc.message, hint=exc.hint) from exc
-    except RedisError as exc:
-        raise StoreUnavailable(
-            f"the online store (Redis) is unavailable: {type(exc).__name__}: {exc}",
-            hint="GET /readyz reports the store; retry once Redis answers",
-        ) from exc
 
 
-@router.get("/v1/monitoring/catalog")
+@router.get("/v1/monitoring/catalog", response_model=CatalogOut)
 def catalog(state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None) -> OrjsonResponse:
     """Views (every version) with owners, schema, defaults, SLA; sources; services; lineage."""
     ns = state.keys.namespace_for(api_key, namespace)
@@ -123,7 +131,7 @@ def catalog(state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None) -> O
     )
 
 
-@router.get("/v1/monitoring/freshness", responses=STORE_DOWN)
+@router.get("/v1/monitoring/freshness", response_model=list[ViewFreshnessOut], responses=STORE_DOWN)
 def freshness(
     request: Request, state: StateDep, api_key: ApiKeyDep, view: str | None = None, namespace: NsQuery = None
 ) -> OrjsonResponse:
@@ -141,7 +149,7 @@ def freshness(
     return OrjsonResponse(out)
 
 
-@router.get("/v1/monitoring/jobs")
+@router.get("/v1/monitoring/jobs", response_model=list[JobHealthOut])
 def jobs(request: Request, state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None) -> OrjsonResponse:
     """State, watermark age, consumer lag and checkpoint age of each view's streaming job."""
     from featurestream.jobs.flink import FlinkClient
@@ -151,7 +159,7 @@ def jobs(request: Request, state: StateDep, api_key: ApiKeyDep, namespace: NsQue
     return OrjsonResponse([j.to_dict() for j in job_health(FlinkClient(state.config), _views(state, ns, None))])
 
 
-@router.get("/v1/monitoring/dead-letters")
+@router.get("/v1/monitoring/dead-letters", response_model=list[SinkCountsOut])
 def dead_letters(state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None) -> OrjsonResponse:
     """Dead-lettered and late event counts per view (Kafka, read_committed)."""
     from featurestream.monitoring.deadletter import dead_letter_counts
@@ -161,7 +169,7 @@ def dead_letters(state: StateDep, api_key: ApiKeyDep, namespace: NsQuery = None)
     return OrjsonResponse([c.to_dict() for c in counts])
 
 
-@router.get("/v1/monitoring/views/{view}/quality")
+@router.get("/v1/monitoring/views/{view}/quality", response_model=QualityOut)
 def quality(
     view: str,
     request: Request,
@@ -191,7 +199,7 @@ def quality(
     )
 
 
-@router.get("/v1/monitoring/views/{view}/drift")
+@router.get("/v1/monitoring/views/{view}/drift", response_model=DriftOut)
 def drift(
     view: str,
     request: Request,
@@ -231,7 +239,7 @@ def drift(
     )
 
 
-@router.get("/v1/monitoring/views/{view}/timeseries")
+@router.get("/v1/monitoring/views/{view}/timeseries", response_model=TimeseriesOut)
 def timeseries(
     view: str,
     state: StateDep,
@@ -255,7 +263,7 @@ def timeseries(
         con.close()
 
 
-@router.get("/v1/monitoring/views/{view}/audit", responses=STORE_DOWN)
+@router.get("/v1/monitoring/views/{view}/audit", response_model=AuditOut, responses=STORE_DOWN)
 def audit(
     view: str,
     request: Request,
@@ -275,7 +283,7 @@ def audit(
     return OrjsonResponse(report.to_dict())
 
 
-@router.get("/v1/monitoring/report")
+@router.get("/v1/monitoring/report", response_model=MonitorReportOut)
 def report(
     request: Request,
     state: StateDep,
@@ -299,7 +307,7 @@ def report(
     return OrjsonResponse(rep.to_dict())
 
 
-@router.get("/v1/monitoring/feature-log")
+@router.get("/v1/monitoring/feature-log", response_model=FeatureLogOut)
 def feature_log(request: Request, state: StateDep, api_key: ApiKeyDep) -> OrjsonResponse:
     """Counters of the served-vector logger (sampled, dropped, written)."""
     state.keys.namespace_for(api_key)
@@ -307,7 +315,12 @@ def feature_log(request: Request, state: StateDep, api_key: ApiKeyDep) -> Orjson
     return OrjsonResponse(logger.stats() if logger is not None else {"enabled": False})
 
 
-@router.get("/ui", response_class=HTMLResponse, include_in_schema=False)
+@router.get(
+    "/ui",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "the page"}},
+)
 def ui() -> HTMLResponse:
     """The dashboard: one self-contained page (inline JS and SVG) over the endpoints above."""
     from featurestream.monitoring.ui import page

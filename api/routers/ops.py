@@ -6,23 +6,29 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
+from featurestream.api.errors import RETRY_AFTER_S, STORE_OUTAGES
 from featurestream.api.responses import OrjsonResponse
+from featurestream.api.schemas import ReadyOut, StatusOut
 from featurestream.api.state import AppState
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
+_METRICS = "Prometheus text exposition format"
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=StatusOut)
 async def healthz() -> OrjsonResponse:
     return OrjsonResponse({"status": "ok"})
 
 
-@router.get("/readyz", responses={503: {"description": "not ready: the body names the Redis error"}})
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "not ready: the body names the Redis error"}},
+)
 async def readyz(request: Request) -> OrjsonResponse:
     state: AppState = request.app.state.fs
     state.catalog.maybe_refresh()
@@ -33,7 +39,7 @@ async def readyz(request: Request) -> OrjsonResponse:
         state.store_ok()
     except TimeoutError:
         redis_status = "down: no answer to PING in time"
-    except (RedisError, OSError) as exc:
+    except STORE_OUTAGES as exc:
         state.store_failed(exc)
         redis_status = f"down: {type(exc).__name__}: {exc}"
     ready = redis_status == "ok"
@@ -43,10 +49,16 @@ async def readyz(request: Request) -> OrjsonResponse:
         "registry_revision": state.catalog.revision,
         "feature_views": len(state.catalog.registry.views()),
     }
-    return OrjsonResponse(body, status_code=200 if ready else 503)
+    if ready:
+        return OrjsonResponse(body)
+    return OrjsonResponse(body, status_code=503, headers={"retry-after": str(RETRY_AFTER_S)})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,  # no default media type: the body is documented below
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}, "description": _METRICS}},
+)
 async def metrics(request: Request) -> Response:
     state: AppState = request.app.state.fs
     state.metrics.registry_revision.set(state.catalog.revision)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from featurestream.api.deps import ApiKeyDep, StateDep
 from featurestream.api.errors import NotFound
 from featurestream.api.responses import OrjsonResponse
-from featurestream.api.schemas import FeatureServiceOut, FeatureViewOut
+from featurestream.api.schemas import FeatureServiceOut, FeatureViewOut, OnDemandFeatureOut
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
 
@@ -66,7 +66,7 @@ async def get_service(
         raise NotFound(exc.message, hint=exc.hint) from exc
 
 
-@router.get("/on-demand-features")
+@router.get("/on-demand-features", response_model=list[OnDemandFeatureOut])
 async def list_on_demand(state: StateDep, api_key: ApiKeyDep) -> OrjsonResponse:
     state.keys.namespace_for(api_key)
     return OrjsonResponse(
