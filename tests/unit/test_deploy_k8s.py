@@ -184,6 +184,20 @@ def test_render_k8s_for_the_demo_repo_is_valid(demo: Config, planner, tmp_path: 
     # the offline sink is still a local file:// path (object-store offline is issue 11): said, not hidden
     assert rendered.warnings and all("file://" in w for w in rendered.warnings)
 
+    # the CLI writes the same files, with the image it is given
+    from click.testing import CliRunner
+
+    from featurestream.cli import main
+
+    cli_out = tmp_path / "cli"
+    args = ["--repo", str(demo.root), "deploy", "render", "--target", "k8s", "--out", str(cli_out), "--image", "r/x:2"]
+    env = {"FEATURESTREAM_KAFKA_BOOTSTRAP": "kafka-0.kafka:9092", "FEATURESTREAM_REDIS_URL": "redis://redis:6379/0"}
+    res = CliRunner().invoke(main, args, env=env)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in cli_out.iterdir()) == sorted(p.name for p in out.iterdir())
+    _, cli_dep = yaml.safe_load_all((cli_out / f"{by_view['card_spend_1h'].object_name}.yaml").read_text())
+    assert cli_dep["spec"]["image"] == "r/x:2"
+
     # a new view version renders a new FlinkDeployment beside the old one
     path = demo.root / "sql" / "features" / "card_spend_1h.sql"
     path.write_text(path.read_text().replace("MAX(amount)", "MIN(amount)").replace("-- version: 1", "-- version: 2"))
@@ -192,3 +206,16 @@ def test_render_k8s_for_the_demo_repo_is_valid(demo: Config, planner, tmp_path: 
     names = sorted(p.name for p in out.glob("featurestream-t-card-spend-1h-*.yaml"))
     assert names == ["featurestream-t-card-spend-1h-v1.yaml", "featurestream-t-card-spend-1h-v2.yaml"]
     validate_k8s_objects((out / names[1]).read_text())
+
+
+def test_deploy_render_help_and_unknown_target() -> None:
+    from click.testing import CliRunner
+
+    from featurestream.cli import main
+
+    res = CliRunner().invoke(main, ["deploy", "render", "--help"])
+    assert res.exit_code == 0 and "--target [compose|k8s]" in res.output and "savepoint" in res.output
+    res = CliRunner().invoke(main, ["deploy", "render", "--target", "helm"])
+    assert res.exit_code == 2 and "helm" in res.output
+    with pytest.raises(ConfigError, match="expected one of compose, k8s"):
+        render(load_config(REPO, env={}), "helm")
