@@ -44,7 +44,9 @@ def job_service(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
             "jobmanager": {"condition": "service_healthy"},
         },
         "restart": "no",
-        "labels": {"featurestream.dev/job": job.name, "featurestream.dev/parallelism": str(job.parallelism)},
+        # Parallelism is the session cluster's parallelism.default here (deploy.parallelism applies
+        # to the Kubernetes FlinkDeployments only: `jobs submit` takes no per-job parallelism yet).
+        "labels": {"featurestream.dev/job": job.name},
     }
 
 
