@@ -20,6 +20,7 @@ __all__ = [
     "CONFIG_FILE",
     "ApiKey",
     "Config",
+    "DeployConfig",
     "FlinkStackConfig",
     "KafkaStackConfig",
     "MonitoringConfig",
@@ -182,6 +183,38 @@ class OnDemandConfig(_Model):
     path: str = "udfs"
 
 
+class DeployConfig(_Model):
+    """What `featurestream deploy render` writes into compose and Kubernetes manifests.
+
+    ``state_uri`` is the durable root of each job's checkpoints, savepoints and HA metadata
+    (``<state_uri>/<kind>/<job name>``): an ``s3://`` URI on a cluster, never a client-local path.
+    ``parallelism`` maps ``name`` or ``name@version`` to a job's parallelism (default ``1``).
+    """
+
+    runtime_image: str = "featurestream-runtime:0.1.0"
+    serve_image: str = "featurestream-serve:0.1.0"
+    k8s_namespace: str = "featurestream"
+    service_account: str = "flink"
+    state_uri: str = "s3://featurestream/state"
+    # The S3-compatible endpoint for the jobs' filesystem plugin; empty = AWS S3 itself.
+    s3_endpoint: str = ""
+    # The Secret holding S3 credentials, the Redis URL and API keys (referenced, never rendered).
+    secret_name: str = "featurestream-credentials"
+    parallelism: dict[str, Annotated[int, Field(ge=1)]] = {}
+    task_slots: int = Field(2, ge=1)
+    jobmanager_memory: str = "1600m"
+    taskmanager_memory: str = "2048m"
+    jobmanager_cpu: float = Field(0.5, gt=0)
+    taskmanager_cpu: float = Field(1.0, gt=0)
+
+    @field_validator("state_uri")
+    @classmethod
+    def _durable(cls, v: str) -> str:
+        if "://" not in v or v.startswith("file://"):
+            raise ValueError(f"expected a URI every pod reaches (s3://bucket/prefix, gs://, hdfs://), found {v!r}")
+        return v.rstrip("/")
+
+
 class Config(_Model):
     """The whole configuration of one feature repo."""
 
@@ -199,6 +232,7 @@ class Config(_Model):
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()  # type: ignore[call-arg]  # (no pydantic mypy plugin)
     ondemand: OnDemandConfig = OnDemandConfig()
+    deploy: DeployConfig = DeployConfig()
 
     @field_validator("namespace")
     @classmethod

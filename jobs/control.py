@@ -18,7 +18,22 @@ from featurestream.jobs.flink import FlinkClient
 from featurestream.naming import job_name, source_topic
 from featurestream.registry import Registry
 
-__all__ = ["JobManager"]
+__all__ = ["JobManager", "view_source"]
+
+
+def view_source(registry: Registry, view: FeatureView) -> Source:
+    """The one registered source ``view`` reads (a streaming job reads exactly one).
+
+    Raises :class:`RegistryError` when the view names no source, several, or one not registered.
+    """
+    registry.reload()
+    srcs = {s["name"]: s for s in registry.sources(view.namespace)}
+    if len(view.sources) != 1 or view.sources[0] not in srcs:
+        raise RegistryError(
+            f"view {view.ref} must read exactly one registered source, found {view.sources}",
+            hint="name one source of sql/sources/ in the view's FROM clause and run 'featurestream apply'",
+        )
+    return Source.from_dict(srcs[view.sources[0]])
 
 
 class JobManager:
@@ -35,11 +50,7 @@ class JobManager:
         return self.registry.find_view(self.config.namespace, ref)
 
     def source_of(self, view: FeatureView) -> Source:
-        self.registry.reload()
-        srcs = {s["name"]: s for s in self.registry.sources(view.namespace)}
-        if len(view.sources) != 1 or view.sources[0] not in srcs:
-            raise RegistryError(f"view {view.ref} must read exactly one registered source, found {view.sources}")
-        return Source.from_dict(srcs[view.sources[0]])
+        return view_source(self.registry, view)
 
     def running(self) -> dict[str, dict]:  # type: ignore[type-arg]
         return {

@@ -29,7 +29,7 @@ def flink_home() -> Path:
     try:
         import pyflink
     except ImportError as exc:  # pragma: no cover - apache-flink is a dependency
-        raise StackError("apache-flink is not installed", hint="pip install 'apache-flink==2.2.1'") from exc
+        raise StackError("apache-flink is not installed", hint="pip install 'featurestream[stream]'") from exc
     return Path(pyflink.__file__).parent
 
 

@@ -1,0 +1,31 @@
+# The featurestream serving image: the FastAPI app on slim Python, without Java or apache-flink
+# (`featurestream[serve]` only), as a non-root user, with a health check on /readyz.
+#
+#   docker build -f docker/serve.Dockerfile -t featurestream-serve:0.1.0 .       (from the repo root)
+ARG PYTHON_VERSION=3.11
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY featurestream featurestream
+COPY api api
+COPY jobs jobs
+COPY online online
+COPY offline offline
+COPY monitoring monitoring
+COPY udfs udfs
+RUN python -m venv /opt/featurestream/venv \
+    && /opt/featurestream/venv/bin/pip install --no-cache-dir ".[serve]"
+
+FROM python:${PYTHON_VERSION}-slim-bookworm
+COPY --from=build /opt/featurestream/venv /opt/featurestream/venv
+RUN useradd --system --uid 10001 --create-home --home-dir /home/featurestream featurestream \
+    && mkdir -p /repo && chown featurestream /repo
+ENV PATH=/opt/featurestream/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /repo
+USER 10001
+EXPOSE 6566
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:6566/readyz', timeout=2).status != 200)"]
+CMD ["featurestream", "serve", "--repo", "/repo", "--host", "0.0.0.0", "--port", "6566"]
