@@ -24,6 +24,7 @@ __all__ = [
     "KafkaStackConfig",
     "MonitoringConfig",
     "OnDemandConfig",
+    "RedisClusterStackConfig",
     "RedisStackConfig",
     "ServingConfig",
     "load_config",
@@ -65,6 +66,19 @@ class RedisStackConfig(_Model):
     maxmemory: str = "2gb"
 
 
+class RedisClusterStackConfig(_Model):
+    """The local 3-master Redis Cluster (started on demand: ``featurestream up --only redis-cluster``).
+
+    Masters listen on ``base_port`` .. ``base_port + masters - 1`` (cluster bus: port + 10000),
+    hold no replicas and no persistence: each start creates a fresh, empty cluster.
+    """
+
+    enabled: bool = True
+    base_port: int = Field(7000, ge=1, le=55535 - 16)
+    masters: int = Field(3, ge=1, le=16)
+    maxmemory: str = "256mb"
+
+
 class FlinkStackConfig(_Model):
     """The embedded Flink standalone cluster (one JobManager, one TaskManager)."""
 
@@ -82,6 +96,7 @@ class FlinkStackConfig(_Model):
 class StackConfig(_Model):
     kafka: KafkaStackConfig = KafkaStackConfig()
     redis: RedisStackConfig = RedisStackConfig()
+    redis_cluster: RedisClusterStackConfig = RedisClusterStackConfig()
     flink: FlinkStackConfig = FlinkStackConfig()
     startup_timeout_s: float = Field(120.0, gt=0)
 
@@ -93,13 +108,25 @@ class KafkaConfig(_Model):
 
 
 class RedisConfig(_Model):
+    """The online store. ``url`` is the ONE setting that picks standalone Redis or Redis Cluster:
+
+    * ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS, ``unix://``) -> one server;
+    * ``redis+cluster://[user:password@]host:7000`` (``rediss+cluster://`` for TLS) -> a Redis
+      Cluster seeded from that node (the other masters are discovered; database 0 only).
+
+    The streaming jobs' sink, the HTTP server, ``materialize`` and monitoring all connect through
+    :func:`featurestream.online.client.redis_client`, so the URL switches every one of them.
+    Write the password as ``${REDIS_PASSWORD}`` to keep it out of the file (see :func:`load_config`).
+    """
+
     url: str = "redis://localhost:6379/0"
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, v: str) -> str:
-        if not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, found {v!r}")
+        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if not v.startswith(schemes):
+            raise ValueError(f"expected a URL starting with one of {', '.join(schemes)}, found {v.split('://')[0]}://")
         return v
 
 

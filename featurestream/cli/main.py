@@ -69,7 +69,7 @@ def setup(c: _Ctx) -> None:
 
 
 @main.command()
-@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink.")
+@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink; redis-cluster (on demand only).")
 @pass_ctx
 def up(c: _Ctx, only: str | None) -> None:
     """Start the local stack (Kafka KRaft, Redis, Flink) and wait until each answers. Idempotent."""
@@ -85,7 +85,7 @@ def up(c: _Ctx, only: str | None) -> None:
 
 
 @main.command()
-@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink.")
+@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink; redis-cluster (on demand only).")
 @pass_ctx
 def down(c: _Ctx, only: str | None) -> None:
     """Stop the processes 'featurestream up' started (by pid; nothing else is touched)."""
