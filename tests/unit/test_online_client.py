@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import redis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
@@ -56,4 +58,4 @@ def test_slot_ranges_cover_every_slot_once() -> None:
     for masters in (1, 3, 5):
         ranges = slot_ranges(masters)
         assert ranges[0][0] == 0 and ranges[-1][1] == SLOTS - 1
-        assert all(a[1] + 1 == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
