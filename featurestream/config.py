@@ -12,21 +12,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from featurestream.errors import ConfigError
+from featurestream.secrets import expand_tree
 
 __all__ = [
     "CONFIG_FILE",
     "ApiKey",
     "Config",
     "FlinkStackConfig",
+    "KafkaConfig",
     "KafkaStackConfig",
+    "KafkaTopicsConfig",
     "MonitoringConfig",
     "OnDemandConfig",
     "RedisClusterStackConfig",
     "RedisStackConfig",
     "ServingConfig",
+    "TopicSettings",
     "load_config",
 ]
 
@@ -101,10 +105,57 @@ class StackConfig(_Model):
     startup_timeout_s: float = Field(120.0, gt=0)
 
 
+class TopicSettings(_Model):
+    """How featurestream creates a topic it needs (existing topics are never altered)."""
+
+    partitions: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+
+
+class KafkaTopicsConfig(_Model):
+    """Partitions and replication of the topics ``jobs submit`` creates when missing: the source
+    topic a view reads, and its job's dead-letter and late topics. Use RF 3 on a real cluster."""
+
+    source: TopicSettings = TopicSettings(partitions=2)
+    dlq: TopicSettings = TopicSettings(partitions=1)
+    late: TopicSettings = TopicSettings(partitions=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        """A partial entry (``dlq: {replication_factor: 3}``) keeps its kind's default partitions."""
+        if not isinstance(data, dict):
+            return data
+        defaults = {"source": 2, "dlq": 1, "late": 1}
+        return {
+            k: ({"partitions": defaults[k], **v} if k in defaults and isinstance(v, dict) else v)
+            for k, v in data.items()
+        }
+
+
 class KafkaConfig(_Model):
+    """The Kafka cluster. ``properties`` are Java client properties (``security.protocol``,
+    ``sasl.mechanism``, ``sasl.jaas.config``, PEM ``ssl.*`` files ...), passed verbatim to the Flink
+    connector as ``properties.<key>`` and translated for every Python client; the accepted keys
+    and their translation are :mod:`featurestream.kafka_props`' (checked at load). Write secrets as
+    ``${VAR}`` (e.g. ``password="${KAFKA_PASSWORD}"`` inside ``sasl.jaas.config``)."""
+
     bootstrap_servers: str = "localhost:9092"
     # Prepended to every source topic (isolates environments or test runs on one cluster).
     topic_prefix: str = ""
+    properties: dict[str, str] = {}
+    topics: KafkaTopicsConfig = KafkaTopicsConfig()
+
+    @field_validator("properties")
+    @classmethod
+    def _properties(cls, v: dict[str, str]) -> dict[str, str]:
+        from featurestream.kafka_props import check_properties
+
+        try:
+            check_properties(v)
+        except ConfigError as exc:  # pydantic wants ValueError; keep our message and hint
+            raise ValueError(f"{exc.message}" + (f" (fix: {exc.hint})" if exc.hint else "")) from exc
+        return v
 
 
 class RedisConfig(_Model):
@@ -286,6 +337,9 @@ def _env_overrides(env: dict[str, str]) -> list[tuple[str, str, str]]:
 def load_config(root: str | Path = ".", *, env: dict[str, str] | None = None) -> Config:
     """Load ``featurestream.yaml`` from ``root`` (optional) and apply environment overrides.
 
+    Every ``${NAME}`` in the file's strings is replaced by the environment variable ``NAME`` (from
+    ``env``) first; a missing one is a ConfigError naming the key (see :mod:`featurestream.secrets`).
+
     Raises :class:`ConfigError` naming the file, the field and what was expected.
     """
     root = Path(root).resolve()
@@ -302,7 +356,7 @@ def load_config(root: str | Path = ".", *, env: dict[str, str] | None = None) ->
                 f"{path}: expected a mapping at the top level, found {type(loaded).__name__}",
                 hint="write `key: value` lines, e.g. `namespace: default`",
             )
-        data = loaded
+        data = expand_tree(loaded, env)  # ${VAR} references (featurestream.secrets rule 1)
     sources = {"<file>": str(path)}
     for var, dotted, value in _env_overrides(env):
         _set_dotted(data, dotted, value)

@@ -130,6 +130,12 @@ def apply_cmd(c: _Ctx) -> None:
     """Validate every source, view and service and register them atomically (all or nothing)."""
     from featurestream.apply import apply
 
+    kafka = c.config.kafka
+    if kafka.properties:  # a secured cluster is configured: check it before anything is registered
+        from featurestream.kafka_props import describe_listener, preflight
+
+        click.echo(f"checking Kafka at {describe_listener(kafka.bootstrap_servers, kafka.properties)} ...")
+        preflight(kafka.bootstrap_servers, kafka.properties)
     click.echo("validating definitions with Flink's planner ...")
     result = apply(c.config)
     for line in result.summary():
