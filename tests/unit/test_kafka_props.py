@@ -165,3 +165,22 @@ def test_submit_creates_source_dlq_and_late_topics_as_configured(
     specs = {(t.name, t.num_partitions, t.replication_factor) for t in made[0].created}
     assert specs == {(dlq_topic(VIEW, config.kafka), 1, 3), (late_topic(VIEW, config.kafka), 1, 1)}
     assert made[0].closed
+
+
+def test_apply_with_unreachable_secured_kafka_fails_naming_the_listener(tmp_path: Path) -> None:
+    """Port 1 on localhost accepts nothing: the preflight gives up within its timeout, before any
+    definition is validated or registered."""
+    import yaml
+    from click.testing import CliRunner
+
+    from featurestream.cli.main import main
+
+    plain = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p4ss";'
+    props = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.jaas.config": plain}
+    (tmp_path / "featurestream.yaml").write_text(
+        yaml.safe_dump({"kafka": {"bootstrap_servers": "127.0.0.1:1", "properties": props}})
+    )
+    result = CliRunner().invoke(main, ["--repo", str(tmp_path), "apply"])
+    assert result.exit_code == 1, result.output
+    assert "cannot connect to Kafka at 127.0.0.1:1 (SASL_PLAINTEXT, SASL mechanism PLAIN) within 5s" in result.output
+    assert "p4ss" not in result.output and "validating definitions" not in result.output
