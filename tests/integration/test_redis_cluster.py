@@ -183,3 +183,25 @@ def test_one_factory_picks_the_client_from_the_url(redis_cluster_url: str) -> No
         assert isinstance(client, RedisCluster) and len(client.get_primaries()) == 3
     finally:
         client.close()
+
+
+def test_writer_recovers_from_a_flushed_script_cache_and_a_stale_slot_map(store: RedisOnlineStore) -> None:
+    """A node that lost its scripts (restart) gets them again; a write sent to the wrong node
+    (MOVED: the slot map changed under us) refreshes the map and is resent, once, idempotently."""
+    v = _view()
+    t = int(time.time() * 1000)
+    client = store.client
+    assert isinstance(client, RedisCluster)
+    for node in client.get_primaries():
+        client.get_redis_connection(node).script_flush()
+    assert store.write_rows(v, [_row(f"s{i}", t, 1.0) for i in range(30)]).written == 30
+
+    key = entity_key(store.namespace, v.name, v.version, encode_entity(["moved"]))
+    slot = client.keyslot(key)
+    cache = client.nodes_manager.slots_cache
+    owner = cache[slot][0]
+    cache[slot] = [next(n for n in client.get_primaries() if n.name != owner.name)]  # a stale map
+    assert store.write_rows(v, [_row("moved", t, 7.0)]).written == 1
+    assert client.nodes_manager.slots_cache[slot][0].name == owner.name  # the map was refreshed
+    row = store.read(v, [["moved"]])[0]
+    assert row is not None and row.values["spend_1h"] == 7.0
