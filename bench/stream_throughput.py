@@ -114,13 +114,13 @@ def _vertices(jm: JobManager, jid: str) -> list[dict]:  # type: ignore[type-arg]
 def throughput(cfg, jm: JobManager, n: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
     bootstrap = cfg.kafka.bootstrap_servers
     topic = source_topic(cfg.kafka, "transactions")
-    jm.ensure_topic(topic)
+    view = jm.view("card_spend_1h")
+    jm.ensure_topics(view, jm.source_of(view))
     print(f"phase 1: appending {n:,} events to {topic} ...", flush=True)
     produce_rate = _produce_backlog(bootstrap, topic, n)
     print(f"  producer (kafka-python): {produce_rate:,.0f} events/s", flush=True)
     raw_rate = _raw_consume_rate(bootstrap, topic, min(n, 200_000))
     print(f"  raw kafka-python consume + json.loads: {raw_rate:,.0f} events/s", flush=True)
-    view = jm.view("card_spend_1h")
     jid, _ = jm.submit(view)
     jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
     source_id = _vertices(jm, jid)[0]["id"]

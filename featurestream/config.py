@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from featurestream.errors import ConfigError
+from featurestream.secrets import expand_tree
 
 __all__ = [
     "CONFIG_FILE",
@@ -22,11 +23,15 @@ __all__ = [
     "Config",
     "DeployConfig",
     "FlinkStackConfig",
+    "KafkaConfig",
     "KafkaStackConfig",
+    "KafkaTopicsConfig",
     "MonitoringConfig",
     "OnDemandConfig",
+    "RedisClusterStackConfig",
     "RedisStackConfig",
     "ServingConfig",
+    "TopicSettings",
     "load_config",
 ]
 
@@ -66,6 +71,19 @@ class RedisStackConfig(_Model):
     maxmemory: str = "2gb"
 
 
+class RedisClusterStackConfig(_Model):
+    """The local 3-master Redis Cluster (started on demand: ``featurestream up --only redis-cluster``).
+
+    Masters listen on ``base_port`` .. ``base_port + masters - 1`` (cluster bus: port + 10000),
+    hold no replicas and no persistence: each start creates a fresh, empty cluster.
+    """
+
+    enabled: bool = True
+    base_port: int = Field(7000, ge=1, le=55535 - 16)
+    masters: int = Field(3, ge=1, le=16)
+    maxmemory: str = "256mb"
+
+
 class FlinkStackConfig(_Model):
     """The embedded Flink standalone cluster (one JobManager, one TaskManager)."""
 
@@ -83,24 +101,84 @@ class FlinkStackConfig(_Model):
 class StackConfig(_Model):
     kafka: KafkaStackConfig = KafkaStackConfig()
     redis: RedisStackConfig = RedisStackConfig()
+    redis_cluster: RedisClusterStackConfig = RedisClusterStackConfig()
     flink: FlinkStackConfig = FlinkStackConfig()
     startup_timeout_s: float = Field(120.0, gt=0)
 
 
+class TopicSettings(_Model):
+    """How featurestream creates a topic it needs (existing topics are never altered)."""
+
+    partitions: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+
+
+class KafkaTopicsConfig(_Model):
+    """Partitions and replication of the topics ``jobs submit`` creates when missing: the source
+    topic a view reads, and its job's dead-letter and late topics. Use RF 3 on a real cluster."""
+
+    source: TopicSettings = TopicSettings(partitions=2)
+    dlq: TopicSettings = TopicSettings(partitions=1)
+    late: TopicSettings = TopicSettings(partitions=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        """A partial entry (``dlq: {replication_factor: 3}``) keeps its kind's default partitions."""
+        if not isinstance(data, dict):
+            return data
+        defaults = {"source": 2, "dlq": 1, "late": 1}
+        return {
+            k: ({"partitions": defaults[k], **v} if k in defaults and isinstance(v, dict) else v)
+            for k, v in data.items()
+        }
+
+
 class KafkaConfig(_Model):
+    """The Kafka cluster. ``properties`` are Java client properties (``security.protocol``,
+    ``sasl.mechanism``, ``sasl.jaas.config``, PEM ``ssl.*`` files ...), passed verbatim to the Flink
+    connector as ``properties.<key>`` and translated for every Python client; the accepted keys
+    and their translation are :mod:`featurestream.kafka_props`' (checked at load). Write secrets as
+    ``${VAR}`` (e.g. ``password="${KAFKA_PASSWORD}"`` inside ``sasl.jaas.config``)."""
+
     bootstrap_servers: str = "localhost:9092"
     # Prepended to every source topic (isolates environments or test runs on one cluster).
     topic_prefix: str = ""
+    properties: dict[str, str] = {}
+    topics: KafkaTopicsConfig = KafkaTopicsConfig()
+
+    @field_validator("properties")
+    @classmethod
+    def _properties(cls, v: dict[str, str]) -> dict[str, str]:
+        from featurestream.kafka_props import check_properties
+
+        try:
+            check_properties(v)
+        except ConfigError as exc:  # pydantic wants ValueError; keep our message and hint
+            raise ValueError(f"{exc.message}" + (f" (fix: {exc.hint})" if exc.hint else "")) from exc
+        return v
 
 
 class RedisConfig(_Model):
+    """The online store. ``url`` is the ONE setting that picks standalone Redis or Redis Cluster:
+
+    * ``redis://[user:password@]host:6379/0`` (``rediss://`` for TLS, ``unix://``) -> one server;
+    * ``redis+cluster://[user:password@]host:7000`` (``rediss+cluster://`` for TLS) -> a Redis
+      Cluster seeded from that node (the other masters are discovered; database 0 only).
+
+    The streaming jobs' sink, the HTTP server, ``materialize`` and monitoring all connect through
+    :func:`featurestream.online.client.redis_client`, so the URL switches every one of them.
+    Write the password as ``${REDIS_PASSWORD}`` to keep it out of the file (see :func:`load_config`).
+    """
+
     url: str = "redis://localhost:6379/0"
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, v: str) -> str:
-        if not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, found {v!r}")
+        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if not v.startswith(schemes):
+            raise ValueError(f"expected a URL starting with one of {', '.join(schemes)}, found {v.split('://')[0]}://")
         return v
 
 
@@ -293,6 +371,9 @@ def _env_overrides(env: dict[str, str]) -> list[tuple[str, str, str]]:
 def load_config(root: str | Path = ".", *, env: dict[str, str] | None = None) -> Config:
     """Load ``featurestream.yaml`` from ``root`` (optional) and apply environment overrides.
 
+    Every ``${NAME}`` in the file's strings is replaced by the environment variable ``NAME`` (from
+    ``env``) first; a missing one is a ConfigError naming the key (see :mod:`featurestream.secrets`).
+
     Raises :class:`ConfigError` naming the file, the field and what was expected.
     """
     root = Path(root).resolve()
@@ -309,7 +390,7 @@ def load_config(root: str | Path = ".", *, env: dict[str, str] | None = None) ->
                 f"{path}: expected a mapping at the top level, found {type(loaded).__name__}",
                 hint="write `key: value` lines, e.g. `namespace: default`",
             )
-        data = loaded
+        data = expand_tree(loaded, env)  # ${VAR} references (featurestream.secrets rule 1)
     sources = {"<file>": str(path)}
     for var, dotted, value in _env_overrides(env):
         _set_dotted(data, dotted, value)

@@ -99,7 +99,7 @@ def _produce_events(config: Config, events: int, now: datetime, echo: Echo) -> N
         payloads = batch.payloads + _edge_events(source, run, start, now)
         t0 = time.monotonic()
         topic = source_topic(config.kafka, topics.get(source, source))
-        for n in generator.produce(config.kafka.bootstrap_servers, topic, payloads):
+        for n in generator.produce(config.kafka.bootstrap_servers, topic, payloads, properties=config.kafka.properties):
             echo(f"   {source:<13} {n:>7,}/{len(payloads):,} sent")
         echo(
             f"   {source:<13} {batch.duplicates} duplicates, {batch.out_of_order} out of order, "

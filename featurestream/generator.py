@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["EventBatch", "clicks", "events", "produce", "transactions"]
@@ -134,12 +135,23 @@ def _entity_key(payload: bytes) -> bytes | None:
     return str(key).encode() if key is not None else None
 
 
-def produce(bootstrap: str, topic: str, payloads: list[bytes], *, chunk: int = 10_000) -> Iterator[int]:
+def produce(
+    bootstrap: str,
+    topic: str,
+    payloads: list[bytes],
+    *,
+    chunk: int = 10_000,
+    properties: Mapping[str, str] = MappingProxyType({}),
+) -> Iterator[int]:
     """Send payloads in order, keyed by entity like real producers (one entity, one partition);
-    yields the running count."""
+    yields the running count. ``properties`` are ``kafka.properties`` (security, SASL, TLS)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=256 * 1024, acks=1)
+    from featurestream.kafka_props import client_kwargs
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, batch_size=256 * 1024, acks=1, **client_kwargs(properties)
+    )
     try:
         for i, p in enumerate(payloads, 1):
             producer.send(topic, p, key=_entity_key(p))

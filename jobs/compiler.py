@@ -21,6 +21,7 @@ from typing import Any
 from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
+from featurestream.kafka_props import flink_options
 from featurestream.naming import (
     backfill_job_name,
     consumer_group,
@@ -157,6 +158,7 @@ def source_statements(
             "scan.startup.mode": "group-offsets",
             "properties.auto.offset.reset": "earliest",
             "format": "raw",
+            **flink_options(config.kafka.properties),
         }
     else:
         options = {"connector": "filesystem", "path": str(path), "format": "raw"}
@@ -251,6 +253,7 @@ def _kafka_sink_ddl(table: str, topic: str, columns: list[str], config: Config, 
         "sink.delivery-guarantee": "exactly-once",
         "sink.transactional-id-prefix": txn_prefix,
         "properties.transaction.timeout.ms": "600000",
+        **flink_options(config.kafka.properties),
     }
     with_clause = ",\n    ".join(f"{_q(k)} = {_q(v)}" for k, v in options.items())
     return f"CREATE TEMPORARY TABLE `{table}` (\n    " + ",\n    ".join(columns) + f"\n) WITH (\n    {with_clause}\n)"

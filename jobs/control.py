@@ -15,7 +15,8 @@ from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
 from featurestream.errors import RegistryError
 from featurestream.jobs.flink import FlinkClient
-from featurestream.naming import job_name, source_topic
+from featurestream.kafka_props import KafkaConnectError, describe_listener, kafka_admin
+from featurestream.naming import dlq_topic, job_name, late_topic, source_topic
 from featurestream.registry import Registry
 
 __all__ = ["JobManager", "view_source"]
@@ -59,18 +60,40 @@ class JobManager:
             if j["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
         }
 
-    def ensure_topic(self, topic: str) -> None:
-        from kafka import KafkaAdminClient
+    def ensure_topics(self, view: FeatureView, source: Source, *, timeout_s: float = 5.0) -> list[str]:
+        """Create the view's source, dead-letter and late topics when missing (partitions and
+        replication from ``kafka.topics``); returns the topics created. Connecting is the Kafka
+        preflight: wrong credentials or an unreachable listener fail here within ``timeout_s``
+        with :class:`KafkaConnectError`, before anything is submitted."""
         from kafka.admin import NewTopic
-        from kafka.errors import TopicAlreadyExistsError
+        from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-        admin = KafkaAdminClient(bootstrap_servers=self.config.kafka.bootstrap_servers, request_timeout_ms=10000)
+        kafka = self.config.kafka
+        t = kafka.topics
+        wanted = {
+            source_topic(kafka, source.topic): t.source,
+            dlq_topic(view, kafka): t.dlq,
+            late_topic(view, kafka): t.late,
+        }
+        admin = kafka_admin(kafka.bootstrap_servers, kafka.properties, timeout_s=timeout_s)
+        created = []
         try:
-            if topic not in admin.list_topics():
+            existing = set(admin.list_topics())
+            for topic, settings in wanted.items():
+                if topic in existing:
+                    continue
                 with contextlib.suppress(TopicAlreadyExistsError):
-                    admin.create_topics([NewTopic(topic, self.config.stack.kafka.partitions, 1)])
+                    admin.create_topics([NewTopic(topic, settings.partitions, settings.replication_factor)])
+                    created.append(topic)
+        except KafkaError as exc:
+            raise KafkaConnectError(
+                f"cannot create the topics of {view.ref} on Kafka at "
+                f"{describe_listener(kafka.bootstrap_servers, kafka.properties)}: {type(exc).__name__}: {exc}",
+                hint="check kafka.topics (replication_factor <= brokers) and the ACLs of the configured user",
+            ) from exc
         finally:
             admin.close()
+        return created
 
     def _saved(self) -> dict[str, str]:
         try:
@@ -86,6 +109,8 @@ class JobManager:
         running = self.running()
         if name in running:
             return running[name]["jid"], False
+        source = self.source_of(view)
+        self.ensure_topics(view, source)  # the Kafka preflight: fails within seconds on bad credentials
         overview = self.flink._request("GET", "/overview")
         deadline = time.monotonic() + 60  # slots of just-cancelled jobs come back within seconds
         while int(overview.get("slots-available", 0)) < 1 and time.monotonic() < deadline:
@@ -97,8 +122,6 @@ class JobManager:
                 hint="cancel a job ('featurestream jobs cancel VIEW') or raise stack.flink.task_slots "
                 "(then 'featurestream down --only flink && featurestream up')",
             )
-        source = self.source_of(view)
-        self.ensure_topic(source_topic(self.config.kafka, source.topic))
         spec = compile_streaming_job(view, source, self.config)
         if savepoint is None and not fresh:
             savepoint = self._saved().get(name)

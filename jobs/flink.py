@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from featurestream.config import Config
 from featurestream.errors import FeatureStreamError
+from featurestream.secrets import config_secrets, redact, seal
 
 __all__ = ["FlinkClient", "FlinkError"]
 
@@ -137,13 +138,19 @@ class FlinkClient:
     def submit(
         self, spec: dict[str, Any], *, savepoint: str | None = None, wait: bool = False, timeout: float = 300.0
     ) -> str:
-        """Submit a job spec with ``flink run -py``; returns the Flink job id."""
+        """Submit a job spec with ``flink run -py``; returns the Flink job id.
+
+        The spec file holds references in place of secrets (:func:`featurestream.secrets.seal`); their
+        values reach the runner only through the ``flink run`` process's environment.
+        """
         from featurestream.stack.flink import FlinkService, flink_home
 
+        secrets = config_secrets(self.config.redis.url, self.config.kafka.properties)
+        sealed, secret_env = seal(spec, secrets)
         specs_dir = self.config.state_path / "jobs"
         specs_dir.mkdir(parents=True, exist_ok=True)
         spec_path = specs_dir / f"{spec['name']}.json"
-        spec_path.write_text(json.dumps(spec, indent=1))
+        spec_path.write_text(json.dumps(sealed, indent=1))
         svc = FlinkService(self.config)
         svc.write_config() if not svc.conf_dir.exists() else None
         url = urlparse(self.rest_url)
@@ -157,8 +164,9 @@ class FlinkClient:
             cmd.append("--wait")
         env = svc.env()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.config.root), env.get("PYTHONPATH")]))
+        env.update(secret_env)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-        out = proc.stdout + proc.stderr
+        out = redact(proc.stdout + proc.stderr, secrets)
         m = re.search(r"JobID ([0-9a-f]{32})", out) or re.search(r"submitted as ([0-9a-f]{32})", out)
         if proc.returncode != 0 or m is None:
             raise FlinkError(f"submitting {spec['name']} failed (exit {proc.returncode}):\n{_trim(out)}")

@@ -9,6 +9,8 @@ cluster-side Python never reads the feature repo:
      "inserts": ["INSERT INTO ...", ...]}       # run together as one STATEMENT SET
 
 Submitted with ``flink run -py <featurestream.jobs.runner> --spec FILE`` (see ``featurestream.jobs.flink``).
+The spec file carries ``${FEATURESTREAM_SECRET_<n>}`` references in place of secrets; they are
+resolved here from this process's environment (:func:`featurestream.secrets.unseal`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -67,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with open(args.spec) as fh:
         spec = json.load(fh)
-    run(spec, wait=args.wait)
+    from featurestream.secrets import unseal
+
+    run(unseal(spec, os.environ), wait=args.wait)
     return 0
 
 

@@ -146,6 +146,8 @@ def dead_letter_counts(
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
+    from featurestream.kafka_props import client_kwargs
+
     bootstrap = kafka.bootstrap_servers
     out = [SinkCounts(v.ref) for v in views]
     if not _reachable(bootstrap, timeout_s=min(timeout_s, 2.0)):
@@ -154,11 +156,14 @@ def dead_letter_counts(
         return out
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            group_id=None,
-            request_timeout_ms=int(timeout_s * 1000) + 1000,
+            **{
+                **client_kwargs(kafka.properties),
+                "bootstrap_servers": bootstrap,
+                "isolation_level": "read_committed",
+                "enable_auto_commit": False,
+                "group_id": None,
+                "request_timeout_ms": int(timeout_s * 1000) + 1000,
+            }
         )
     except (KafkaError, OSError, ValueError) as exc:  # NoBrokersAvailable, bad config
         for sc in out:

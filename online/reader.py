@@ -1,8 +1,10 @@
 """The asynchronous reader the HTTP server uses: every key of a request in one round trip.
 
 Built once in the app's lifespan over a ``redis.asyncio`` connection pool. A request's reads are one
-``EVALSHA`` of :data:`online.scripts.READ_LUA` (standalone Redis) or one cluster pipeline of HMGETs
-(Redis Cluster), so latency is one network round trip whatever the number of views and entities.
+``EVALSHA`` of :data:`online.scripts.READ_LUA` (standalone Redis), so latency is one network round
+trip whatever the number of views and entities. On Redis Cluster a script may not span slots, so a
+request is one cluster pipeline of HMGETs, which redis-py splits per node and sends to all nodes at
+once: one round trip per node holding a key of the request, concurrently.
 Cancelling a read (a deadline) drops that connection; the pool opens a new one on the next call, so
 the reader reconnects by itself when Redis comes back.
 """
@@ -16,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError
 
+from featurestream.online.client import redis_client
 from featurestream.online.scripts import READ_LUA, read_args
 
 __all__ = ["AsyncOnlineReader"]
@@ -33,12 +36,13 @@ class AsyncOnlineReader:
     def from_url(
         cls, url: str, *, connect_timeout_s: float = 0.5, socket_timeout_s: float = 5.0, max_connections: int = 64
     ) -> AsyncOnlineReader:
-        client = aioredis.Redis.from_url(
+        """A reader over :func:`online.client.redis_client` (the URL picks standalone or cluster)."""
+        client = redis_client(
             url,
+            asynchronous=True,
             socket_connect_timeout=connect_timeout_s,
             socket_timeout=socket_timeout_s,
             max_connections=max_connections,
-            retry_on_timeout=False,
         )
         return cls(client)
 

@@ -13,6 +13,9 @@ Invariants (every caller relies on them):
   not extend the key's life.
 * **One round trip per batch** — rows go in chunks of ``chunk_rows`` per script call, and the calls
   of ``pipeline_chunks`` chunks share one pipeline (the bulk path: hundreds of thousands of rows/s).
+  On Redis Cluster a chunk is split per slot (a script touches one slot) and the calls are sent as
+  one pipeline per node (:mod:`online.cluster`); reads are one cluster pipeline, one round trip
+  per node.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from redis.cluster import RedisCluster
 
 from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.definitions import FeatureView
+from featurestream.online.client import redis_client
+from featurestream.online.cluster import evalsha_per_node
 from featurestream.online.errors import OnlineStoreError, OnlineStoreUnavailable
 from featurestream.online.keys import (
     CREATED_FIELD,
@@ -93,8 +98,9 @@ class RedisOnlineStore:
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "default", **kwargs: Any) -> RedisOnlineStore:
-        """A store over ``redis.Redis.from_url(url)``; extra ``kwargs`` go to the store."""
-        return cls(redis.Redis.from_url(url), namespace, **kwargs)
+        """A store over :func:`online.client.redis_client` (``redis+cluster://`` picks a cluster
+        client); extra ``kwargs`` go to the store."""
+        return cls(redis_client(url), namespace, **kwargs)
 
     def close(self) -> None:
         self.client.close()
@@ -179,6 +185,8 @@ class RedisOnlineStore:
             yield [keys[i] for i in positions], [blobs[i] for i in positions]
 
     def _run_writes(self, batch: list[tuple[list[str], list[Any]]]) -> int:
+        if isinstance(self.client, RedisCluster):  # each call is one slot (_slotted): one pipeline per node
+            return sum(int(n) for n in evalsha_per_node(self.client, WRITE_LUA, batch))
         if self._write_sha is None:
             self._write_sha = str(self.client.script_load(WRITE_LUA))
         for attempt in (0, 1):

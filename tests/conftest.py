@@ -76,3 +76,16 @@ def stack(_stack: _StackHandle) -> _StackHandle:
     """The whole local stack (Kafka, Redis, Flink), up and healthy."""
     _stack.ensure("redis", "kafka", "flink")
     return _stack
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(request: pytest.FixtureRequest) -> str:
+    """A real 3-master Redis Cluster (``redis+cluster://`` URL): FEATURESTREAM_TEST_REDIS_CLUSTER_URL
+    if set, else the local stack's on-demand ``redis-cluster`` service, started lazily here and
+    stopped at the end of the session if this session started it."""
+    url = os.environ.get("FEATURESTREAM_TEST_REDIS_CLUSTER_URL")
+    if url:
+        return url
+    handle: _StackHandle = request.getfixturevalue("_stack")
+    handle.ensure("redis-cluster")
+    return handle.stack.redis_cluster.url

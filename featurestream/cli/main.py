@@ -69,7 +69,7 @@ def setup(c: _Ctx) -> None:
 
 
 @main.command()
-@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink.")
+@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink; redis-cluster (on demand only).")
 @pass_ctx
 def up(c: _Ctx, only: str | None) -> None:
     """Start the local stack (Kafka KRaft, Redis, Flink) and wait until each answers. Idempotent."""
@@ -85,7 +85,7 @@ def up(c: _Ctx, only: str | None) -> None:
 
 
 @main.command()
-@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink.")
+@click.option("--only", help="Comma-separated subset of services: kafka,redis,flink; redis-cluster (on demand only).")
 @pass_ctx
 def down(c: _Ctx, only: str | None) -> None:
     """Stop the processes 'featurestream up' started (by pid; nothing else is touched)."""
@@ -130,6 +130,12 @@ def apply_cmd(c: _Ctx) -> None:
     """Validate every source, view and service and register them atomically (all or nothing)."""
     from featurestream.apply import apply
 
+    kafka = c.config.kafka
+    if kafka.properties:  # a secured cluster is configured: check it before anything is registered
+        from featurestream.kafka_props import describe_listener, preflight
+
+        click.echo(f"checking Kafka at {describe_listener(kafka.bootstrap_servers, kafka.properties)} ...")
+        preflight(kafka.bootstrap_servers, kafka.properties)
     click.echo("validating definitions with Flink's planner ...")
     result = apply(c.config)
     for line in result.summary():

@@ -18,10 +18,13 @@ from featurestream.stack.jars import ensure_jars
 from featurestream.stack.kafka import KafkaService
 from featurestream.stack.process import ManagedProcess, port_open, wait_until
 from featurestream.stack.redis import RedisService
+from featurestream.stack.redis_cluster import RedisClusterService
 
-__all__ = ["SERVICES", "ServiceStatus", "Stack"]
+__all__ = ["ON_DEMAND", "SERVICES", "ServiceStatus", "Stack"]
 
 SERVICES = ("kafka", "redis", "flink")
+# Started only when named (``up --only redis-cluster``); a plain ``down`` stops them too.
+ON_DEMAND = ("redis-cluster",)
 
 
 @dataclass
@@ -55,19 +58,22 @@ class Stack:
         self.log = log or (lambda msg: None)
         self.kafka = KafkaService(config)
         self.redis = RedisService(config)
+        self.redis_cluster = RedisClusterService(config)
         self.flink = FlinkService(config)
 
     def enabled(self, services: tuple[str, ...] | None) -> tuple[str, ...]:
         wanted = services or SERVICES
-        unknown = [s for s in wanted if s not in SERVICES]
+        known = SERVICES + ON_DEMAND
+        unknown = [s for s in wanted if s not in known]
         if unknown:
-            raise StackError(f"unknown service(s) {unknown}", hint=f"choose from {', '.join(SERVICES)}")
+            raise StackError(f"unknown service(s) {unknown}", hint=f"choose from {', '.join(known)}")
         on = {
             "kafka": self.config.stack.kafka.enabled,
             "redis": self.config.stack.redis.enabled,
+            "redis-cluster": self.config.stack.redis_cluster.enabled,
             "flink": self.config.stack.flink.enabled,
         }
-        return tuple(s for s in SERVICES if s in wanted and on[s])
+        return tuple(s for s in known if s in wanted and on[s])
 
     # ------------------------------------------------------------------ up
 
@@ -101,6 +107,8 @@ class Stack:
                     timeout,
                 )
             )
+        if "redis-cluster" in wanted:
+            out.append(self._up_redis_cluster(timeout))
         if "kafka" in wanted:
             out.append(
                 self._up_one(
@@ -144,6 +152,25 @@ class Stack:
         self.log(f"{name:<18} healthy in {secs:.1f}s (pid {pid}) at {address}")
         return ServiceStatus(name, pid, port, True, address, started=True, seconds=secs, rss_mb=_rss_mb(pid))
 
+    def _up_redis_cluster(self, timeout: float) -> ServiceStatus:
+        rc = self.redis_cluster
+        if rc.running():
+            wait_until(rc.healthy, timeout, "the Redis Cluster", rc.procs[0].logfile, alive=rc.running)
+            self.log(f"{rc.name:<18} already running (pid {rc.pid()}) at {rc.url}")
+            return ServiceStatus(rc.name, rc.pid(), rc.port, True, rc.url, rss_mb=_rss_mb(rc.pid()))
+        for proc, port in zip(rc.procs, rc.ports, strict=True):
+            if not proc.running():
+                self._claim_port(proc, port, "a Redis Cluster node", "stack.redis_cluster.base_port")
+                self._claim_port(proc, port + 10000, "a Redis Cluster bus", "stack.redis_cluster.base_port")
+        t0 = time.monotonic()
+        self.log(f"{rc.name:<18} starting {len(rc.ports)} masters on ports {rc.ports} ...")
+        rc.start()
+        wait_until(rc.healthy, timeout, "the Redis Cluster", rc.procs[0].logfile, alive=rc.running)
+        secs = time.monotonic() - t0
+        rss = sum(_rss_mb(p.pid()) for p in rc.procs)
+        self.log(f"{rc.name:<18} healthy in {secs:.1f}s (pids {[p.pid() for p in rc.procs]}) at {rc.url}")
+        return ServiceStatus(rc.name, rc.pid(), rc.port, True, rc.url, started=True, seconds=secs, rss_mb=rss)
+
     def _up_flink(self, timeout: float) -> ServiceStatus:
         f = self.flink
         t0 = time.monotonic()
@@ -179,7 +206,7 @@ class Stack:
 
     def down(self, services: tuple[str, ...] | None = None) -> list[str]:
         """Stop our processes (Flink first, then Kafka, then Redis). Returns what was stopped."""
-        wanted = services or SERVICES
+        wanted = services or SERVICES + ON_DEMAND
         stopped: list[str] = []
         order: list[ManagedProcess] = []
         if "flink" in wanted:
@@ -188,6 +215,8 @@ class Stack:
             order.append(self.kafka.proc)
         if "redis" in wanted:
             order.append(self.redis.proc)
+        if "redis-cluster" in wanted:
+            order += self.redis_cluster.procs
         for proc in order:
             pid = proc.pid()
             if proc.stop():
@@ -211,4 +240,14 @@ class Stack:
                 except Exception:
                     ok = False
             out.append(ServiceStatus(proc.name, pid, port, ok, address, rss_mb=_rss_mb(pid)))
+        rc = self.redis_cluster
+        for proc, port in zip(rc.procs, rc.ports, strict=True):  # on demand: listed only when running
+            pid = proc.pid()
+            if pid is not None:
+                ok = False
+                try:
+                    ok = rc.healthy()
+                except Exception:
+                    ok = False
+                out.append(ServiceStatus(proc.name, pid, port, ok, rc.url, rss_mb=_rss_mb(pid)))
         return out

@@ -43,7 +43,11 @@ def isolated_repo(
         "namespace": tag,
         "state_dir": str(base.state_path),  # share the running stack (jars, Flink conf, pids)
         "registry_path": str(dest / "registry.json"),
-        "kafka": {"bootstrap_servers": base.kafka.bootstrap_servers, "topic_prefix": f"{tag}."},
+        "kafka": {
+            "bootstrap_servers": base.kafka.bootstrap_servers,
+            "topic_prefix": f"{tag}.",
+            "topics": {"source": {"partitions": partitions}},  # created by `jobs submit`
+        },
         "redis": {"url": base.redis.url},
         "flink": {"rest_url": base.flink.rest_url},
         "offline": {"path": str(dest / "offline")},
