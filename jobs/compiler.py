@@ -55,6 +55,21 @@ _SCALAR_CASTS = {
 }
 
 
+def job_placement(config: Config) -> dict[str, str]:
+    """Where a job keeps its state and how wide it runs, carried in the job's own configuration
+    (so any cluster runs it the same way): ``flink.checkpoints_dir`` / ``savepoints_dir`` (e.g.
+    ``s3://...``) and ``flink.parallelism``; unset values leave the cluster's defaults."""
+    f = config.flink
+    out: dict[str, str] = {}
+    if f.checkpoints_dir:
+        out["execution.checkpointing.dir"] = f.checkpoints_dir
+    if f.savepoints_dir:
+        out["execution.checkpointing.savepoint-dir"] = f.savepoints_dir
+    if f.parallelism:
+        out["parallelism.default"] = str(f.parallelism)
+    return out
+
+
 def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -346,6 +361,7 @@ def compile_streaming_job(
                 if config.flink.source_idle_timeout
                 else {}
             ),
+            **job_placement(config),
         },
         "python_functions": functions,
         "statements": stmts,
