@@ -122,6 +122,11 @@ class FlinkConfig(_Model):
     savepoints_dir: str = ""
     # Each job's parallelism; empty means 1 (the cluster's slots bound it).
     parallelism: int | None = Field(None, ge=1)
+    # The Python on the cluster's TaskManagers that runs the job's Python functions (a path in the
+    # cluster's runtime image, e.g. /opt/featurestream/venv/bin/python). Flink reads it from each
+    # job's configuration. Empty: the local stack's runtime when the job goes to the local stack,
+    # else `python` on the TaskManagers' PATH (Flink's default).
+    python_executable: str = ""
     # Mark a Kafka partition idle after this long without data (e.g. "30 s"), so it stops holding
     # the watermark back. Off by default: an idle partition that wakes up with older data would
     # otherwise turn its events late. Turn it on for topics with partitions that stay empty.
@@ -255,6 +260,14 @@ class Config(_Model):
         """The folder of the repo's on-demand functions (setting ``ondemand.path``)."""
         p = Path(self.ondemand.path)
         return p if p.is_absolute() else (self.root / p).resolve()
+
+    @property
+    def targets_local_stack(self) -> bool:
+        """Whether ``flink.rest_url`` is the REST endpoint of the local stack's Flink cluster."""
+        from urllib.parse import urlparse
+
+        url = urlparse(self.flink.rest_url)
+        return url.hostname in ("localhost", "127.0.0.1") and (url.port or 8081) == self.stack.flink.rest_port
 
     @property
     def offline_path(self) -> Path:

@@ -126,6 +126,7 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
             "flink": {
                 "rest_url": f"http://localhost:{rest_port}",
                 "parallelism": 2,
+                "python_executable": str(python),  # the cluster's runtime (a path in its image)
                 "checkpoint_interval": "2 s",
                 "checkpoints_dir": f"s3://{BUCKET}/checkpoints",
                 "savepoints_dir": f"s3://{BUCKET}/savepoints",
@@ -153,7 +154,7 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
         job_conf = jm.flink._request("GET", f"/jobs/{job_id}/jobmanager/config")
         user_conf = jm.flink._request("GET", f"/jobs/{job_id}/config")
         text = json.dumps([job_conf, user_conf])
-        for local in {str(CHECKOUT), str(repo), sys.prefix, str(stack.config.state_path)}:
+        for local in {str(CHECKOUT), str(repo), sys.prefix, sys.executable, str(stack.config.state_path)}:
             assert local not in text, f"the job's configuration names {local}"
 
         bootstrap = cfg.kafka.bootstrap_servers

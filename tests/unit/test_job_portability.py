@@ -51,10 +51,14 @@ def test_submitting_client_reads_only_the_rest_address(tmp_path: Path) -> None:
 
 
 def test_state_locations_and_parallelism_travel_in_the_job(tmp_path: Path) -> None:
-    assert job_placement(_cfg(tmp_path)) == {}
+    local = job_placement(_cfg(tmp_path))  # the local stack shares this machine and its runtime
+    assert local == {"python.executable": sys.executable}
+    remote = _cfg(tmp_path, "flink:\n  rest_url: http://flink.internal:8081\n")
+    assert job_placement(remote) == {}, "a remote cluster's job names no path of this machine"
     cfg = _cfg(
         tmp_path,
-        "flink:\n  checkpoints_dir: s3://b/ckpt\n  savepoints_dir: s3://b/sp\n  parallelism: 4\n",
+        "flink:\n  rest_url: http://flink.internal:8081\n  checkpoints_dir: s3://b/ckpt\n"
+        "  savepoints_dir: s3://b/sp\n  parallelism: 4\n  python_executable: /opt/fs/bin/python\n",
     )
     view = next(v for v in demo_views("default") if v.name == "user_clicks_10m")
     source = parse_source((REPO_ROOT / "sql" / "sources" / "clicks.sql").read_text(), "clicks.sql")
@@ -62,4 +66,5 @@ def test_state_locations_and_parallelism_travel_in_the_job(tmp_path: Path) -> No
     assert spec["config"]["execution.checkpointing.dir"] == "s3://b/ckpt"
     assert spec["config"]["execution.checkpointing.savepoint-dir"] == "s3://b/sp"
     assert spec["config"]["parallelism.default"] == "4"
+    assert spec["config"]["python.executable"] == "/opt/fs/bin/python"
     assert str(tmp_path) not in str(spec["config"])
