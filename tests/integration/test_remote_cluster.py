@@ -106,7 +106,7 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
                 rest_port=rest_port,
                 rpc_port=_free_port(),
                 taskmanagers=2,
-                task_slots=2,
+                task_slots=1,  # one slot each: the parallel-2 job runs on both TaskManagers
                 jobmanager_memory="1024m",
                 taskmanager_memory="1536m",
                 python=str(python),
