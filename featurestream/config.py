@@ -30,6 +30,7 @@ __all__ = [
     "OnDemandConfig",
     "RedisClusterStackConfig",
     "RedisStackConfig",
+    "S3Config",
     "ServingConfig",
     "TopicSettings",
     "load_config",
@@ -96,6 +97,11 @@ class FlinkStackConfig(_Model):
     parallelism: int = Field(1, ge=1)
     checkpoint_interval: str = "5s"
     checkpoints_retained: int = Field(3, ge=1)
+    # TaskManager processes (each with `task_slots` slots).
+    taskmanagers: int = Field(1, ge=1)
+    # The Python the cluster runs UDFs with (its `python.executable`): the cluster's own runtime,
+    # never the feature repo. Empty means the interpreter running featurestream.
+    python: str = ""
 
 
 class StackConfig(_Model):
@@ -183,12 +189,40 @@ class RedisConfig(_Model):
 
 
 class FlinkConfig(_Model):
+    """The Flink cluster jobs run on: any REST endpoint, not only the local stack's.
+
+    ``checkpoints_dir`` / ``savepoints_dir`` (URIs such as ``s3://bucket/prefix/checkpoints``) are
+    set in each job's own configuration, so a job keeps its state where the team's cluster can
+    reach it; empty means the cluster's own setting (the local stack: under ``<state_dir>/flink``).
+    """
+
     rest_url: str = "http://localhost:8081"
+    checkpoints_dir: str = ""
+    savepoints_dir: str = ""
+    # Each job's parallelism; empty means 1 (the cluster's slots bound it).
+    parallelism: int | None = Field(None, ge=1)
+    # The Python on the cluster's TaskManagers that runs the job's Python functions (a path in the
+    # cluster's runtime image, e.g. /opt/featurestream/venv/bin/python). Flink reads it from each
+    # job's configuration. Empty: the local stack's runtime when the job goes to the local stack,
+    # else `python` on the TaskManagers' PATH (Flink's default).
+    python_executable: str = ""
     # Mark a Kafka partition idle after this long without data (e.g. "30 s"), so it stops holding
     # the watermark back. Off by default: an idle partition that wakes up with older data would
     # otherwise turn its events late. Turn it on for topics with partitions that stay empty.
     source_idle_timeout: str = ""
     checkpoint_interval: str = "5 s"
+
+
+class S3Config(_Model):
+    """An S3-compatible object store (AWS, MinIO, Ceph, ...) for ``s3://`` paths.
+
+    Credentials never live in the config: they come from the environment of each process
+    (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, or the platform's instance credentials).
+    """
+
+    endpoint: str = ""  # e.g. http://127.0.0.1:9000; empty means AWS
+    path_style_access: bool = False  # most non-AWS stores need path-style URLs
+    region: str = "us-east-1"
 
 
 class OfflineConfig(_Model):
@@ -307,6 +341,7 @@ class Config(_Model):
     redis: RedisConfig = RedisConfig()
     flink: FlinkConfig = FlinkConfig()
     offline: OfflineConfig = OfflineConfig()
+    s3: S3Config = S3Config()
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()  # type: ignore[call-arg]  # (no pydantic mypy plugin)
     ondemand: OnDemandConfig = OnDemandConfig()
@@ -337,6 +372,14 @@ class Config(_Model):
         """The folder of the repo's on-demand functions (setting ``ondemand.path``)."""
         p = Path(self.ondemand.path)
         return p if p.is_absolute() else (self.root / p).resolve()
+
+    @property
+    def targets_local_stack(self) -> bool:
+        """Whether ``flink.rest_url`` is the REST endpoint of the local stack's Flink cluster."""
+        from urllib.parse import urlparse
+
+        url = urlparse(self.flink.rest_url)
+        return url.hostname in ("localhost", "127.0.0.1") and (url.port or 8081) == self.stack.flink.rest_port
 
     @property
     def offline_path(self) -> Path:

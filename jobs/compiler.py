@@ -56,6 +56,31 @@ _SCALAR_CASTS = {
 }
 
 
+def job_placement(config: Config) -> dict[str, str]:
+    """Where a job keeps its state, how wide it runs and which Python runs its functions, carried
+    in the job's own configuration (so any cluster runs it the same way): ``flink.checkpoints_dir``
+    / ``savepoints_dir`` (e.g. ``s3://...``), ``flink.parallelism`` and ``flink.python_executable``
+    (a path on the cluster; for the local stack, the stack's own runtime). Unset values leave the
+    cluster's defaults. Nothing here names a path of the submitting machine unless the target is
+    the local stack, whose cluster shares this machine."""
+    import sys
+
+    f = config.flink
+    out: dict[str, str] = {}
+    python = f.python_executable or (
+        (config.stack.flink.python or sys.executable) if config.targets_local_stack else ""
+    )
+    if python:
+        out["python.executable"] = python
+    if f.checkpoints_dir:
+        out["execution.checkpointing.dir"] = f.checkpoints_dir
+    if f.savepoints_dir:
+        out["execution.checkpointing.savepoint-dir"] = f.savepoints_dir
+    if f.parallelism:
+        out["parallelism.default"] = str(f.parallelism)
+    return out
+
+
 def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -349,6 +374,7 @@ def compile_streaming_job(
                 if config.flink.source_idle_timeout
                 else {}
             ),
+            **job_placement(config),
         },
         "python_functions": functions,
         "statements": stmts,

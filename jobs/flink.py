@@ -6,15 +6,12 @@ PyFlink that the cluster runs; everything else uses the REST API (``flink.rest_u
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,15 +22,9 @@ from featurestream.secrets import config_secrets, redact, seal
 __all__ = ["FlinkClient", "FlinkError"]
 
 
-def _runner_path() -> Path:
-    """The installed ``featurestream.jobs.runner`` script (found by import, not by repo layout)."""
-    spec = importlib.util.find_spec("featurestream.jobs.runner")
-    if spec is None or spec.origin is None:  # pragma: no cover - a broken install
-        raise FeatureStreamError("featurestream.jobs.runner is not installed", hint="pip install featurestream")
-    return Path(spec.origin)
-
-
-RUNNER = _runner_path()
+# The job's entry point, run as a module by the client's Python (``flink run -pym``): no file path
+# of the submitting machine is named, so none reaches the job's configuration.
+RUNNER_MODULE = "featurestream.jobs.runner"
 
 
 class FlinkError(FeatureStreamError):
@@ -138,12 +129,12 @@ class FlinkClient:
     def submit(
         self, spec: dict[str, Any], *, savepoint: str | None = None, wait: bool = False, timeout: float = 300.0
     ) -> str:
-        """Submit a job spec with ``flink run -py``; returns the Flink job id.
+        """Submit a job spec with ``flink run -pym``; returns the Flink job id.
 
         The spec file holds references in place of secrets (:func:`featurestream.secrets.seal`); their
         values reach the runner only through the ``flink run`` process's environment.
         """
-        from featurestream.stack.flink import FlinkService, flink_home
+        from featurestream.stack.flink import client_env, flink_home
 
         secrets = config_secrets(self.config.redis.url, self.config.kafka.properties)
         sealed, secret_env = seal(spec, secrets)
@@ -151,19 +142,16 @@ class FlinkClient:
         specs_dir.mkdir(parents=True, exist_ok=True)
         spec_path = specs_dir / f"{spec['name']}.json"
         spec_path.write_text(json.dumps(sealed, indent=1))
-        svc = FlinkService(self.config)
-        svc.write_config() if not svc.conf_dir.exists() else None
         url = urlparse(self.rest_url)
         cmd = ["bash", str(flink_home() / "bin" / "flink"), "run", "-m", f"{url.hostname}:{url.port or 8081}"]
         if not wait:
             cmd.append("-d")
         if savepoint:
             cmd += ["-s", savepoint]
-        cmd += ["-py", str(RUNNER), "--spec", str(spec_path)]
+        cmd += ["-pym", RUNNER_MODULE, "--spec", str(spec_path)]
         if wait:
             cmd.append("--wait")
-        env = svc.env()
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.config.root), env.get("PYTHONPATH")]))
+        env = client_env(self.config, self.rest_url)
         env.update(secret_env)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         out = redact(proc.stdout + proc.stderr, secrets)

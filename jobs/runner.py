@@ -8,7 +8,7 @@ cluster-side Python never reads the feature repo:
      "statements": ["CREATE TABLE ...", ...],   # DDL, run one by one
      "inserts": ["INSERT INTO ...", ...]}       # run together as one STATEMENT SET
 
-Submitted with ``flink run -py <featurestream.jobs.runner> --spec FILE`` (see ``featurestream.jobs.flink``).
+Submitted with ``flink run -pym featurestream.jobs.runner --spec FILE`` (see ``featurestream.jobs.flink``).
 The spec file carries ``${FEATURESTREAM_SECRET_<n>}`` references in place of secrets; they are
 resolved here from this process's environment (:func:`featurestream.secrets.unseal`).
 """

@@ -188,16 +188,24 @@ class Stack:
             f.jobmanager.logfile,
             alive=f.jobmanager.running,
         )
-        if not f.taskmanager.running():
-            self.log("flink-taskmanager  starting ...")
-            f.start_taskmanager()
-            started = True
-        wait_until(f.healthy, timeout, "the Flink TaskManager", f.taskmanager.logfile, alive=f.taskmanager.running)
+        for i, tm in enumerate(f.taskmanagers):
+            if not tm.running():
+                self.log(f"{tm.name:<18} starting ...")
+                f.start_taskmanager(i)
+                started = True
+        wait_until(
+            f.healthy,
+            timeout,
+            f"the Flink TaskManagers ({len(f.taskmanagers)})",
+            f.taskmanager.logfile,
+            alive=lambda: all(tm.running() for tm in f.taskmanagers),
+        )
         secs = time.monotonic() - t0
         pid = f.jobmanager.pid()
-        rss = _rss_mb(pid) + _rss_mb(f.taskmanager.pid())
+        tm_pids = [tm.pid() for tm in f.taskmanagers]
+        rss = _rss_mb(pid) + sum(_rss_mb(p) for p in tm_pids)
         msg = f"healthy in {secs:.1f}s" if started else "already running"
-        self.log(f"{'flink':<18} {msg} (pids {pid}, {f.taskmanager.pid()}) at {f.rest_url}")
+        self.log(f"{'flink':<18} {msg} (pids {pid}, {', '.join(str(p) for p in tm_pids)}) at {f.rest_url}")
         return ServiceStatus(
             "flink", pid, f.port, True, f.rest_url, started=started, seconds=secs if started else 0.0, rss_mb=rss
         )
@@ -210,7 +218,7 @@ class Stack:
         stopped: list[str] = []
         order: list[ManagedProcess] = []
         if "flink" in wanted:
-            order += [self.flink.taskmanager, self.flink.jobmanager]
+            order += [*self.flink.taskmanagers, self.flink.jobmanager]
         if "kafka" in wanted:
             order.append(self.kafka.proc)
         if "redis" in wanted:
@@ -230,7 +238,10 @@ class Stack:
             (self.kafka.proc, self.kafka.port, self.kafka.bootstrap, self.kafka.healthy),
             (self.redis.proc, self.redis.port, self.redis.url, self.redis.healthy),
             (self.flink.jobmanager, self.flink.port, self.flink.rest_url, self.flink.healthy),
-            (self.flink.taskmanager, self.flink.cfg.rpc_port, "(registers with the JobManager)", self.flink.healthy),
+            *(
+                (tm, self.flink.cfg.rpc_port, "(registers with the JobManager)", self.flink.healthy)
+                for tm in self.flink.taskmanagers
+            ),
         ):
             pid = proc.pid()
             ok = False

@@ -19,10 +19,10 @@ import yaml
 
 from featurestream.config import Config
 from featurestream.errors import StackError
-from featurestream.stack.jars import flink_jars
+from featurestream.stack.jars import flink_jars, flink_plugins
 from featurestream.stack.process import ManagedProcess
 
-__all__ = ["FlinkService", "flink_home"]
+__all__ = ["FlinkService", "client_env", "flink_home"]
 
 
 def flink_home() -> Path:
@@ -48,8 +48,13 @@ class FlinkService:
         self.home = self.state / "flink"
         self.conf_dir = self.home / "conf"
         self.lib_dir = self.home / "lib"
+        self.plugins_dir = self.home / "plugins"
         self.jobmanager = ManagedProcess("flink-jobmanager", self.state)
-        self.taskmanager = ManagedProcess("flink-taskmanager", self.state)
+        self.taskmanagers = [
+            ManagedProcess("flink-taskmanager" if i == 0 else f"flink-taskmanager-{i + 1}", self.state)
+            for i in range(self.cfg.taskmanagers)
+        ]
+        self.taskmanager = self.taskmanagers[0]
         self.port = self.cfg.rest_port
         self.rest_url = f"http://localhost:{self.port}"
 
@@ -58,7 +63,7 @@ class FlinkService:
     def settings(self) -> dict[str, Any]:
         """The generated cluster configuration (flat Flink keys)."""
         c = self.cfg
-        python = sys.executable
+        python = c.python or sys.executable
         ckpt = (self.home / "checkpoints").as_uri()
         savepoints = (self.home / "savepoints").as_uri()
         base = yaml.safe_load((flink_home() / "conf" / "config.yaml").read_text()) or {}
@@ -92,10 +97,24 @@ class FlinkService:
             "heartbeat.timeout": 20000,
             # REST metrics (monitoring, benches) refresh every second instead of every 10 s
             "metrics.fetcher.update-interval": 1000,
+            # the cluster's own Python runtime; the feature repo is never on its path: jobs carry
+            # their SQL in the spec and import only the installed featurestream package
             "python.executable": python,
             "python.client.executable": python,
-            "python.pythonpath": str(self.config.root),
             "classloader.check-leaked-classloader": False,
+            **self._s3_settings(),
+        }
+
+    def _s3_settings(self) -> dict[str, Any]:
+        """Flink's S3 filesystem plugin settings for ``s3://`` checkpoints, savepoints and sinks
+        (credentials come from the processes' environment, never from this file)."""
+        s3 = self.config.s3
+        if not s3.endpoint:
+            return {}
+        return {
+            "s3.endpoint": s3.endpoint,
+            "s3.path.style.access": s3.path_style_access,
+            "s3.endpoint.region": s3.region,
         }
 
     def write_config(self) -> None:
@@ -124,14 +143,9 @@ class FlinkService:
             wanted[p.name] = p
         for p in flink_jars(self.state / "jars"):
             wanted[p.name] = p
-        self.lib_dir.mkdir(parents=True, exist_ok=True)
-        for existing in self.lib_dir.iterdir():
-            if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
-                existing.unlink()
-        for name, target in wanted.items():
-            link = self.lib_dir / name
-            if not link.exists():
-                link.symlink_to(target)
+        _sync_links(self.lib_dir, wanted)
+        plugins = flink_plugins(self.state / "jars")
+        _sync_links(self.plugins_dir, {p.name: p for p in plugins.iterdir()} if plugins.is_dir() else {})
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -139,11 +153,13 @@ class FlinkService:
             {
                 "FLINK_CONF_DIR": str(self.conf_dir),
                 "FLINK_LIB_DIR": str(self.lib_dir),
+                "FLINK_PLUGINS_DIR": str(self.plugins_dir),
                 "FLINK_LOG_DIR": str(self.home / "log"),
                 "FLINK_PID_DIR": str(self.home),
                 "FLINK_IDENT_STRING": "featurestream",
             }
         )
+        env.pop("PYTHONPATH", None)  # nothing of the submitting checkout leaks into the cluster
         java = shutil.which("java")
         if java is None:
             raise StackError(
@@ -156,14 +172,75 @@ class FlinkService:
     def start_jobmanager(self) -> None:
         self.write_config()
         cmd = ["bash", str(flink_home() / "bin" / "jobmanager.sh"), "start-foreground"]
-        self.jobmanager.start(cmd, self.port, marker=str(self.conf_dir), env=self.env())
+        self.jobmanager.start(cmd, self.port, marker=str(self.conf_dir), env=self.env(), cwd=self.home)
 
-    def start_taskmanager(self) -> None:
+    def start_taskmanager(self, index: int = 0) -> None:
+        """Start TaskManager ``index`` (its own log and pid file; the cluster's folder as cwd)."""
         cmd = ["bash", str(flink_home() / "bin" / "taskmanager.sh"), "start-foreground"]
-        self.taskmanager.start(cmd, self.cfg.rpc_port, marker=str(self.conf_dir), env=self.env())
+        env = self.env()
+        env["FLINK_IDENT_STRING"] = f"featurestream-tm{index + 1}"
+        self.taskmanagers[index].start(cmd, self.cfg.rpc_port, marker=str(self.conf_dir), env=env, cwd=self.home)
 
     def overview(self) -> dict[str, Any]:
         return dict(rest_get(f"{self.rest_url}/overview"))
 
     def healthy(self) -> bool:
-        return int(self.overview().get("taskmanagers", 0)) >= 1
+        return int(self.overview().get("taskmanagers", 0)) >= len(self.taskmanagers)
+
+
+def _sync_links(folder: Path, wanted: dict[str, Path]) -> None:
+    """Make ``folder`` hold exactly one symlink per ``wanted`` entry (stale links removed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for existing in folder.iterdir():
+        if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
+            existing.unlink()
+    for name, target in wanted.items():
+        link = folder / name
+        if not link.exists():
+            link.symlink_to(target)
+
+
+def client_env(config: Config, rest_url: str) -> dict[str, str]:
+    """The environment of the ``flink run`` client that submits a job to ``rest_url``: its own
+    configuration folder (only the REST address), Flink's jars plus the connectors for planning,
+    and the submitting Python for the driver. Nothing of the local cluster's configuration (its
+    Python, paths or state folders) is read, so none of it can end up in the job's configuration;
+    the job carries its SQL in its spec and runs with the cluster's own runtime."""
+    from urllib.parse import urlparse
+
+    home = config.state_path / "flink-client"
+    conf, lib, plugins, log = home / "conf", home / "lib", home / "plugins", home / "log"
+    for d in (conf, log):
+        d.mkdir(parents=True, exist_ok=True)
+    wheel_conf = flink_home() / "conf"
+    for name in ("log4j-cli.properties", "logback.xml"):
+        if (wheel_conf / name).exists():
+            shutil.copyfile(wheel_conf / name, conf / name)
+    url = urlparse(rest_url)
+    settings = {"rest.address": url.hostname or "localhost", "rest.port": url.port or 8081}
+    base = yaml.safe_load((wheel_conf / "config.yaml").read_text()) or {}
+    java_opts = base.get("env", {}).get("java", {}).get("opts", {}).get("all", "")
+    if java_opts:
+        settings["env.java.opts.all"] = java_opts
+    with open(conf / "config.yaml", "w") as fh:
+        yaml.safe_dump(settings, fh, sort_keys=True, width=100_000)
+    home_lib = flink_home()
+    wanted: dict[str, Path] = {p.name: p for p in (home_lib / "lib").glob("*.jar")}
+    for p in (home_lib / "opt").glob("flink-python-*.jar"):
+        wanted[p.name] = p
+    for p in flink_jars(config.state_path / "jars"):
+        wanted[p.name] = p
+    _sync_links(lib, wanted)
+    found = flink_plugins(config.state_path / "jars")
+    _sync_links(plugins, {p.name: p for p in found.iterdir()} if found.is_dir() else {})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLINK_") and k != "PYTHONPATH"}
+    env.update(
+        {
+            "FLINK_CONF_DIR": str(conf),
+            "FLINK_LIB_DIR": str(lib),
+            "FLINK_PLUGINS_DIR": str(plugins),
+            "FLINK_LOG_DIR": str(log),
+            "PYFLINK_CLIENT_EXECUTABLE": sys.executable,
+        }
+    )
+    return env

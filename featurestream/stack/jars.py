@@ -8,12 +8,16 @@ from pathlib import Path
 
 from featurestream.errors import StackError
 
-__all__ = ["POM", "ensure_jars", "flink_jars", "kafka_classpath"]
+__all__ = ["POM", "ensure_jars", "flink_jars", "flink_plugins", "kafka_classpath"]
 
 POM = Path(__file__).with_name("pom.xml")
 SETTINGS = Path(__file__).with_name("settings.xml")
 # A jar whose presence means the resolution already ran (re-running is then a no-op).
-_MARKERS = {"kafka": ("kafka_2.13-",), "flink": ("flink-sql-connector-kafka-", "flink-parquet-", "hadoop-common-")}
+_MARKERS = {
+    "kafka": ("kafka_2.13-",),
+    "flink": ("flink-sql-connector-kafka-", "flink-parquet-", "hadoop-common-"),
+    "flink-plugins/s3-fs-hadoop": ("flink-s3-fs-hadoop-",),
+}
 
 
 def _resolved(jars_dir: Path) -> bool:
@@ -56,3 +60,8 @@ def kafka_classpath(jars_dir: Path) -> str:
 def flink_jars(jars_dir: Path) -> list[Path]:
     """Extra jars for Flink's lib/: the Kafka SQL connector and the Parquet format (+ Hadoop)."""
     return sorted((jars_dir / "flink").glob("*.jar"))
+
+
+def flink_plugins(jars_dir: Path) -> Path:
+    """Flink's plugins folder (one sub-folder per plugin): the S3 filesystem (``s3://`` paths)."""
+    return jars_dir / "flink-plugins"
