@@ -137,15 +137,7 @@ class FlinkService:
         self._link_lib()
 
     def _link_lib(self) -> None:
-        home = flink_home()
-        wanted: dict[str, Path] = {p.name: p for p in (home / "lib").glob("*.jar")}
-        for p in (home / "opt").glob("flink-python-*.jar"):
-            wanted[p.name] = p
-        for p in flink_jars(self.state / "jars"):
-            wanted[p.name] = p
-        _sync_links(self.lib_dir, wanted)
-        plugins = flink_plugins(self.state / "jars")
-        _sync_links(self.plugins_dir, {p.name: p for p in plugins.iterdir()} if plugins.is_dir() else {})
+        _link_jars(self.state / "jars", self.lib_dir, self.plugins_dir)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -188,6 +180,20 @@ class FlinkService:
         return int(self.overview().get("taskmanagers", 0)) >= len(self.taskmanagers)
 
 
+def _link_jars(jars_dir: Path, lib: Path, plugins: Path) -> None:
+    """Fill a ``lib/`` (the wheel's jars, ``flink-python`` from ``opt/``, the Maven-resolved
+    connectors) and a ``plugins/`` folder (the S3 filesystem) with links; the wheel is untouched."""
+    home = flink_home()
+    wanted: dict[str, Path] = {p.name: p for p in (home / "lib").glob("*.jar")}
+    for p in (home / "opt").glob("flink-python-*.jar"):
+        wanted[p.name] = p
+    for p in flink_jars(jars_dir):
+        wanted[p.name] = p
+    _sync_links(lib, wanted)
+    found = flink_plugins(jars_dir)
+    _sync_links(plugins, {p.name: p for p in found.iterdir()} if found.is_dir() else {})
+
+
 def _sync_links(folder: Path, wanted: dict[str, Path]) -> None:
     """Make ``folder`` hold exactly one symlink per ``wanted`` entry (stale links removed)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -224,15 +230,7 @@ def client_env(config: Config, rest_url: str) -> dict[str, str]:
         settings["env.java.opts.all"] = java_opts
     with open(conf / "config.yaml", "w") as fh:
         yaml.safe_dump(settings, fh, sort_keys=True, width=100_000)
-    home_lib = flink_home()
-    wanted: dict[str, Path] = {p.name: p for p in (home_lib / "lib").glob("*.jar")}
-    for p in (home_lib / "opt").glob("flink-python-*.jar"):
-        wanted[p.name] = p
-    for p in flink_jars(config.state_path / "jars"):
-        wanted[p.name] = p
-    _sync_links(lib, wanted)
-    found = flink_plugins(config.state_path / "jars")
-    _sync_links(plugins, {p.name: p for p in found.iterdir()} if found.is_dir() else {})
+    _link_jars(config.state_path / "jars", lib, plugins)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLINK_") and k != "PYTHONPATH"}
     env.update(
         {
