@@ -87,7 +87,11 @@ class FlinkClient:
         self._request("PATCH", f"/jobs/{job_id}?mode=cancel")
 
     def savepoint(self, job_id: str, target: str | None = None, cancel: bool = False, timeout: float = 120.0) -> str:
+        """Take a savepoint (and cancel the job if asked); returns its location. It goes to
+        ``target``, else ``flink.savepoints_dir``, else the cluster's own savepoint folder (the REST
+        API does not read a job's configured savepoint folder)."""
         body: dict[str, Any] = {"cancel-job": cancel, "formatType": "CANONICAL"}
+        target = target or self.config.flink.savepoints_dir or None
         if target:
             body["target-directory"] = target
         trigger = self._request("POST", f"/jobs/{job_id}/savepoints", body)["request-id"]
