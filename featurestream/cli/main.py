@@ -189,9 +189,11 @@ def demo_cmd(c: _Ctx, events: int, wait_s: float) -> None:
 from featurestream.cli.jobs import jobs  # noqa: E402
 from featurestream.cli.monitor import audit_command, monitor_command  # noqa: E402
 from featurestream.cli.offline import backfill_command, materialize_command, sql_command, training_set_command  # noqa: E402
+from featurestream.cli.registry import registry  # noqa: E402
 from featurestream.cli.serve import serve_command  # noqa: E402
 
 main.add_command(jobs)
+main.add_command(registry)
 main.add_command(training_set_command)
 main.add_command(sql_command)
 main.add_command(materialize_command)
