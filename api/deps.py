@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from featurestream.api.limits import api_key_of
 from featurestream.api.state import AppState
 
 __all__ = ["ApiKeyDep", "NamespaceHeaderDep", "StateDep", "get_state"]
@@ -25,11 +26,7 @@ async def _api_key(
     x_api_key: Annotated[str | None, Header(description="API key (or send Authorization: Bearer <key>)")] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
-    if x_api_key:
-        return x_api_key
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return None
+    return api_key_of(x_api_key, authorization)
 
 
 async def _namespace_header(

@@ -87,8 +87,9 @@ def _entity_count(
         )
     unknown = [k for k in entities if k not in needed and k not in extra]
     if unknown:
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         raise BadRequest(
-            f"unknown entity key(s) {unknown}",
+            f"unknown entity key(s) {unknown[:10]}{more}",
             hint=f"the requested features are keyed by {list(plan.entity_names)}"
             + (f"; request fields: {sorted(extra)}" if extra else ""),
         )

@@ -135,6 +135,13 @@ class ServingConfig(_Model):
     workers: int = Field(1, ge=1)
     deadline_ms: float = Field(50.0, gt=0)
     max_entities: int = Field(1000, ge=1)
+    # Limits checked before a request costs anything (api.limits): body bytes before parsing (413),
+    # JSON arrays + objects in a body before parsing (413), entities x features before planning (413),
+    # plans kept in the per-process cache.
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_cost: int = Field(10_000, ge=1)
+    max_json_containers: int = Field(10_000, ge=16)
+    plan_cache_size: int = Field(1024, ge=1)
     cache_ttl_ms: float = Field(0.0, ge=0)
     # Empty means auth is off and every request uses the repo's `namespace`.
     api_keys: tuple[ApiKey, ...] = ()

@@ -72,13 +72,14 @@ def parse_view_ref(text: str, *, context: str | None = None) -> tuple[str, int |
     name, at, ver = text.partition("@")
     if not at:
         return name, None
-    ver = ver.lstrip("v")
-    if not ver.isdigit():
+    digits = ver[1:] if ver[:1] == "v" else ver
+    # ASCII only: str.isdigit() also accepts Arabic-Indic and superscript digits (int() misreads them)
+    if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
         raise BadReference(
-            f"version in {context or text!r} must be a positive integer, found {ver!r}",
+            f"version in {context or text!r} must be a positive integer, found {ver!r} (ASCII digits 0-9 only)",
             hint="write NAME or NAME@VERSION, e.g. user_clicks_10m@2",
         )
-    return name, int(ver)
+    return name, int(digits)
 
 
 @dataclass(frozen=True)
