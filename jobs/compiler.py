@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from featurestream.columns import CREATED_AT, FEATURE_TIME
+from featurestream.columns import CREATED_AT, FEATURE_TIME, PARTITION_DATE
 from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
 from featurestream.naming import (
@@ -201,7 +201,7 @@ def offline_table_ddl(
     cols = [f"`{e}` STRING" for e in view.entities]
     cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)"]
     cols += [f"`{f.name}` {_sink_type(f.dtype)}" for f in view.features]
-    cols += [f"`{CREATED_AT}` TIMESTAMP(3)", "`date` STRING"]
+    cols += [f"`{CREATED_AT}` TIMESTAMP(3)", f"`{PARTITION_DATE}` STRING"]
     options = {
         "connector": "filesystem",
         "path": target,
@@ -223,7 +223,7 @@ def offline_table_ddl(
     return (
         f"CREATE TEMPORARY TABLE `{table}` (\n    "
         + ",\n    ".join(cols)
-        + f"\n) PARTITIONED BY (`date`) WITH (\n    {with_clause}\n)"
+        + f"\n) PARTITIONED BY (`{PARTITION_DATE}`) WITH (\n    {with_clause}\n)"
     )
 
 
