@@ -31,6 +31,7 @@ from featurestream.naming import (
     source_topic,
     transactional_id_prefix,
 )
+from featurestream.secrets import REDIS_PASSWORD_ENV, split_password
 
 __all__ = [
     "compile_batch_job",
@@ -319,7 +320,13 @@ def compile_streaming_job(
                 "name": "fs_online_sink",
                 "module": "featurestream.jobs.online_sink",
                 "attr": "make_online_sink",
-                "kwargs": {"view": view.to_dict(), "redis_url": config.redis.url, "namespace": view.namespace},
+                # the URL without its password, and where the TaskManager finds it (featurestream.secrets)
+                "kwargs": {
+                    "view": view.to_dict(),
+                    "redis_url": split_password(config.redis.url)[0],
+                    "namespace": view.namespace,
+                    "password_env": REDIS_PASSWORD_ENV,
+                },
             }
         )
         inserts.append(

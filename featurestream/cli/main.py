@@ -9,6 +9,7 @@ import click
 
 from featurestream.config import Config, load_config
 from featurestream.errors import FeatureStreamError
+from featurestream.secrets import redact
 
 __all__ = ["main"]
 
@@ -35,7 +36,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except FeatureStreamError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            click.secho(f"error: {redact(str(exc))}", fg="red", err=True)
             sys.exit(1)
 
 
@@ -105,7 +106,7 @@ def status(c: _Ctx) -> None:
     click.echo(f"{'service':<18} {'pid':>7} {'port':>6} {'health':<8} {'rss MB':>7}  address")
     for s in rows:
         health = click.style("up", fg="green") if s.healthy else click.style("down", fg="red")
-        click.echo(f"{s.name:<18} {s.pid or '-':>7} {s.port:>6} {health:<17} {s.rss_mb:>7.0f}  {s.address}")
+        click.echo(f"{s.name:<18} {s.pid or '-':>7} {s.port:>6} {health:<17} {s.rss_mb:>7.0f}  {redact(s.address)}")
     if not all(s.healthy for s in rows):
         sys.exit(1)
 

@@ -19,6 +19,7 @@ import yaml
 
 from featurestream.config import Config
 from featurestream.errors import StackError
+from featurestream.secrets import REDIS_PASSWORD_ENV, split_password
 from featurestream.stack.jars import flink_jars
 from featurestream.stack.process import ManagedProcess
 
@@ -144,6 +145,9 @@ class FlinkService:
                 "FLINK_IDENT_STRING": "featurestream",
             }
         )
+        _, password = split_password(self.config.redis.url)
+        if password:  # job specs carry no password: the online sink reads it from here (featurestream.secrets)
+            env[REDIS_PASSWORD_ENV] = password
         java = shutil.which("java")
         if java is None:
             raise StackError(
