@@ -20,7 +20,7 @@ from featurestream.api.errors import BadRequest, NotFound
 from featurestream.api.plan import LookupPlan, build_plan
 from featurestream.definitions import FeatureService
 from featurestream.errors import FeatureStreamError
-from featurestream.ondemand import OnDemandRegistry
+from featurestream.ondemand import OnDemandFeature, OnDemandRegistry
 from featurestream.registry import BadReference, Registry
 
 __all__ = ["PLAN_CACHE_MAX_REFS", "Catalog", "PlanCache"]
@@ -102,6 +102,18 @@ class Catalog:
             plan = build_plan(self.registry, self.udfs, namespace, refs)
             self._plans.put(key, plan)
         return plan
+
+    def usable_in(self, namespace: str, udf: OnDemandFeature) -> bool:
+        """True when every stored-feature input of ``udf`` resolves in ``namespace`` (so a lookup
+        there can run it); functions of request data only are usable everywhere."""
+        refs = [i for i in udf.inputs if ":" in i]
+        if not refs:
+            return True
+        try:
+            self.registry.resolve(namespace, refs)
+        except FeatureStreamError:
+            return False
+        return True
 
     def service(self, namespace: str, name: str) -> FeatureService:
         """The feature service ``name[@version]`` (:meth:`Registry.find_service`); 422 if malformed, else 404."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,7 +44,9 @@ def create_app(config: Config | None = None) -> FastAPI:
         cfg = config or load_config()
         catalog = Catalog(Registry.open(cfg), load_udfs(cfg), plan_cache_size=cfg.serving.plan_cache_size)
         reader = AsyncOnlineReader.from_url(cfg.redis.url)
-        app.state.fs = AppState(cfg, catalog, reader, KeyRing(cfg.serving, cfg.namespace))
+        app.state.fs = AppState(
+            cfg, catalog, reader, KeyRing(cfg.serving, cfg.namespace, root=cfg.root, env=os.environ)
+        )
         mon = MonitoringService(cfg, app.state.fs.metrics.registry)
         app.state.monitoring = mon
         app.state.fs.feature_log = mon.logger

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from featurestream.errors import ConfigError
 
@@ -122,11 +122,31 @@ class OfflineConfig(_Model):
 
 
 class ApiKey(_Model):
-    """One API key; it reads and writes only its namespace. The key itself is never printed."""
+    """One API key; it reads only its namespace. The key itself is never printed.
+
+    Give the key as exactly one of: ``key_env`` (an environment variable holding it), ``key_file``
+    (a secret file holding it, e.g. a mounted Kubernetes secret; relative to the repo root),
+    ``key_sha256`` (its hex SHA-256: the server never needs the key itself), or ``key`` (inline;
+    for configs built in code -- a key written in featurestream.yaml ends up in version control).
+    The server keeps only the SHA-256 (:mod:`featurestream.api.auth`).
+    """
 
     name: str
-    key: SecretStr
     namespace: str
+    key: SecretStr | None = None
+    key_env: str | None = None
+    key_file: str | None = None
+    key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiKey:
+        given = [f for f in ("key", "key_env", "key_file", "key_sha256") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"API key {self.name!r}: expected exactly one of key_env, key_file, key_sha256 or key, found "
+                + (", ".join(given) if given else "none")
+            )
+        return self
 
 
 class ServingConfig(_Model):

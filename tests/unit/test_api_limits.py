@@ -88,7 +88,11 @@ def _guarded(keys: bool, max_body_bytes: int) -> tuple[RequestGuard, Any]:
 
     api_keys = [ApiKey(name="a", key="s3cret", namespace="default")] if keys else []
     serving = ServingConfig(api_keys=api_keys, max_body_bytes=max_body_bytes)
-    fs = SimpleNamespace(config=SimpleNamespace(serving=serving), keys=KeyRing(serving, "default"), metrics=Metrics())
+    fs = SimpleNamespace(
+        config=SimpleNamespace(serving=serving),
+        keys=KeyRing(serving, "default", root=Path("."), env={}),
+        metrics=Metrics(),
+    )
     return RequestGuard(inner), SimpleNamespace(state=SimpleNamespace(fs=fs))
 
 
