@@ -110,6 +110,25 @@ class FlinkConfig(_Model):
     # otherwise turn its events late. Turn it on for topics with partitions that stay empty.
     source_idle_timeout: str = ""
     checkpoint_interval: str = "5 s"
+    # A failing job restarts after 1 s, then 2, 4, ... up to `restart_max_backoff` (with 10% jitter),
+    # forever, never a thousand times a minute; a job that ran `restart_reset_after` without failing
+    # starts again from the initial delay. Set on every job (restart_strategy) and on the local cluster.
+    restart_initial_backoff: str = "1 s"
+    restart_max_backoff: str = "2 min"
+    restart_backoff_multiplier: float = Field(2.0, gt=1.0)
+    restart_reset_after: str = "10 min"
+
+    def restart_strategy(self) -> dict[str, str]:
+        """Flink's exponential-delay restart options: the one restart rule of every job."""
+        prefix = "restart-strategy.exponential-delay."
+        return {
+            "restart-strategy.type": "exponential-delay",
+            prefix + "initial-backoff": self.restart_initial_backoff,
+            prefix + "max-backoff": self.restart_max_backoff,
+            prefix + "backoff-multiplier": str(self.restart_backoff_multiplier),
+            prefix + "reset-backoff-threshold": self.restart_reset_after,
+            prefix + "jitter-factor": "0.1",
+        }
 
 
 class OfflineConfig(_Model):

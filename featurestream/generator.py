@@ -139,7 +139,16 @@ def produce(bootstrap: str, topic: str, payloads: list[bytes], *, chunk: int = 1
     yields the running count."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=256 * 1024, acks=1)
+    # bounded waits: metadata/buffer (max_block_ms) and each request, so an unreachable broker fails the run
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        acks=1,
+        max_block_ms=30_000,
+        request_timeout_ms=30_000,
+        api_version_auto_timeout_ms=5_000,
+    )
     try:
         for i, p in enumerate(payloads, 1):
             producer.send(topic, p, key=_entity_key(p))

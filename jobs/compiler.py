@@ -348,6 +348,7 @@ def compile_streaming_job(
             "python.fn-execution.arrow.batch.size": "1000",
             "pipeline.auto-watermark-interval": "200 ms",
             "execution.checkpointing.interval": config.flink.checkpoint_interval,
+            **config.flink.restart_strategy(),
             **(
                 {"table.exec.source.idle-timeout": config.flink.source_idle_timeout}
                 if config.flink.source_idle_timeout

@@ -53,7 +53,11 @@ class JobManager:
         from kafka.admin import NewTopic
         from kafka.errors import TopicAlreadyExistsError
 
-        admin = KafkaAdminClient(bootstrap_servers=self.config.kafka.bootstrap_servers, request_timeout_ms=10000)
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.config.kafka.bootstrap_servers,
+            request_timeout_ms=10_000,
+            api_version_auto_timeout_ms=5_000,
+        )
         try:
             if topic not in admin.list_topics():
                 with contextlib.suppress(TopicAlreadyExistsError):

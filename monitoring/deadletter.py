@@ -159,6 +159,7 @@ def dead_letter_counts(
             enable_auto_commit=False,
             group_id=None,
             request_timeout_ms=int(timeout_s * 1000) + 1000,
+            api_version_auto_timeout_ms=int(min(timeout_s, 5.0) * 1000),
         )
     except (KafkaError, OSError, ValueError) as exc:  # NoBrokersAvailable, bad config
         for sc in out:

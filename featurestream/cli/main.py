@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from featurestream.cli.failures import connection_failure
 from featurestream.config import Config, load_config
 from featurestream.errors import FeatureStreamError
 from featurestream.secrets import redact
@@ -30,13 +31,20 @@ pass_ctx = click.make_pass_decorator(_Ctx)
 
 
 class _Group(click.Group):
-    """Turns FeatureStreamError into a clean message and exit code 1 (no traceback)."""
+    """Turns FeatureStreamError -- and a service that cannot be reached (cli.failures) -- into one
+    clean message and exit code 1 (no traceback)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except FeatureStreamError as exc:
             click.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+            sys.exit(1)
+        except Exception as exc:
+            failure = connection_failure(exc)
+            if failure is None:
+                raise
+            click.secho(f"error: {failure}", fg="red", err=True)
             sys.exit(1)
 
 

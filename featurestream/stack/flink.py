@@ -87,9 +87,7 @@ class FlinkService:
             "execution.checkpointing.num-retained": c.checkpoints_retained,
             "execution.checkpointing.interval": c.checkpoint_interval,
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-            "restart-strategy.type": "fixed-delay",
-            "restart-strategy.fixed-delay.attempts": 1000,
-            "restart-strategy.fixed-delay.delay": "2 s",
+            **self.config.flink.restart_strategy(),
             "heartbeat.timeout": 20000,
             # REST metrics (monitoring, benches) refresh every second instead of every 10 s
             "metrics.fetcher.update-interval": 1000,
