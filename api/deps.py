@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import unquote
 
-from fastapi import Depends, Header, Request
+from fastapi import Cookie, Depends, Header, Request
 
+from featurestream.api.limits import api_key_of
 from featurestream.api.state import AppState
 
 __all__ = ["ApiKeyDep", "NamespaceHeaderDep", "StateDep", "get_state"]
@@ -24,12 +26,11 @@ async def get_state(request: Request) -> AppState:
 async def _api_key(
     x_api_key: Annotated[str | None, Header(description="API key (or send Authorization: Bearer <key>)")] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    featurestream_api_key: Annotated[str | None, Cookie(include_in_schema=False)] = None,
 ) -> str | None:
-    if x_api_key:
-        return x_api_key
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return None
+    # the cookie is the dashboard's (GET only: RequestGuard checks requests with a body by header)
+    cookie = unquote(featurestream_api_key) if featurestream_api_key else None  # the page percent-encodes it
+    return api_key_of(x_api_key, authorization) or cookie
 
 
 async def _namespace_header(

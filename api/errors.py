@@ -26,10 +26,12 @@ __all__ = [
     "STORE_OUTAGES",
     "ApiError",
     "BadRequest",
+    "BodyTooLarge",
     "Forbidden",
     "NotFound",
     "PayloadTooLarge",
     "StoreUnavailable",
+    "TooCostly",
     "Unauthorized",
     "store_unavailable",
 ]
@@ -82,6 +84,18 @@ class NotFound(ApiError):
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "too_many_entities"
+
+
+class BodyTooLarge(PayloadTooLarge):
+    """The request body passed ``serving.max_body_bytes`` (answered before it was parsed)."""
+
+    code = "body_too_large"
+
+
+class TooCostly(PayloadTooLarge):
+    """Entities x features of one request passed ``serving.max_cost``."""
+
+    code = "too_many_values"
 
 
 class StoreUnavailable(ApiError):

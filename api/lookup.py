@@ -87,8 +87,9 @@ def _entity_count(
         )
     unknown = [k for k in entities if k not in needed and k not in extra]
     if unknown:
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         raise BadRequest(
-            f"unknown entity key(s) {unknown}",
+            f"unknown entity key(s) {unknown[:10]}{more}",
             hint=f"the requested features are keyed by {list(plan.entity_names)}"
             + (f"; request fields: {sorted(extra)}" if extra else ""),
         )
@@ -268,9 +269,10 @@ async def run_lookup(
     now_ms = int(time.time() * 1000)
     reads = classify_reads(plan, raw, degraded, n, now_ms)
     stored, statuses, times = assemble_columns(plan, reads, n)
-    for c, col in enumerate(plan.columns):
-        if col.udf is not None:
-            stored[c], statuses[c] = run_on_demand(state, plan, col.udf, col.udf_args, n, request_data, reads)
+    if any(col.udf is not None for col in plan.columns):
+        # user code runs in a worker thread, never on the event loop; each function within its
+        # per-request budget (featurestream.ondemand), interrupted there if it runs past it
+        await asyncio.to_thread(_run_on_demand_columns, state, plan, n, request_data, reads, stored, statuses)
     count_values(state, plan, reads)
     result = LookupResult(plan, n, now_ms, stored, statuses, times, degraded, [r.sla_breached for r in reads])
     if state.feature_log is not None:  # sampled, queued without I/O; written by a background thread
@@ -286,6 +288,20 @@ def count_values(state: AppState, plan: LookupPlan, reads: list[ReadRows]) -> No
             counts[s] = counts.get(s, 0) + 1
         for s, k in counts.items():
             state.metrics.values.labels(plan.namespace, read.view.ref, s.value).inc(k)
+
+
+def _run_on_demand_columns(
+    state: AppState,
+    plan: LookupPlan,
+    n: int,
+    request_data: Mapping[str, Sequence[Any]],
+    reads: list[ReadRows],
+    stored: list[list[Any]],
+    statuses: list[list[Status]],
+) -> None:
+    for c, col in enumerate(plan.columns):
+        if col.udf is not None:
+            stored[c], statuses[c] = run_on_demand(state, plan, col.udf, col.udf_args, n, request_data, reads)
 
 
 def run_on_demand(
@@ -308,15 +324,11 @@ def run_on_demand(
             r, pos = val
             rows = reads[r]
             inputs.append(([v[pos] for v in rows.values], rows.statuses, plan.reads[r].defaults[pos]))
-    out_v: list[Any] = []
-    out_s: list[Status] = []
-    for i in range(n):
-        args = [vals[i] if sts is None or sts[i] not in FILLED_STATUSES else default for vals, sts, default in inputs]
-        v, s = udf.evaluate(args)
-        out_v.append(v)
-        out_s.append(s)
-        if s is not Status.PRESENT:
-            log.debug("on-demand %s -> %s", udf.name, s)
+    rows = (
+        [vals[i] if sts is None or sts[i] not in FILLED_STATUSES else default for vals, sts, default in inputs]
+        for i in range(n)
+    )
+    out_v, out_s = udf.evaluate_many(rows)
     for s in set(out_s):
         state.metrics.ondemand.labels(udf.name, s.value).inc(out_s.count(s))
     return out_v, out_s

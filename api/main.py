@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from featurestream.api.auth import KeyRing
 from featurestream.api.catalog import Catalog
 from featurestream.api.handlers import install_handlers
+from featurestream.api.limits import RequestGuard
 from featurestream.api.routers import feast, features, monitoring, ops, registry
 from featurestream.api.schemas import ErrorOut
 from featurestream.api.state import AppState
@@ -40,9 +42,11 @@ def create_app(config: Config | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = config or load_config()
-        catalog = Catalog(Registry.open(cfg), load_udfs(cfg))
+        catalog = Catalog(Registry.open(cfg), load_udfs(cfg), plan_cache_size=cfg.serving.plan_cache_size)
         reader = AsyncOnlineReader.from_url(cfg.redis.url)
-        app.state.fs = AppState(cfg, catalog, reader, KeyRing(cfg.serving, cfg.namespace))
+        app.state.fs = AppState(
+            cfg, catalog, reader, KeyRing(cfg.serving, cfg.namespace, root=cfg.root, env=os.environ)
+        )
         mon = MonitoringService(cfg, app.state.fs.metrics.registry)
         app.state.monitoring = mon
         app.state.fs.feature_log = mon.logger
@@ -61,6 +65,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         app.include_router(r, responses={**_INVALID, **_BUG})
     app.include_router(ops.router, responses=_BUG)  # no input, so never a 422
     install_handlers(app)
+    app.add_middleware(RequestGuard)  # auth and body size before any body is read
     return app
 
 

@@ -20,6 +20,7 @@ from featurestream.api.catalog import Catalog
 from featurestream.api.metrics import Metrics
 from featurestream.config import Config
 from featurestream.online.reader import AsyncOnlineReader
+from featurestream.secrets import redact
 
 __all__ = ["AppState"]
 
@@ -49,8 +50,8 @@ class AppState:
 
     def store_failed(self, exc: BaseException) -> None:
         if self.last_error is None:
-            log.warning("online store unavailable: %s", exc)
-        self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("online store unavailable: %s", redact(str(exc)))
+        self.last_error = f"{type(exc).__name__}: {redact(str(exc))}"
         self._blocked_until = time.monotonic() + self.retry_interval_s
 
     def store_ok(self) -> None:

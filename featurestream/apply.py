@@ -28,6 +28,7 @@ from featurestream.errors import DefinitionError, FeatureStreamError, RegistryEr
 from featurestream.naming import dlq_topic, job_name, late_topic, offline_dir, source_topic
 from featurestream.online.keys import entity_key
 from featurestream.registry import ON_DEMAND_VIEW, Registry, parse_ref
+from featurestream.reserved import reserved_problems
 
 __all__ = ["ApplyError", "Plan", "apply", "load_repo", "plan"]
 
@@ -279,7 +280,7 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
                     out.problems.append(str(exc))
                 failed.add(v.name)
                 continue
-            problems = _contract_problems(v, columns)
+            problems = reserved_problems(v, [c.name for c in columns]) + _contract_problems(v, columns)
             if problems:
                 out.problems += problems
                 failed.add(v.name)

@@ -6,7 +6,7 @@ these two columns (online they become the hash fields ``_ft``/``_ct``, see :mod:
 
 from __future__ import annotations
 
-__all__ = ["CREATED_AT", "FEATURE_TIME"]
+__all__ = ["CREATED_AT", "FEATURE_TIME", "PARTITION_DATE"]
 
 FEATURE_TIME = "feature_time"
 """When the row's values hold (a window's end, or the event time of a row-wise view); UTC."""
@@ -14,3 +14,6 @@ FEATURE_TIME = "feature_time"
 CREATED_AT = "created_at"
 """When the row was computed (null or ``feature_time`` for backfilled rows); ties of
 ``feature_time`` are broken by the latest ``created_at``."""
+
+PARTITION_DATE = "date"
+"""The offline store's partition column (``date=YYYY-MM-DD`` folders): the UTC date of ``feature_time``."""

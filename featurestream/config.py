@@ -211,6 +211,25 @@ class FlinkConfig(_Model):
     # otherwise turn its events late. Turn it on for topics with partitions that stay empty.
     source_idle_timeout: str = ""
     checkpoint_interval: str = "5 s"
+    # A failing job restarts after 1 s, then 2, 4, ... up to `restart_max_backoff` (with 10% jitter),
+    # forever, never a thousand times a minute; a job that ran `restart_reset_after` without failing
+    # starts again from the initial delay. Set on every job (restart_strategy) and on the local cluster.
+    restart_initial_backoff: str = "1 s"
+    restart_max_backoff: str = "2 min"
+    restart_backoff_multiplier: float = Field(2.0, gt=1.0)
+    restart_reset_after: str = "10 min"
+
+    def restart_strategy(self) -> dict[str, str]:
+        """Flink's exponential-delay restart options: the one restart rule of every job."""
+        prefix = "restart-strategy.exponential-delay."
+        return {
+            "restart-strategy.type": "exponential-delay",
+            prefix + "initial-backoff": self.restart_initial_backoff,
+            prefix + "max-backoff": self.restart_max_backoff,
+            prefix + "backoff-multiplier": str(self.restart_backoff_multiplier),
+            prefix + "reset-backoff-threshold": self.restart_reset_after,
+            prefix + "jitter-factor": "0.1",
+        }
 
 
 class S3Config(_Model):
@@ -235,11 +254,31 @@ class OfflineConfig(_Model):
 
 
 class ApiKey(_Model):
-    """One API key; it reads and writes only its namespace. The key itself is never printed."""
+    """One API key; it reads only its namespace. The key itself is never printed.
+
+    Give the key as exactly one of: ``key_env`` (an environment variable holding it), ``key_file``
+    (a secret file holding it, e.g. a mounted Kubernetes secret; relative to the repo root),
+    ``key_sha256`` (its hex SHA-256: the server never needs the key itself), or ``key`` (inline;
+    for configs built in code -- a key written in featurestream.yaml ends up in version control).
+    The server keeps only the SHA-256 (:mod:`featurestream.api.auth`).
+    """
 
     name: str
-    key: SecretStr
     namespace: str
+    key: SecretStr | None = None
+    key_env: str | None = None
+    key_file: str | None = None
+    key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiKey:
+        given = [f for f in ("key", "key_env", "key_file", "key_sha256") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"API key {self.name!r}: expected exactly one of key_env, key_file, key_sha256 or key, found "
+                + (", ".join(given) if given else "none")
+            )
+        return self
 
 
 class ServingConfig(_Model):
@@ -248,6 +287,13 @@ class ServingConfig(_Model):
     workers: int = Field(1, ge=1)
     deadline_ms: float = Field(50.0, gt=0)
     max_entities: int = Field(1000, ge=1)
+    # Limits checked before a request costs anything (api.limits): body bytes before parsing (413),
+    # JSON arrays + objects in a body before parsing (413), entities x features before planning (413),
+    # plans kept in the per-process cache.
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_cost: int = Field(10_000, ge=1)
+    max_json_containers: int = Field(10_000, ge=16)
+    plan_cache_size: int = Field(1024, ge=1)
     cache_ttl_ms: float = Field(0.0, ge=0)
     # Empty means auth is off and every request uses the repo's `namespace`.
     api_keys: tuple[ApiKey, ...] = ()

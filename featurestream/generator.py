@@ -149,8 +149,16 @@ def produce(
 
     from featurestream.kafka_props import client_kwargs
 
+    # bounded waits: metadata/buffer (max_block_ms) and each request, so an unreachable broker fails the run
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, batch_size=256 * 1024, acks=1, **client_kwargs(properties)
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        acks=1,
+        max_block_ms=30_000,
+        request_timeout_ms=30_000,
+        api_version_auto_timeout_ms=5_000,
+        **client_kwargs(properties),
     )
     try:
         for i, p in enumerate(payloads, 1):

@@ -10,6 +10,9 @@ features arrive already default-filled exactly as served (see :mod:`featurestrea
 
 Referenced as ``on_demand:<name>`` in requests and feature services. A call that raises or exceeds
 its budget yields the declared ``default`` with status ``ERROR`` / ``TIMEOUT``, never an exception.
+``budget_ms`` is what one *request* may spend in the function, over all its entities
+(:meth:`OnDemandFeature.evaluate_many`); rows left when it is spent get the default with ``TIMEOUT``.
+Budgets interrupt the function on any thread (:mod:`featurestream.budget`).
 Offline, :func:`compute_frame` runs the very same functions row by row over joined training rows.
 """
 
@@ -18,18 +21,18 @@ from __future__ import annotations
 import hashlib
 import importlib.machinery
 import importlib.util
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from featurestream.budget import run_with_budget
 from featurestream.config import Config
 from featurestream.errors import FeatureStreamError
 from featurestream.registry import ON_DEMAND_VIEW, FeatureRef, parse_ref
@@ -54,10 +57,6 @@ _CACHE_MAX = 10_000
 
 class OnDemandError(FeatureStreamError):
     """An on-demand definition is invalid, or a requested function or input is unknown."""
-
-
-class _BudgetExceeded(BaseException):
-    """Raised inside a running function by the budget timer (BaseException: user code rarely catches it)."""
 
 
 @dataclass
@@ -91,6 +90,20 @@ class OnDemandFeature:
         """Plain call, no budget or cache: the function as written (for tests and notebooks)."""
         return self.func(*args)
 
+    def evaluate_many(self, rows: Iterable[Sequence[Any]]) -> tuple[list[Any], list[Status]]:
+        """One request's evaluations (one argument list per entity) within ONE ``budget_ms`` for all
+        of them: each call gets what is left, and once it is spent the remaining rows get the
+        default with ``TIMEOUT`` without running. Returns the values and statuses in row order."""
+        deadline = time.perf_counter() + self.budget_ms / 1000.0
+        values: list[Any] = []
+        statuses: list[Status] = []
+        for args in rows:
+            left_ms = (deadline - time.perf_counter()) * 1000.0
+            v, s = self.evaluate(args, budget_ms=left_ms) if left_ms > 0 else (self.default, Status.TIMEOUT)
+            values.append(v)
+            statuses.append(s)
+        return values, statuses
+
     def evaluate(self, args: Sequence[Any], *, budget_ms: float | None = None) -> tuple[Any, Status]:
         """Run once with the budget and the cache; returns ``(value, status)``, never raises."""
         key = b""
@@ -102,7 +115,7 @@ class OnDemandFeature:
             hit = self._cache.get(key) if key else None
             if hit is not None and hit[0] > time.monotonic():
                 return hit[1], Status.PRESENT
-        value, status = _run_with_budget(self.func, args, self.budget_ms if budget_ms is None else budget_ms)
+        value, status = run_with_budget(self.func, args, self.budget_ms if budget_ms is None else budget_ms)
         if status is not Status.PRESENT:
             return self.default, status
         if key:
@@ -247,42 +260,6 @@ def _exec(spec: importlib.machinery.ModuleSpec | None, path: Path) -> ModuleType
             hint="fix that file, or move it out of the on-demand folder (ondemand.path in featurestream.yaml)",
         ) from exc
     return module
-
-
-# --------------------------------------------------------------------------- budget
-
-
-def _alarm(signum: int, frame: FrameType | None) -> None:
-    raise _BudgetExceeded
-
-
-def _run_with_budget(func: Callable[..., Any], args: Sequence[Any], budget_ms: float) -> tuple[Any, Status]:
-    """Call ``func(*args)``; ``(value, PRESENT)``, ``(None, ERROR)`` or ``(None, TIMEOUT)``.
-
-    On the main thread (the server's event loop under uvicorn) a real-time interval timer interrupts
-    a function still running after ``budget_ms`` (between Python bytecodes). Elsewhere the budget is
-    checked after the call returns, and a late result is discarded the same way.
-    """
-    t0 = time.perf_counter()
-    preempt = threading.current_thread() is threading.main_thread()
-    previous: Any = None
-    try:
-        if preempt:
-            previous = signal.signal(signal.SIGALRM, _alarm)
-            signal.setitimer(signal.ITIMER_REAL, budget_ms / 1000.0)
-        try:
-            value = func(*args)
-        finally:
-            if preempt:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous)
-    except _BudgetExceeded:
-        return None, Status.TIMEOUT
-    except Exception:
-        return None, Status.ERROR
-    if (time.perf_counter() - t0) * 1000.0 > budget_ms:
-        return None, Status.TIMEOUT
-    return value, Status.PRESENT
 
 
 # --------------------------------------------------------------------------- offline entry point

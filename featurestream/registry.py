@@ -1,8 +1,10 @@
 """The registry: versioned definitions of sources, feature views and feature services.
 
-Stored as one JSON document under ``<state_dir>/registry.json``, written atomically (temp file +
-rename) so a failed ``apply`` never leaves it half-written. Lookups are dictionary hits, so a
-catalog of tens of thousands of features resolves in microseconds per reference.
+Stored as one JSON document under ``<state_dir>/registry.json``; :mod:`featurestream.registry_file`
+owns how it is written (under an inter-process lock, temp file + fsync + rename, the last good copy
+kept as ``.prev``), so concurrent ``apply`` runs never lose an update and none leaves it
+half-written. Lookups are dictionary hits, so a catalog of tens of thousands of features resolves in
+microseconds per reference.
 
 Registered versions are immutable: changing the SQL of ``(namespace, name, version)`` is refused;
 a new version registers beside the old one and both serve.
@@ -10,9 +12,6 @@ a new version registers beside the old one and both serve.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 from featurestream.definitions import Feature, FeatureService, FeatureView, Source
 from featurestream.errors import RegistryError
+from featurestream.registry_file import corrupt_error, locked, read_document, write_document
 
 __all__ = [
     "ON_DEMAND_VIEW",
@@ -72,13 +72,14 @@ def parse_view_ref(text: str, *, context: str | None = None) -> tuple[str, int |
     name, at, ver = text.partition("@")
     if not at:
         return name, None
-    ver = ver.lstrip("v")
-    if not ver.isdigit():
+    digits = ver[1:] if ver[:1] == "v" else ver
+    # ASCII only: str.isdigit() also accepts Arabic-Indic and superscript digits (int() misreads them)
+    if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
         raise BadReference(
-            f"version in {context or text!r} must be a positive integer, found {ver!r}",
+            f"version in {context or text!r} must be a positive integer, found {ver!r} (ASCII digits 0-9 only)",
             hint="write NAME or NAME@VERSION, e.g. user_clicks_10m@2",
         )
-    return name, int(ver)
+    return name, int(digits)
 
 
 @dataclass(frozen=True)
@@ -170,27 +171,30 @@ class Registry:
             return False
         if mtime == self._mtime_ns:
             return False
-        try:
-            doc = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RegistryError(
-                f"cannot read registry {self.path}: {exc}", hint="run 'featurestream apply' to rebuild it"
-            ) from exc
-        cat = _Catalog()
-        for s in doc.get("sources", []):
-            cat.sources[(s["namespace"], s["name"])] = s
-        for v in doc.get("views", []):
-            view = FeatureView.from_dict(v)
-            self._index_view(cat, view)
-        for fs in doc.get("services", []):
-            svc = FeatureService.from_dict(fs)
-            cat.services[(svc.namespace, svc.name, svc.version)] = svc
+        doc = read_document(self.path)
+        if doc is None:
+            return False
+        cat = self._catalog_of(doc)
         with self._lock:
             self._cat = cat
             self._lineage = dict(doc.get("lineage", {}))
             self.revision = int(doc.get("revision", 0))
             self._mtime_ns = mtime
         return True
+
+    def _catalog_of(self, doc: dict[str, Any]) -> _Catalog:
+        cat = _Catalog()
+        try:
+            for s in doc.get("sources", []):
+                cat.sources[(s["namespace"], s["name"])] = s
+            for v in doc.get("views", []):
+                self._index_view(cat, FeatureView.from_dict(v))
+            for fs in doc.get("services", []):
+                svc = FeatureService.from_dict(fs)
+                cat.services[(svc.namespace, svc.name, svc.version)] = svc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise corrupt_error(self.path, f"an entry it cannot read ({type(exc).__name__}: {exc})") from exc
+        return cat
 
     @staticmethod
     def _index_view(cat: _Catalog, view: FeatureView) -> None:
@@ -224,10 +228,10 @@ class Registry:
             raise RegistryError(
                 "an in-memory registry (Registry.of) has no file to save to", hint="use Registry(path) or Registry.open"
             )
-        with self._lock:
-            cat = _Catalog(
-                dict(self._cat.sources), dict(self._cat.views), dict(self._cat.services), dict(self._cat.latest)
-            )
+        with self._lock, locked(self.path):
+            # read-modify-write of what is on disk now (another process may have written since we read)
+            on_disk = read_document(self.path) or {}
+            cat = self._catalog_of(on_disk)
             for v in views:
                 old = cat.views.get((v.namespace, v.name, v.version))
                 if old is not None and _normalize_sql(old.sql) != _normalize_sql(v.sql):
@@ -240,16 +244,12 @@ class Registry:
                 cat.sources[(s.namespace, s.name)] = s.to_dict()
             for svc in services:
                 cat.services[(svc.namespace, svc.name, svc.version)] = svc
-            revision = self.revision + 1
+            revision = int(on_disk.get("revision", 0)) + 1
             doc = self._document(cat, revision)
-            merged = dict(self._lineage)
+            merged = dict(on_disk.get("lineage", {}))
             merged.update(lineage or {})
             doc["lineage"] = merged
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry.", suffix=".json")
-            with os.fdopen(fd, "w") as fh:
-                json.dump(doc, fh, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
+            write_document(self.path, doc)
             self._cat = cat
             self._lineage = merged
             self.revision = revision

@@ -14,7 +14,11 @@ The rules it owns:
    JobManager side) resolves them from its own environment. So the spec file on disk, the logs
    that print it and ``jobs list`` hold references only. (Flink's own configuration display masks
    keys containing ``password``/``secret``/``jaas.config``.)
-4. **Output** — anything printed that may contain a secret goes through :func:`redact`.
+4. **Output** — anything printed that may contain a secret goes through :func:`redact`, which
+   masks the password of every ``scheme://user:password@host`` URL and any listed secret value.
+5. **The online store's password never enters a job** — a compiled spec holds the Redis URL
+   without its password (:func:`split_password`) and the *name* of the variable the job reads it
+   from on the TaskManager (:data:`REDIS_PASSWORD_ENV`); :func:`with_password` puts it back there.
 """
 
 from __future__ import annotations
@@ -23,25 +27,34 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.kafka_props import secret_values
 
 __all__ = [
+    "REDACTED",
+    "REDIS_PASSWORD_ENV",
     "SECRET_VAR_PREFIX",
     "config_secrets",
     "expand_env",
     "expand_tree",
     "redact",
     "seal",
+    "split_password",
     "unseal",
     "url_password",
+    "with_password",
 ]
 
 SECRET_VAR_PREFIX = "FEATURESTREAM_SECRET_"
 _REF = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "***"
+REDACTED = MASK
+REDIS_PASSWORD_ENV = "FEATURESTREAM_REDIS_PASSWORD"
+"""Where a running job finds the online store's password (set it on every TaskManager)."""
+# scheme://[user]:password@ (a URL's password holds no unescaped '/', '@' or whitespace)
+_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*):(?P<password>[^\s/@]+)@")
 
 
 def expand_env(text: str, env: Mapping[str, str], where: str) -> str:
@@ -91,12 +104,13 @@ def config_secrets(redis_url: str, kafka_properties: Mapping[str, str]) -> list[
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced by ``***`` (longest first)."""
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with the password of every URL in it, and every listed secret value (longest
+    first), replaced by ``***``."""
     for s in sorted(set(secrets), key=len, reverse=True):
         if s:
             text = text.replace(s, MASK)
-    return text
+    return _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", text)
 
 
 def seal(spec: dict[str, Any], secrets: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -136,3 +150,27 @@ def unseal(spec: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
 
     out: dict[str, Any] = json.loads(pattern.sub(sub, json.dumps(spec)))
     return out
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``redis://user:pw@host:6379/0`` -> (``redis://user@host:6379/0``, ``"pw"``); no password -> (url, None)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = (f"{quote(user, safe='')}@" if user else "") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), unquote(parts.password)
+
+
+def with_password(url: str, password: str | None) -> str:
+    """The inverse of :func:`split_password`: ``url`` with ``password`` in its user part (None: unchanged)."""
+    if not password:
+        return url
+    parts = urlsplit(url)
+    user = quote(unquote(parts.username or ""), safe="")
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

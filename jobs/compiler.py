@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from featurestream.columns import CREATED_AT, FEATURE_TIME
+from featurestream.columns import CREATED_AT, FEATURE_TIME, PARTITION_DATE
 from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
 from featurestream.kafka_props import flink_options
@@ -32,6 +32,7 @@ from featurestream.naming import (
     source_topic,
     transactional_id_prefix,
 )
+from featurestream.secrets import REDIS_PASSWORD_ENV, split_password
 
 __all__ = [
     "compile_batch_job",
@@ -228,7 +229,7 @@ def offline_table_ddl(
     cols = [f"`{e}` STRING" for e in view.entities]
     cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)"]
     cols += [f"`{f.name}` {_sink_type(f.dtype)}" for f in view.features]
-    cols += [f"`{CREATED_AT}` TIMESTAMP(3)", "`date` STRING"]
+    cols += [f"`{CREATED_AT}` TIMESTAMP(3)", f"`{PARTITION_DATE}` STRING"]
     options = {
         "connector": "filesystem",
         "path": target,
@@ -250,7 +251,7 @@ def offline_table_ddl(
     return (
         f"CREATE TEMPORARY TABLE `{table}` (\n    "
         + ",\n    ".join(cols)
-        + f"\n) PARTITIONED BY (`date`) WITH (\n    {with_clause}\n)"
+        + f"\n) PARTITIONED BY (`{PARTITION_DATE}`) WITH (\n    {with_clause}\n)"
     )
 
 
@@ -347,7 +348,13 @@ def compile_streaming_job(
                 "name": "fs_online_sink",
                 "module": "featurestream.jobs.online_sink",
                 "attr": "make_online_sink",
-                "kwargs": {"view": view.to_dict(), "redis_url": config.redis.url, "namespace": view.namespace},
+                # the URL without its password, and where the TaskManager finds it (featurestream.secrets)
+                "kwargs": {
+                    "view": view.to_dict(),
+                    "redis_url": split_password(config.redis.url)[0],
+                    "namespace": view.namespace,
+                    "password_env": REDIS_PASSWORD_ENV,
+                },
             }
         )
         inserts.append(
@@ -369,6 +376,7 @@ def compile_streaming_job(
             "python.fn-execution.arrow.batch.size": "1000",
             "pipeline.auto-watermark-interval": "200 ms",
             "execution.checkpointing.interval": config.flink.checkpoint_interval,
+            **config.flink.restart_strategy(),
             **(
                 {"table.exec.source.idle-timeout": config.flink.source_idle_timeout}
                 if config.flink.source_idle_timeout

@@ -15,8 +15,12 @@ from featurestream.columns import CREATED_AT, FEATURE_TIME
 __all__ = ["make_online_sink"]
 
 
-def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str) -> Any:
-    """A pandas UDF ``f(entity..., feature_time, created_at, feature...) -> BIGINT`` (rows written)."""
+def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str, password_env: str | None = None) -> Any:
+    """A pandas UDF ``f(entity..., feature_time, created_at, feature...) -> BIGINT`` (rows written).
+
+    ``redis_url`` carries no password; it is read at ``open`` from the TaskManager's environment
+    variable ``password_env`` when that is set (:mod:`featurestream.secrets`).
+    """
     from pyflink.table import DataTypes
     from pyflink.table.udf import ScalarFunction, udf
 
@@ -31,7 +35,12 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str) -> An
 
             self.view = FeatureView.from_dict(self.view_dict)
             self.columns = [*self.view.entities, FEATURE_TIME, CREATED_AT, *self.view.feature_names]
-            self.store = RedisOnlineStore.from_url(redis_url, namespace)
+            import os
+
+            from featurestream.secrets import with_password
+
+            url = with_password(redis_url, os.environ.get(password_env) if password_env else None)
+            self.store = RedisOnlineStore.from_url(url, namespace)
             self.metric = function_context.get_metric_group().counter("featurestream_online_rows_written")
 
         def eval(self, *cols: Any) -> Any:

@@ -156,14 +156,13 @@ def dead_letter_counts(
         return out
     try:
         consumer = KafkaConsumer(
-            **{
-                **client_kwargs(kafka.properties),
-                "bootstrap_servers": bootstrap,
-                "isolation_level": "read_committed",
-                "enable_auto_commit": False,
-                "group_id": None,
-                "request_timeout_ms": int(timeout_s * 1000) + 1000,
-            }
+            bootstrap_servers=bootstrap,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            group_id=None,
+            request_timeout_ms=int(timeout_s * 1000) + 1000,
+            api_version_auto_timeout_ms=int(min(timeout_s, 5.0) * 1000),
+            **client_kwargs(kafka.properties),
         )
     except (KafkaError, OSError, ValueError) as exc:  # NoBrokersAvailable, bad config
         for sc in out:

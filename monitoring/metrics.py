@@ -1,7 +1,9 @@
 """Prometheus gauges of the monitoring checks, on the app's own registry (so ``/metrics`` shows them).
 
 Gauges hold the result of the latest check that ran (an API call or the refresh thread); the
-feature-log counters are read at scrape time.
+feature-log counters are read at scrape time. Every gauge of a view is labelled with the namespace
+the check ran in -- a required argument of each update, never the server's default -- so a check
+run with namespace B's key can never overwrite namespace A's values.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ __all__ = ["MonitoringGauges"]
 
 
 class MonitoringGauges:
-    def __init__(self, registry: CollectorRegistry, namespace: str) -> None:
-        self.namespace = namespace
+    def __init__(self, registry: CollectorRegistry) -> None:
         v = ["namespace", "view"]
         f = ["namespace", "view", "feature"]
         self.newest_age = Gauge(
@@ -73,8 +74,9 @@ class MonitoringGauges:
         self.log_rows.set_function(lambda: float(logger.rows_written))
         self.log_dropped.set_function(lambda: float(logger.dropped))
 
-    def update(self, h: ViewHealth) -> None:
-        ns, view = self.namespace, h.view
+    def update(self, namespace: str, h: ViewHealth) -> None:
+        """Set the gauges of view ``h.view`` of ``namespace`` from one check's results."""
+        ns, view = namespace, h.view
         if h.freshness is not None:
             fr = h.freshness
             self.sla.labels(ns, view).set(fr.sla_s)
@@ -100,6 +102,6 @@ class MonitoringGauges:
             if d.ks is not None:
                 self.ks.labels(ns, view, d.feature).set(d.ks)
 
-    def update_audit(self, a: AuditReport) -> None:
+    def update_audit(self, namespace: str, a: AuditReport) -> None:
         for kind in ("value", "missing", "extra"):
-            self.audit.labels(self.namespace, a.view, kind).set(sum(getattr(f, kind) for f in a.features))
+            self.audit.labels(namespace, a.view, kind).set(sum(getattr(f, kind) for f in a.features))

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class MonitoringService:
     def __init__(self, config: Config, registry: CollectorRegistry) -> None:
         self.config = config
-        self.gauges = MonitoringGauges(registry, config.namespace)
+        self.gauges = MonitoringGauges(registry)
         self._stores: dict[str, RedisOnlineStore] = {}
         self._lock = threading.Lock()
         self.logger: FeatureLogger | None = None
@@ -72,6 +72,6 @@ class MonitoringService:
             try:
                 report = collect(self.config, views(), self.store(), flink=True, kafka=False, quality=False)
                 for h in report.views:
-                    self.gauges.update(h)
+                    self.gauges.update(self.config.namespace, h)
             except Exception:  # keep refreshing; the next round may succeed
                 log.exception("monitoring refresh failed")

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from featurestream.columns import CREATED_AT, FEATURE_TIME
+from featurestream.columns import CREATED_AT, FEATURE_TIME, PARTITION_DATE
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
 from featurestream.naming import offline_dir
@@ -45,7 +45,7 @@ __all__ = [
     "write_rows",
 ]
 
-_PARTITION = "date="
+_PARTITION = f"{PARTITION_DATE}="
 
 Rows: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
 

@@ -59,7 +59,11 @@ def redis_client(url: str, *, asynchronous: Literal[True], **options: Any) -> As
 def redis_client(url: str, *, asynchronous: bool = False, **options: Any) -> SyncClient | AsyncClient:
     """A client for ``url`` (see the module rule). ``options`` are redis-py connection options
     (``socket_timeout``, ``socket_connect_timeout``, ``max_connections``, ...), the same for both kinds.
+    Every client has connect and socket timeouts (defaults 2 s and 30 s), so a Redis that hangs
+    raises a timeout instead of blocking its caller forever.
     """
+    connect = options.pop("socket_connect_timeout", 2.0)
+    sock = options.pop("socket_timeout", 30.0)
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
         raise OnlineStoreError(
@@ -69,8 +73,8 @@ def redis_client(url: str, *, asynchronous: bool = False, **options: Any) -> Syn
     if scheme in CLUSTER_SCHEMES:
         plain = _plain_url(url)
         if asynchronous:
-            return AsyncRedisCluster.from_url(plain, **options)
-        return RedisCluster.from_url(plain, **options)
+            return AsyncRedisCluster.from_url(plain, socket_connect_timeout=connect, socket_timeout=sock, **options)
+        return RedisCluster.from_url(plain, socket_connect_timeout=connect, socket_timeout=sock, **options)
     if asynchronous:
-        return aioredis.Redis.from_url(url, **options)
-    return redis.Redis.from_url(url, **options)
+        return aioredis.Redis.from_url(url, socket_connect_timeout=connect, socket_timeout=sock, **options)
+    return redis.Redis.from_url(url, socket_connect_timeout=connect, socket_timeout=sock, **options)

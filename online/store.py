@@ -97,10 +97,21 @@ class RedisOnlineStore:
         self._read_sha: str | None = None
 
     @classmethod
-    def from_url(cls, url: str, namespace: str = "default", **kwargs: Any) -> RedisOnlineStore:
+    def from_url(
+        cls,
+        url: str,
+        namespace: str = "default",
+        *,
+        connect_timeout_s: float = 2.0,
+        socket_timeout_s: float = 30.0,
+        **kwargs: Any,
+    ) -> RedisOnlineStore:
         """A store over :func:`online.client.redis_client` (``redis+cluster://`` picks a cluster
-        client); extra ``kwargs`` go to the store."""
-        return cls(redis_client(url), namespace, **kwargs)
+        client) with connect and socket timeouts, so a Redis that hangs (SIGSTOP, a dead host)
+        raises ``redis.TimeoutError`` instead of blocking its caller forever; the socket timeout
+        leaves room for a bulk pipeline. Extra ``kwargs`` go to the store."""
+        client = redis_client(url, socket_connect_timeout=connect_timeout_s, socket_timeout=socket_timeout_s)
+        return cls(client, namespace, **kwargs)
 
     def close(self) -> None:
         self.client.close()

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header
 
 from featurestream.api.deps import ApiKeyDep, NamespaceHeaderDep, StateDep
 from featurestream.api.errors import BadRequest
+from featurestream.api.limits import check_cost
 from featurestream.api.lookup import run_lookup
 from featurestream.api.responses import OrjsonResponse
 from featurestream.api.schemas import FeastRequest, FeastResponse
@@ -46,7 +47,9 @@ async def get_online_features(
     if body.feature_service is not None:
         plan = state.catalog.service_plan(ns, body.feature_service)
     else:
+        check_cost(len(body.features or []), body.entities, state.config.serving.max_cost)
         plan = state.catalog.plan(ns, body.features or [])
+    check_cost(len(plan.columns), body.entities, state.config.serving.max_cost)
     deadline = (x_deadline_ms or state.config.serving.deadline_ms) / 1000.0
     res = await run_lookup(state, plan, body.entities, body.entities, deadline)
 

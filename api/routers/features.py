@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from featurestream.api.deps import ApiKeyDep, StateDep
 from featurestream.api.errors import BadRequest
+from featurestream.api.limits import check_cost
 from featurestream.api.lookup import run_lookup
 from featurestream.api.responses import OrjsonResponse
 from featurestream.api.schemas import NativeRequest, NativeResponse
@@ -32,7 +33,9 @@ async def get_features(body: NativeRequest, state: StateDep, api_key: ApiKeyDep)
     if body.feature_service is not None:
         plan = state.catalog.service_plan(ns, body.feature_service)
     else:
+        check_cost(len(body.features or []), body.entities, state.config.serving.max_cost)
         plan = state.catalog.plan(ns, body.features or [])
+    check_cost(len(plan.columns), body.entities, state.config.serving.max_cost)
     if len({c.ref for c in plan.columns}) != len(plan.columns):
         raise BadRequest("a feature is requested twice", hint="list each reference once")
     deadline = (body.deadline_ms or state.config.serving.deadline_ms) / 1000.0

@@ -144,7 +144,7 @@ def freshness(
     out = []
     for v in _views(state, ns, view):
         fr = _run(view_freshness, svc.store(ns), v, sample=state.config.monitoring.freshness_sample_keys)
-        svc.gauges.update(ViewHealth(v.ref, freshness=fr))
+        svc.gauges.update(ns, ViewHealth(v.ref, freshness=fr))
         out.append(fr.to_dict())
     return OrjsonResponse(out)
 
@@ -193,7 +193,7 @@ def quality(
         stats = _run(quality_check, con, state.config, fv, cur, source=source)
     finally:
         con.close()
-    _svc(request).gauges.update(ViewHealth(fv.ref, quality=stats))
+    _svc(request).gauges.update(ns, ViewHealth(fv.ref, quality=stats))
     return OrjsonResponse(
         {"view": fv.ref, "source": source, "window": cur.to_dict(), "features": [q.to_dict() for q in stats]}
     )
@@ -224,7 +224,7 @@ def drift(
         result = _run(drift_check, con, state.config, fv, ref_w, cur_w, source=source)
     finally:
         con.close()
-    _svc(request).gauges.update(ViewHealth(fv.ref, drift=result))
+    _svc(request).gauges.update(ns, ViewHealth(fv.ref, drift=result))
     mon = state.config.monitoring
     return OrjsonResponse(
         {
@@ -279,7 +279,7 @@ def audit(
     fv = _one(state, ns, view)
     svc = _svc(request)
     report = _run(audit_view, state.config, fv, svc.store(ns), sample=sample)
-    svc.gauges.update_audit(report)
+    svc.gauges.update_audit(ns, report)
     return OrjsonResponse(report.to_dict())
 
 
@@ -301,9 +301,9 @@ def report(
     svc = _svc(request)
     rep = collect(state.config, _views(state, ns, view), svc.store(ns), flink=flink, kafka=kafka, audit=audit)
     for h in rep.views:
-        svc.gauges.update(h)
+        svc.gauges.update(ns, h)
         if h.audit is not None:
-            svc.gauges.update_audit(h.audit)
+            svc.gauges.update_audit(ns, h.audit)
     return OrjsonResponse(rep.to_dict())
 
 

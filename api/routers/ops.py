@@ -1,4 +1,7 @@
-"""Liveness, readiness (reports Redis down) and Prometheus metrics."""
+"""Liveness, readiness (reports Redis down) and Prometheus metrics.
+
+``/readyz`` is unauthenticated, so it names the kind of failure only, never a host, port or URL.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +43,8 @@ async def readyz(request: Request) -> OrjsonResponse:
     except TimeoutError:
         redis_status = "down: no answer to PING in time"
     except STORE_OUTAGES as exc:
-        state.store_failed(exc)
-        redis_status = f"down: {type(exc).__name__}: {exc}"
+        state.store_failed(exc)  # the full error (host, port) goes to the server's log only
+        redis_status = f"down: {type(exc).__name__}"
     ready = redis_status == "ok"
     body = {
         "status": "ready" if ready else "not ready",

@@ -68,7 +68,8 @@ async def get_service(
 
 @router.get("/on-demand-features", response_model=list[OnDemandFeatureOut])
 async def list_on_demand(state: StateDep, api_key: ApiKeyDep) -> OrjsonResponse:
-    state.keys.namespace_for(api_key)
+    """The on-demand functions this key can request: those whose stored inputs all resolve in its namespace."""
+    ns = state.keys.namespace_for(api_key)
     return OrjsonResponse(
         [
             {
@@ -81,5 +82,6 @@ async def list_on_demand(state: StateDep, api_key: ApiKeyDep) -> OrjsonResponse:
                 "description": f.description,
             }
             for f in state.catalog.udfs
+            if state.catalog.usable_in(ns, f)
         ]
     )

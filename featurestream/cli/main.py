@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from featurestream.cli.failures import connection_failure
 from featurestream.config import Config, load_config
 from featurestream.errors import FeatureStreamError
+from featurestream.secrets import redact
 
 __all__ = ["main"]
 
@@ -29,13 +31,20 @@ pass_ctx = click.make_pass_decorator(_Ctx)
 
 
 class _Group(click.Group):
-    """Turns FeatureStreamError into a clean message and exit code 1 (no traceback)."""
+    """Turns FeatureStreamError -- and a service that cannot be reached (cli.failures) -- into one
+    clean message and exit code 1 (no traceback)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except FeatureStreamError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            click.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+            sys.exit(1)
+        except Exception as exc:
+            failure = connection_failure(exc)
+            if failure is None:
+                raise
+            click.secho(f"error: {failure}", fg="red", err=True)
             sys.exit(1)
 
 
@@ -105,7 +114,7 @@ def status(c: _Ctx) -> None:
     click.echo(f"{'service':<18} {'pid':>7} {'port':>6} {'health':<8} {'rss MB':>7}  address")
     for s in rows:
         health = click.style("up", fg="green") if s.healthy else click.style("down", fg="red")
-        click.echo(f"{s.name:<18} {s.pid or '-':>7} {s.port:>6} {health:<17} {s.rss_mb:>7.0f}  {s.address}")
+        click.echo(f"{s.name:<18} {s.pid or '-':>7} {s.port:>6} {health:<17} {s.rss_mb:>7.0f}  {redact(s.address)}")
     if not all(s.healthy for s in rows):
         sys.exit(1)
 
@@ -196,10 +205,12 @@ from featurestream.cli.deploy import deploy  # noqa: E402
 from featurestream.cli.jobs import jobs  # noqa: E402
 from featurestream.cli.monitor import audit_command, monitor_command  # noqa: E402
 from featurestream.cli.offline import backfill_command, materialize_command, sql_command, training_set_command  # noqa: E402
+from featurestream.cli.registry import registry  # noqa: E402
 from featurestream.cli.serve import serve_command  # noqa: E402
 
 main.add_command(jobs)
 main.add_command(deploy)
+main.add_command(registry)
 main.add_command(training_set_command)
 main.add_command(sql_command)
 main.add_command(materialize_command)

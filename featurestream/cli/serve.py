@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 
@@ -9,7 +10,17 @@ import click
 
 from featurestream.errors import FeatureStreamError
 
-__all__ = ["serve_command"]
+__all__ = ["is_loopback", "serve_command"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 @click.command("serve")
@@ -18,8 +29,15 @@ __all__ = ["serve_command"]
 @click.option("--port", default=None, type=int, help="port (default: serving.port)")
 @click.option("--workers", default=None, type=int, help="worker processes (default: serving.workers)")
 @click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]))
-def serve_command(repo: Path, host: str | None, port: int | None, workers: int | None, log_level: str) -> None:
-    """Serve features over HTTP (Feast-compatible /get-online-features and native /v1)."""
+@click.option("--insecure", is_flag=True, help="allow a non-loopback bind address without API keys")
+def serve_command(
+    repo: Path, host: str | None, port: int | None, workers: int | None, log_level: str, insecure: bool
+) -> None:
+    """Serve features over HTTP (Feast-compatible /get-online-features and native /v1).
+
+    Refuses to listen beyond this machine (a non-loopback address) while no API keys are
+    configured, unless --insecure says that is intended.
+    """
     import os
 
     import uvicorn
@@ -30,13 +48,20 @@ def serve_command(repo: Path, host: str | None, port: int | None, workers: int |
         cfg = load_config(repo)
     except FeatureStreamError as exc:
         raise click.ClickException(str(exc)) from exc
+    bind = host or cfg.serving.host
+    if not cfg.serving.api_keys and not insecure and not is_loopback(bind):
+        raise click.ClickException(
+            f"refusing to serve on {bind} without API keys: expected a loopback address (127.0.0.1, ::1, "
+            "localhost) or serving.api_keys configured; fix: add serving.api_keys (key_env or key_file), "
+            "bind --host 127.0.0.1, or pass --insecure if an open server is intended"
+        )
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     n = workers or cfg.serving.workers
     os.environ["FEATURESTREAM_SERVE_ROOT"] = str(repo.resolve())
     uvicorn.run(
         "featurestream.api.main:app_from_env",
         factory=True,
-        host=host or cfg.serving.host,
+        host=bind,
         port=port or cfg.serving.port,
         workers=n,
         log_level=log_level,

@@ -19,6 +19,7 @@ import yaml
 
 from featurestream.config import Config
 from featurestream.errors import StackError
+from featurestream.secrets import REDIS_PASSWORD_ENV, split_password
 from featurestream.stack.jars import flink_jars, flink_plugins
 from featurestream.stack.process import ManagedProcess
 
@@ -91,9 +92,7 @@ class FlinkService:
             "execution.checkpointing.num-retained": c.checkpoints_retained,
             "execution.checkpointing.interval": c.checkpoint_interval,
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-            "restart-strategy.type": "fixed-delay",
-            "restart-strategy.fixed-delay.attempts": 1000,
-            "restart-strategy.fixed-delay.delay": "2 s",
+            **self.config.flink.restart_strategy(),
             "heartbeat.timeout": 20000,
             # REST metrics (monitoring, benches) refresh every second instead of every 10 s
             "metrics.fetcher.update-interval": 1000,
@@ -152,6 +151,9 @@ class FlinkService:
             }
         )
         env.pop("PYTHONPATH", None)  # nothing of the submitting checkout leaks into the cluster
+        _, password = split_password(self.config.redis.url)
+        if password:  # job specs carry no password: the online sink reads it from here (featurestream.secrets)
+            env[REDIS_PASSWORD_ENV] = password
         java = shutil.which("java")
         if java is None:
             raise StackError(

@@ -120,7 +120,10 @@ class KafkaService:
 
     def healthy(self) -> bool:
         admin = KafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=3000, client_id="featurestream-health"
+            bootstrap_servers=self.bootstrap,
+            request_timeout_ms=3000,
+            api_version_auto_timeout_ms=3000,
+            client_id="featurestream-health",
         )
         try:
             info = admin.describe_cluster()

@@ -52,4 +52,5 @@ def test_api_key_secret_not_printed(tmp_path: Path) -> None:
     )
     cfg = load_config(tmp_path, env={})
     assert "s3cr3t-value" not in repr(cfg)
-    assert cfg.serving.api_keys[0].key.get_secret_value() == "s3cr3t-value"
+    key = cfg.serving.api_keys[0].key
+    assert key is not None and key.get_secret_value() == "s3cr3t-value"

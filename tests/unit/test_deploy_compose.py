@@ -72,7 +72,7 @@ def _exported_metric_names() -> set[str]:
     names: set[str] = set()
     api = Metrics()
     reg = CollectorRegistry()
-    MonitoringGauges(reg, "default")
+    MonitoringGauges(reg)
     for registry in (api.registry, reg):
         for collector in list(registry._collector_to_names):
             for metric in collector.describe():  # type: ignore[attr-defined]  # every collector we register has it

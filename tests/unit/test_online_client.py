@@ -34,7 +34,12 @@ def test_cluster_url_builds_a_cluster_client_without_connecting(monkeypatch: pyt
     monkeypatch.setattr(AsyncRedisCluster, "from_url", classmethod(fake_from_url))
     assert is_cluster_url("rediss+cluster://u:p@h:7000")
     redis_client("redis+cluster://:secret@h:7000", socket_timeout=1)
-    assert seen == {"url": "redis://:secret@h:7000", "cls": RedisCluster, "socket_timeout": 1}
+    assert seen == {
+        "url": "redis://:secret@h:7000",
+        "cls": RedisCluster,
+        "socket_timeout": 1,
+        "socket_connect_timeout": 2.0,  # every client gets a connect timeout by default
+    }
     redis_client("rediss+cluster://h:7000/0", asynchronous=True)
     assert seen["url"] == "rediss://h:7000/0" and seen["cls"] is AsyncRedisCluster
 
