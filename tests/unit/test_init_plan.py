@@ -1,0 +1,46 @@
+"""``featurestream init`` scaffolds a repo that Flink's own planner accepts as is, with an on-demand
+function that loads and computes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from featurestream.apply import plan
+from featurestream.config import load_config
+from featurestream.ondemand import load_udfs
+from featurestream.scaffold import SCAFFOLD, ScaffoldError, init_repo
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def test_scaffold_plans_without_problems(tmp_path: Path) -> None:
+    from featurestream.jobs.planner import FlinkPlanner
+
+    init_repo(tmp_path / "shop")
+    config = load_config(tmp_path / "shop", env={})
+    assert config.project == "shop"
+    result = plan(config, planner=FlinkPlanner(load_config(REPO)))
+    assert result.problems == []
+    assert {v.ref: v.window for v in result.new_views} == {
+        "customer_orders_1h@1": "TUMBLE",
+        "customer_last_order@1": None,
+    }
+    assert [s.name for s in result.new_sources] == ["orders"]
+    assert [f"{s.name}@{s.version}" for s in result.services] == ["churn_model@1"]
+    last = next(v for v in result.new_views if v.name == "customer_last_order")
+    assert [(f.name, f.dtype.split()[0]) for f in last.features] == [("last_amount", "DOUBLE"), ("last_items", "INT")]
+
+    fn = load_udfs(config).get("amount_over_hourly_spend")
+    assert fn.func(30.0, 120.0) == 0.25 and fn.func(30.0, 0.0) == 0.0
+
+
+def test_init_never_overwrites(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("mine")
+    with pytest.raises(ScaffoldError, match=r"found README\.md"):
+        init_repo(tmp_path)
+    assert (tmp_path / "README.md").read_text() == "mine"
+    assert not (tmp_path / "featurestream.yaml").exists()  # nothing half-written
+    assert len(SCAFFOLD) == 7
