@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: pkgview setup jars up down status demo test test-unit test-integration lint format bench clean
+.PHONY: pkgview setup jars up down status demo test test-unit test-integration lint format docs bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ lint: $(STAMP) pkgview  ## ruff (lint + format check), mypy and the import contr
 	cd $(PKGVIEW) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml featurestream
 	MYPYPATH=$(PKGVIEW) $(BIN)/mypy bench tests
 	cd $(PKGVIEW) && PYTHONPATH=. $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
+
+docs: $(STAMP)  ## regenerate docs/reference.md from the CLI and the config models
+	$(BIN)/python -m featurestream.cli.reference docs/reference.md
 
 format: $(STAMP)
 	$(BIN)/ruff format .
