@@ -37,6 +37,7 @@ from tests.support.registry import demo_registry
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
+API_KEY = "k-" + uuid.uuid4().hex
 FRESH_CARDS = [f"c{i}" for i in range(150)]
 OLD_CARDS = [f"old{i}" for i in range(10)]  # newest row two days old, ttl 1 day
 MISSING = ["nope0", "nope1", "nope2"]
@@ -65,6 +66,7 @@ for case in json.load(open(cases_path)):
         "names": list(resp.proto.metadata.feature_names.val),
         "values": resp.to_dict(),
         "statuses": [[FieldStatus.Name(s) for s in r.statuses] for r in resp.proto.results],
+        "timestamps": resp.to_dict(include_event_timestamps=True),
     })
 print(json.dumps(out))
 """
@@ -149,6 +151,7 @@ def served(redis_url: str, feast_python: Path, tmp_path_factory: pytest.TempPath
     (root / "featurestream.yaml").write_text(
         f"project: feast-compat\nnamespace: {ns}\nstate_dir: state\nredis:\n  url: {redis_url}\n"
         "offline:\n  path: offline\nserving:\n  deadline_ms: 5000\n"
+        f"  api_keys:\n    - name: feast-test\n      key: {API_KEY}\n      namespace: {ns}\n"
     )
     config = load_config(root, env={})
     pinned = FeatureService(
@@ -193,6 +196,7 @@ def served(redis_url: str, feast_python: Path, tmp_path_factory: pytest.TempPath
             capture_output=True,
             text=True,
             timeout=300,
+            env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"LOCAL_K8S_TOKEN": API_KEY},
         )
         assert done.returncode == 0, done.stdout + done.stderr
         yield Served(config, url, feast_repo, feast_python, expected)
@@ -205,15 +209,26 @@ def served(redis_url: str, feast_python: Path, tmp_path_factory: pytest.TempPath
         log.close()
 
 
-def _run_feast(s: Served, cases: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
+def _feast(
+    s: Served, cases: list[dict[str, Any]], tmp_path: Path, token: str | None = API_KEY
+) -> subprocess.CompletedProcess[str]:
+    """Run FEAST_SCRIPT in the Feast venv; the API key travels as Feast's Kubernetes user token."""
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     (tmp_path / "feast_read.py").write_text(FEAST_SCRIPT)
-    done = subprocess.run(
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_K8S_TOKEN", "VIRTUAL_ENV")}
+    if token is not None:
+        env["LOCAL_K8S_TOKEN"] = token
+    return subprocess.run(
         [str(s.feast_python), str(tmp_path / "feast_read.py"), str(s.feast_repo), str(tmp_path / "cases.json")],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
+
+
+def _run_feast(s: Served, cases: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
+    done = _feast(s, cases, tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return list(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -228,7 +243,7 @@ def _native(s: Served, case: dict[str, Any]) -> dict[str, Any]:
         body["feature_service"] = case["feature_service"]
     else:
         body["features"] = case["features"]
-    r = httpx.post(s.url + "/get-online-features", json=body, timeout=30)
+    r = httpx.post(s.url + "/get-online-features", json=body, headers={"x-api-key": API_KEY}, timeout=30)
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -316,9 +331,24 @@ def test_pinned_service_reads_the_pinned_version(served: Served, tmp_path: Path)
 def test_python_client_matches_feast(served: Served, tmp_path: Path) -> None:
     """featurestream.Client against the same server: same values as Feast, as a dict and a table."""
     (got,) = _run_feast(served, [CASES[1]], tmp_path)
-    with Client(served.url) as client:
+    with Client(served.url, API_KEY) as client:
         out = client.get_online_features(feature_service="fraud_model", entities={"card_id": CARDS})
         table = client.get_online_features(feature_service="fraud_model", entities={"card_id": CARDS}, output="arrow")
     for name in got["names"]:
         assert out[name] == got["values"][name], name
         assert table.column(name).to_pylist() == got["values"][name], name
+
+
+def test_event_timestamps_do_not_survive_feasts_remote_store(served: Served, tmp_path: Path) -> None:
+    """A documented difference (docs/feast.md): the server sends event_timestamps, Feast drops them."""
+    (got,) = _run_feast(served, [CASES[0]], tmp_path)
+    assert got["timestamps"]["spend_1h__ts"] == []
+    native = _native(served, CASES[0])
+    assert native["results"][1]["event_timestamps"][0].startswith("20")
+
+
+def test_api_key_travels_as_feasts_bearer_token(served: Served, tmp_path: Path) -> None:
+    assert "type: kubernetes" in (served.feast_repo / "feature_store.yaml").read_text()
+    assert API_KEY not in (served.feast_repo / "feature_store.yaml").read_text()
+    wrong = _feast(served, [CASES[0]], tmp_path, token="not-the-key")
+    assert wrong.returncode != 0 and "401" in wrong.stderr
