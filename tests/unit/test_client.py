@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -161,3 +162,34 @@ def test_importing_the_client_needs_no_pyflink_or_duckdb() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_get_historical_features_is_the_training_set_path(tmp_path: Path) -> None:
+    """Same rows as FeatureStore.get_training_set: the PIT join, the ttl rule and the defaults."""
+    from datetime import UTC, datetime, timedelta
+
+    from featurestream.config import load_config
+    from featurestream.offline import write_rows
+    from featurestream.registry import Registry
+    from tests.support.views import make_view
+
+    t0 = datetime(2024, 2, 1, 12, tzinfo=UTC)
+    view = make_view("user_clicks", ["user_id"], {"clicks": "BIGINT"}, ttl=timedelta(hours=1), defaults={"clicks": 0})
+    config = load_config(tmp_path, env={})
+    Registry.open(config).save(views=[view])
+    write_rows(config, view, [{"user_id": "u", "feature_time": t0, "clicks": 3}])
+    labels = pd.DataFrame(
+        {
+            "user_id": ["u", "u", "u", "x"],
+            "event_timestamp": [t0 - timedelta(minutes=1), t0, t0 + timedelta(hours=2), t0],
+        }
+    )
+    server, sleeps = Server(ok()), list[float]()
+    with client(server, sleeps, repo=tmp_path) as c:
+        frame = c.get_historical_features(labels, ["user_clicks:clicks"])
+        table = c.get_historical_features(labels, ["user_clicks:clicks"], output="arrow")
+    assert isinstance(frame, pd.DataFrame)
+    # before the row: default; at it: 3; past the 1 h ttl: default; unknown entity: default
+    assert frame["clicks"].tolist() == [0, 3, 0, 0]
+    assert isinstance(table, pa.Table) and table.column("clicks").to_pylist() == [0, 3, 0, 0]
+    assert server.requests == []  # local: no HTTP
