@@ -44,3 +44,25 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     assert (tmp_path / "README.md").read_text() == "mine"
     assert not (tmp_path / "featurestream.yaml").exists()  # nothing half-written
     assert len(SCAFFOLD) == 7
+
+
+def test_plan_without_the_jars_says_run_setup(tmp_path: Path) -> None:
+    """A new repo whose state has no jars: the fix, not Flink's "no factory for identifier 'kafka'"."""
+    from featurestream.errors import StackError
+    from featurestream.jobs.planner import FlinkPlanner
+
+    init_repo(tmp_path / "shop")
+    with pytest.raises(StackError, match=r"found none\n  fix: run `featurestream setup`"):
+        FlinkPlanner(load_config(tmp_path / "shop", env={}))
+
+
+def test_a_misspelt_column_gets_a_did_you_mean(tmp_path: Path) -> None:
+    from featurestream.jobs.planner import FlinkPlanner
+
+    init_repo(tmp_path / "shop")
+    view = tmp_path / "shop" / "sql" / "features" / "customer_orders_1h.sql"
+    view.write_text(view.read_text().replace("SUM(amount)", "SUM(amout)"))
+    result = plan(load_config(tmp_path / "shop", env={}), planner=FlinkPlanner(load_config(REPO)))
+    (problem,) = result.problems
+    assert "customer_orders_1h.sql:13" in problem and "amout" in problem  # Flink's message, file and line
+    assert "fix: did you mean 'amount'?" in problem
