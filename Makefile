@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
-setup: $(STAMP) jars  ## create .venv, install the package, resolve the jars, install chromium (dashboard test)
-	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+setup: $(STAMP) jars  ## create .venv, install the package, resolve the jars (never needs root)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		echo "note: no chromium on PATH; the dashboard's browser test will be skipped (CI installs it)"
 
 jars: $(STAMP)  ## resolve Kafka + Flink connector jars with Maven (no-op when present)
 	$(BIN)/featurestream setup
