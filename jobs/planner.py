@@ -27,7 +27,7 @@ class FlinkPlanner:
 
         from featurestream.stack.jars import flink_jars
 
-        jars_dir = config.state_path / "jars"
+        jars_dir = config.jars_path
         jars = flink_jars(jars_dir)
         if not jars:
             # Without them Flink only says "Could not find any factory for identifier 'kafka'".

@@ -95,7 +95,7 @@ def setup(c: RepoContext, as_json: bool) -> None:
     from featurestream.stack import Stack
 
     did = Stack(c.config, log=(lambda m: None) if as_json else click.echo).setup()
-    jars = c.config.state_path / "jars"
+    jars = c.config.jars_path
     _emit(
         as_json, {"resolved": did, "jars": str(jars)}, ["jars resolved" if did else f"jars already present in {jars}"]
     )

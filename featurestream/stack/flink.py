@@ -122,7 +122,7 @@ class FlinkService:
         wanted: dict[str, Path] = {p.name: p for p in (home / "lib").glob("*.jar")}
         for p in (home / "opt").glob("flink-python-*.jar"):
             wanted[p.name] = p
-        for p in flink_jars(self.state / "jars"):
+        for p in flink_jars(self.config.jars_path):
             wanted[p.name] = p
         self.lib_dir.mkdir(parents=True, exist_ok=True)
         for existing in self.lib_dir.iterdir():

@@ -46,11 +46,12 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     assert len(SCAFFOLD) == 7
 
 
-def test_plan_without_the_jars_says_run_setup(tmp_path: Path) -> None:
-    """A new repo whose state has no jars: the fix, not Flink's "no factory for identifier 'kafka'"."""
+def test_plan_without_the_jars_says_run_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No jars resolved yet (an empty per-user cache): the fix, not Flink's "no factory for identifier 'kafka'"."""
     from featurestream.errors import StackError
     from featurestream.jobs.planner import FlinkPlanner
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
     init_repo(tmp_path / "shop")
     with pytest.raises(StackError, match=r"found none\n  fix: run `featurestream setup`"):
         FlinkPlanner(load_config(tmp_path / "shop", env={}))
