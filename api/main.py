@@ -15,7 +15,7 @@ from featurestream.api.auth import KeyRing
 from featurestream.api.catalog import Catalog
 from featurestream.api.handlers import install_handlers
 from featurestream.api.limits import RequestGuard
-from featurestream.api.routers import feast, features, monitoring, ops, registry
+from featurestream.api.routers import feast, features, monitoring, ops, push, registry
 from featurestream.api.schemas import ErrorOut
 from featurestream.api.state import AppState
 from featurestream.config import Config, load_config
@@ -59,9 +59,11 @@ def create_app(config: Config | None = None) -> FastAPI:
         finally:
             mon.stop()
             await reader.close()
+            if app.state.fs.event_sink is not None:
+                app.state.fs.event_sink.close()
 
     app = FastAPI(title="featurestream", version="0.1.0", lifespan=lifespan)
-    for r in (feast.router, features.router, registry.router, monitoring.router):
+    for r in (feast.router, features.router, registry.router, monitoring.router, push.router):
         app.include_router(r, responses={**_INVALID, **_BUG})
     app.include_router(ops.router, responses=_BUG)  # no input, so never a 422
     install_handlers(app)

@@ -38,6 +38,7 @@ class AppState:
     keys: KeyRing
     metrics: Metrics = field(default_factory=Metrics)
     feature_log: Any = None  # monitoring.served_log.FeatureLogger when monitoring.log_served is on
+    event_sink: Any = None  # push.EventSink, built on the first POST /push (serving never needs Kafka)
     retry_interval_s: float = 0.25
     last_error: str | None = None
     _blocked_until: float = 0.0

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from featurestream.config import Config, load_config
 from featurestream.errors import FeatureStreamError
 
-__all__ = ["Config", "FeatureStore", "FeatureStreamError", "load_config"]
+__all__ = ["Client", "Config", "FeatureStore", "FeatureStreamError", "load_config"]
 
 if TYPE_CHECKING:
+    from featurestream.client import Client
     from featurestream.store import FeatureStore
 
 
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> Any:  # lazy: importing featurestream must not pul
         from featurestream.store import FeatureStore
 
         return FeatureStore
+    if name == "Client":
+        from featurestream.client import Client
+
+        return Client
     raise AttributeError(name)

@@ -105,6 +105,9 @@ class FlinkStackConfig(_Model):
 
 
 class StackConfig(_Model):
+    # Where the Maven-resolved jars live; empty means one cache per user, shared by every feature
+    # repo: $XDG_CACHE_HOME/featurestream/jars (default ~/.cache/featurestream/jars).
+    jars_dir: str = ""
     kafka: KafkaStackConfig = KafkaStackConfig()
     redis: RedisStackConfig = RedisStackConfig()
     redis_cluster: RedisClusterStackConfig = RedisClusterStackConfig()
@@ -405,6 +408,16 @@ class Config(_Model):
         """Where pids, logs, jars, data of the local stack and the registry live."""
         p = Path(self.state_dir)
         return p if p.is_absolute() else (self.root / p).resolve()
+
+    @property
+    def jars_path(self) -> Path:
+        """The Maven-resolved jars (setting ``stack.jars_dir``; default: the per-user cache), the one
+        place ``setup`` writes them and the planner, Flink and Kafka read them."""
+        if self.stack.jars_dir:
+            p = Path(self.stack.jars_dir).expanduser()
+            return p if p.is_absolute() else (self.root / p).resolve()
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "featurestream" / "jars"
 
     @property
     def registry_file(self) -> Path:

@@ -7,16 +7,18 @@ planned. Errors carry Flink's message with the position mapped back to the view'
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
 from featurestream.config import Config
 from featurestream.definitions import Column, FeatureView, Source
-from featurestream.errors import DefinitionError
+from featurestream.errors import DefinitionError, StackError
 
 __all__ = ["FlinkPlanner"]
 
 _POS = re.compile(r"(?:At|From) line (\d+), column (\d+)")
+_MISSING_COLUMN = re.compile(r"Column '([^']+)' not found")
 
 
 class FlinkPlanner:
@@ -25,13 +27,19 @@ class FlinkPlanner:
 
         from featurestream.stack.jars import flink_jars
 
+        jars_dir = config.jars_path
+        jars = flink_jars(jars_dir)
+        if not jars:
+            # Without them Flink only says "Could not find any factory for identifier 'kafka'".
+            raise StackError(
+                f"expected the Flink Kafka connector and Parquet jars in {jars_dir / 'flink'}, found none",
+                hint="run `featurestream setup` (resolves them with Maven, once)",
+            )
         self.config = config
         self.t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
         conf = self.t_env.get_config()
         conf.set("table.local-time-zone", "UTC")
-        jars = flink_jars(config.state_path / "jars")
-        if jars:
-            conf.set("pipeline.jars", ";".join(p.as_uri() for p in jars))
+        conf.set("pipeline.jars", ";".join(p.as_uri() for p in jars))
         self._registered: dict[str, str] = {}  # source name -> the SQL it was registered with
         self._failed: dict[str, str] = {}
 
@@ -72,8 +80,29 @@ class FlinkPlanner:
             m = _POS.search(msg)
             if m:
                 line = view.sql_line + int(m.group(1)) - 1
-            raise DefinitionError(f"Flink rejected the SQL: {msg}", path=view.path, line=line or view.sql_line) from exc
+            raise DefinitionError(
+                f"Flink rejected the SQL: {msg}",
+                path=view.path,
+                line=line or view.sql_line,
+                hint=self._did_you_mean(msg),
+            ) from exc
         return columns
+
+    def _did_you_mean(self, msg: str) -> str | None:
+        """For Flink's "Column 'x' not found": the closest columns of the registered sources."""
+        m = _MISSING_COLUMN.search(msg)
+        if m is None:
+            return None
+        known: set[str] = set()
+        for name in self._registered:
+            try:
+                known.update(str(c) for c in self.t_env.from_path(f"`{name}`").get_schema().get_field_names())
+            except Exception:
+                continue
+        close = difflib.get_close_matches(m.group(1), sorted(known), n=3, cutoff=0.6)
+        if not close:
+            return None
+        return "did you mean " + " or ".join(repr(c) for c in close) + "? (columns of the source's schema)"
 
 
 def _flink_message(exc: Any) -> str:

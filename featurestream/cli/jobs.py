@@ -2,75 +2,101 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
 import click
 
+from featurestream.cli.common import ERROR_EXIT, EXIT_CODES, RepoContext
 from featurestream.jobs.control import JobManager
 from featurestream.jobs.flink import FlinkClient
 
 __all__ = ["jobs"]
 
 
-@click.group()
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@click.group(epilog=EXIT_CODES)
 def jobs() -> None:
     """Streaming jobs of feature views on the Flink cluster."""
 
 
-@jobs.command("submit")
+@jobs.command("submit", epilog=EXIT_CODES)
 @click.argument("views", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Submit every registered view version.")
 @click.option("--fresh", is_flag=True, help="Ignore a recorded savepoint and start from the topic's offsets.")
 @click.option("--savepoint", help="Restore from this savepoint or retained checkpoint path.")
+@_JSON
 @click.pass_obj
-def submit_cmd(c, views: tuple[str, ...], all_: bool, fresh: bool, savepoint: str | None) -> None:  # type: ignore[no-untyped-def]
+def submit_cmd(
+    c: RepoContext, views: tuple[str, ...], all_: bool, fresh: bool, savepoint: str | None, as_json: bool
+) -> None:
     """Compile and submit VIEW[@VERSION]... (or --all); a running job is left as it is."""
     jm = JobManager(c.config)
     targets = jm.registry.views(c.config.namespace) if all_ else [jm.view(v) for v in views]
     if not targets:
         raise click.UsageError("name at least one view, or --all")
+    done = []
     for v in targets:
         t0 = time.monotonic()
-        click.echo(f"{v.ref:<28} compiling and submitting ...")
+        if not as_json:
+            click.echo(f"{v.ref:<28} compiling and submitting ...")
         jid, new = jm.submit(v, savepoint=savepoint, fresh=fresh)
-        click.echo(
-            f"{v.ref:<28} {'submitted' if new else 'already running'} as {jid}"
-            + (f" in {time.monotonic() - t0:.1f}s" if new else "")
-        )
+        seconds = time.monotonic() - t0
+        done.append({"view": v.ref, "job_id": jid, "submitted": new, "seconds": round(seconds, 2)})
+        if not as_json:
+            click.echo(
+                f"{v.ref:<28} {'submitted' if new else 'already running'} as {jid}"
+                + (f" in {seconds:.1f}s" if new else "")
+            )
+    if as_json:
+        click.echo(json.dumps({"jobs": done}, indent=1))
 
 
-@jobs.command("list")
+@jobs.command("list", epilog=EXIT_CODES)
+@_JSON
 @click.pass_obj
-def list_cmd(c) -> None:  # type: ignore[no-untyped-def]
-    """Jobs on the cluster with their state, checkpoints and restarts."""
+def list_cmd(c: RepoContext, as_json: bool) -> None:
+    """Jobs on the cluster with their state and checkpoint counts."""
     fc = FlinkClient(c.config)
     rows = fc.jobs()
+    out = []
+    for j in rows:
+        counts = fc.checkpoints(j["jid"]).get("counts", {}) if j["state"] == "RUNNING" else {}
+        out.append({"job_id": j["jid"], "state": j["state"], "name": j["name"], "checkpoints": counts})
+    if as_json:
+        click.echo(json.dumps({"jobs": out}, indent=1))
+        return
     if not rows:
         click.echo("no jobs")
-    for j in rows:
-        extra = ""
-        if j["state"] == "RUNNING":
-            counts = fc.checkpoints(j["jid"]).get("counts", {})
-            extra = f"checkpoints {counts.get('completed', 0)} ok / {counts.get('failed', 0)} failed"
-        click.echo(f"{j['jid']}  {j['state']:<10} {j['name']:<50} {extra}")
+    for r in out:
+        counts = r["checkpoints"]
+        extra = f"checkpoints {counts.get('completed', 0)} ok / {counts.get('failed', 0)} failed" if counts else ""
+        click.echo(f"{r['job_id']}  {r['state']:<10} {r['name']:<50} {extra}")
 
 
-@jobs.command("cancel")
+@jobs.command("cancel", epilog=EXIT_CODES)
 @click.argument("view")
 @click.option("--no-savepoint", is_flag=True, help="Cancel without a savepoint (state is dropped).")
+@_JSON
 @click.pass_obj
-def cancel_cmd(c, view: str, no_savepoint: bool) -> None:  # type: ignore[no-untyped-def]
+def cancel_cmd(c: RepoContext, view: str, no_savepoint: bool, as_json: bool) -> None:
     """Stop VIEW's job, by default with a savepoint the next submit resumes from."""
     jm = JobManager(c.config)
     path = jm.cancel(jm.view(view), with_savepoint=not no_savepoint)
-    click.echo(f"cancelled; savepoint {path}" if path else "cancelled")
+    if as_json:
+        click.echo(json.dumps({"view": view, "cancelled": True, "savepoint": path}))
+    else:
+        click.echo(f"cancelled; savepoint {path}" if path else "cancelled")
 
 
-@jobs.command("savepoint")
+@jobs.command("savepoint", epilog=EXIT_CODES)
 @click.argument("view")
+@_JSON
 @click.pass_obj
-def savepoint_cmd(c, view: str) -> None:  # type: ignore[no-untyped-def]
+def savepoint_cmd(c: RepoContext, view: str, as_json: bool) -> None:
     """Take a savepoint of VIEW's running job (the job keeps running)."""
     from featurestream.naming import job_name
 
@@ -78,6 +104,7 @@ def savepoint_cmd(c, view: str) -> None:  # type: ignore[no-untyped-def]
     v = jm.view(view)
     job = jm.running().get(job_name(v))
     if job is None:
-        click.echo(f"no running job for {v.ref}", err=True)
-        sys.exit(1)
-    click.echo(jm.flink.savepoint(job["jid"]))
+        click.echo(f"error: no running job for {v.ref}\n  fix: featurestream jobs submit {v.ref}", err=True)
+        sys.exit(ERROR_EXIT)
+    path = jm.flink.savepoint(job["jid"])
+    click.echo(json.dumps({"view": v.ref, "savepoint": path}) if as_json else path)

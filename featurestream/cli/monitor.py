@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
+from featurestream.cli.common import BREACH_EXIT, EXIT_CODES, config_of
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
 
 __all__ = ["BREACH_EXIT", "audit_command", "monitor_command", "select_views"]
-
-BREACH_EXIT = 2
 
 
 def select_views(config: Config, refs: tuple[str, ...] | list[str]) -> list[FeatureView]:
@@ -43,16 +41,10 @@ def select_views(config: Config, refs: tuple[str, ...] | list[str]) -> list[Feat
 
 
 def _config(ctx: click.Context) -> Config:
-    obj = ctx.find_object(object)
-    cfg = getattr(obj, "config", None)
-    if isinstance(cfg, Config):
-        return cfg
-    from featurestream.config import load_config
-
-    return load_config(Path("."))
+    return config_of(ctx)
 
 
-@click.command("monitor")
+@click.command("monitor", epilog=EXIT_CODES)
 @click.option("--view", "views", multiple=True, help="NAME or NAME@VERSION (repeatable; default: every view).")
 @click.option(
     "--source",
@@ -109,7 +101,7 @@ def monitor_command(
         sys.exit(BREACH_EXIT)
 
 
-@click.command("audit")
+@click.command("audit", epilog=EXIT_CODES)
 @click.argument("view")
 @click.option("--sample", type=int, default=None, help="Entities to sample (default: monitoring.audit_sample).")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -1,13 +1,15 @@
 """Click commands of the offline store: ``training-set``, ``sql`` and ``materialize``.
 
 Registered on the main CLI with ``main.add_command(...)``. Each reads the repo from the
-``--repo`` option of the parent group (``ctx.obj.repo``) or the current directory.
+``-r/--repo`` option of the parent group (``cli.common.config_of``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -16,15 +18,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from featurestream.config import Config, load_config
+from featurestream.cli.common import BREACH_EXIT, EXIT_CODES, config_of
+from featurestream.config import Config
 from featurestream.errors import FeatureStreamError
 
 __all__ = ["materialize_command", "sql_command", "training_set_command"]
 
 
 def _config(ctx: click.Context) -> Config:
-    repo = getattr(ctx.obj, "repo", None) or Path(".")
-    return load_config(repo)
+    return config_of(ctx)
 
 
 def _write(table: pa.Table, out: Path) -> None:
@@ -34,7 +36,10 @@ def _write(table: pa.Table, out: Path) -> None:
         pq.write_table(table, out, compression="zstd")
 
 
-@click.command("training-set")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@click.command("training-set", epilog=EXIT_CODES)
 @click.option(
     "--labels",
     "labels",
@@ -49,6 +54,7 @@ def _write(table: pa.Table, out: Path) -> None:
 @click.option("--as-served", is_flag=True, help="Join on when rows became available online, not on feature_time.")
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
 @click.option("--include-feature-times", is_flag=True, help="Add <view>__feature_time columns.")
+@_JSON
 @click.pass_context
 def training_set_command(
     ctx: click.Context,
@@ -60,8 +66,9 @@ def training_set_command(
     as_served: bool,
     full_feature_names: bool,
     include_feature_times: bool,
+    as_json: bool,
 ) -> None:
-    """Build a point-in-time correct training set from label rows."""
+    """Build a point-in-time correct training set from label rows. Exit 2 when the leakage check fails."""
     from featurestream.store import FeatureStore
 
     try:
@@ -74,23 +81,33 @@ def training_set_command(
             as_served=as_served,
             full_feature_names=full_feature_names,
             include_feature_times=include_feature_times,
-            progress=True,
+            progress=not as_json,
         )
         _write(ts.table, out)
     except FeatureStreamError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(ts.report.summary(), err=True)
-    click.echo(f"wrote {ts.table.num_rows} rows x {ts.table.num_columns} columns to {out}")
+    if as_json:
+        doc = {
+            "out": str(out),
+            "rows": ts.table.num_rows,
+            "columns": ts.table.column_names,
+            "report": dataclasses.asdict(ts.report) | {"leakage_free": ts.report.leakage_free},
+        }
+        click.echo(json.dumps(doc, indent=1, default=str))
+    else:
+        click.echo(ts.report.summary(), err=True)
+        click.echo(f"wrote {ts.table.num_rows} rows x {ts.table.num_columns} columns to {out}")
     if not ts.report.leakage_free:
-        sys.exit(2)
+        sys.exit(BREACH_EXIT)
 
 
-@click.command("sql")
+@click.command("sql", epilog=EXIT_CODES)
 @click.argument("query")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the result to .parquet/.csv.")
 @click.option("--limit", default=50, show_default=True, help="Rows to print when not writing a file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the first --limit rows as JSON records.")
 @click.pass_context
-def sql_command(ctx: click.Context, query: str, out: Path | None, limit: int) -> None:
+def sql_command(ctx: click.Context, query: str, out: Path | None, limit: int, as_json: bool) -> None:
     """Run ad-hoc DuckDB SQL; every registered view is a table (user_clicks_10m_v1, user_clicks_10m)."""
     from featurestream.store import FeatureStore
 
@@ -100,7 +117,14 @@ def sql_command(ctx: click.Context, query: str, out: Path | None, limit: int) ->
         raise click.ClickException(str(exc)) from exc
     if out is not None:
         _write(table, out)
-        click.echo(f"wrote {table.num_rows} rows to {out}")
+        if as_json:
+            click.echo(json.dumps({"out": str(out), "rows": table.num_rows}))
+        else:
+            click.echo(f"wrote {table.num_rows} rows to {out}")
+        return
+    if as_json:
+        doc = {"rows": table.num_rows, "records": table.slice(0, limit).to_pylist()}
+        click.echo(json.dumps(doc, indent=1, default=str))
         return
     import pandas as pd
 
@@ -111,20 +135,26 @@ def sql_command(ctx: click.Context, query: str, out: Path | None, limit: int) ->
         click.echo(f"... {table.num_rows - limit} more rows (use --out to write them all)")
 
 
-@click.command("materialize")
+@click.command("materialize", epilog=EXIT_CODES)
 @click.argument("view")
-@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), help="First date partition (UTC), inclusive.")
-@click.option("--end", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last date partition (UTC), inclusive.")
+@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), help="First date (UTC), inclusive.")
+@click.option("--end", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last date (UTC), exclusive (as backfill).")
+@_JSON
 @click.pass_context
-def materialize_command(ctx: click.Context, view: str, start: object, end: object) -> None:
+def materialize_command(ctx: click.Context, view: str, start: object, end: object, as_json: bool) -> None:
     """Load the latest offline row per entity of VIEW (name or name@version) into Redis."""
     from featurestream.store import FeatureStore
 
     d0: date | None = start.date() if start is not None else None  # type: ignore[attr-defined]
-    d1: date | None = end.date() if end is not None else None  # type: ignore[attr-defined]
+    # --end is exclusive, like backfill's; the store takes the last date partition, inclusive.
+    d1: date | None = end.date() - timedelta(days=1) if end is not None else None  # type: ignore[attr-defined]
+    if d0 is not None and d1 is not None and d1 < d0:
+        raise click.UsageError(f"--end must be after --start (it is exclusive), found {d0}..{d1 + timedelta(days=1)}")
     try:
         store = FeatureStore(config=_config(ctx))
-        with click.progressbar(length=1, label=f"materialize {view}", file=sys.stderr) as bar:
+        with click.progressbar(
+            length=1, label=f"materialize {view}", file=sys.stderr, show_eta=True, show_percent=True
+        ) as bar:
             state = {"done": 0}
 
             def progress(done: int, total: int) -> None:
@@ -136,13 +166,17 @@ def materialize_command(ctx: click.Context, view: str, start: object, end: objec
     except FeatureStreamError as exc:
         raise click.ClickException(str(exc)) from exc
     rate = result.rows / result.seconds if result.seconds else 0.0
+    if as_json:
+        doc = dataclasses.asdict(result) | {"skipped": result.skipped, "rows_per_s": round(rate)}
+        click.echo(json.dumps(doc, indent=1))
+        return
     click.echo(
         f"{result.view}: {result.rows} entities, {result.written} written, {result.skipped} kept "
         f"(Redis had a newer row), {result.seconds:.2f}s ({rate:,.0f} rows/s)"
     )
 
 
-@click.command("backfill")
+@click.command("backfill", epilog=EXIT_CODES)
 @click.argument("view")
 @click.option(
     "--from",
@@ -153,8 +187,9 @@ def materialize_command(ctx: click.Context, view: str, start: object, end: objec
 )
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First date (UTC) to (re)compute, inclusive.")
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last date (UTC), exclusive.")
+@_JSON
 @click.pass_context
-def backfill_command(ctx: click.Context, view: str, inputs: Path, start, end) -> None:  # type: ignore[no-untyped-def]
+def backfill_command(ctx: click.Context, view: str, inputs: Path, start, end, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Run VIEW's SQL in Flink batch mode over historical events into the offline store,
     replacing only the date partitions it touches (or all of --start..--end)."""
     from featurestream.jobs.backfill import backfill
@@ -170,8 +205,11 @@ def backfill_command(ctx: click.Context, view: str, inputs: Path, start, end) ->
         inputs,
         start=start.date() if start else None,
         end=end.date() if end else None,
-        echo=click.echo,
+        echo=(lambda m: click.echo(m, err=True)) if as_json else click.echo,
     )
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result) | {"view": fv.ref}, indent=1))
+        return
     click.echo(
         f"backfilled {fv.ref}: {result.input_events:,} events in {result.seconds:.0f}s "
         f"(job {result.job_id}); {result.dead_letters} dead letter(s); "

@@ -1,4 +1,4 @@
-"""``featurestream serve``: run the HTTP app under uvicorn."""
+"""``featurestream serve``: run the HTTP app under uvicorn, for the repo of the group's ``-r/--repo``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from featurestream.cli.common import EXIT_CODES, repo_of
 from featurestream.errors import FeatureStreamError
 
 __all__ = ["is_loopback", "serve_command"]
@@ -23,15 +24,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@click.command("serve")
-@click.option("--repo", "repo", default=".", type=click.Path(file_okay=False, path_type=Path), help="feature repo root")
+@click.command("serve", epilog=EXIT_CODES)
+# Kept (hidden) so `featurestream serve --repo X` scripts still work; the group's -r/--repo is the way.
+@click.option("--repo", "repo", default=None, hidden=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", default=None, help="bind address (default: serving.host)")
 @click.option("--port", default=None, type=int, help="port (default: serving.port)")
 @click.option("--workers", default=None, type=int, help="worker processes (default: serving.workers)")
 @click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--insecure", is_flag=True, help="allow a non-loopback bind address without API keys")
+@click.pass_context
 def serve_command(
-    repo: Path, host: str | None, port: int | None, workers: int | None, log_level: str, insecure: bool
+    ctx: click.Context,
+    repo: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    log_level: str,
+    insecure: bool,
 ) -> None:
     """Serve features over HTTP (Feast-compatible /get-online-features and native /v1).
 
@@ -44,6 +53,7 @@ def serve_command(
 
     from featurestream.config import load_config
 
+    repo = repo if repo is not None else repo_of(ctx)
     try:
         cfg = load_config(repo)
     except FeatureStreamError as exc:

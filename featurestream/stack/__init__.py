@@ -79,7 +79,7 @@ class Stack:
 
     def setup(self) -> bool:
         """Resolve the jars (no-op when present). Returns True when it downloaded."""
-        return ensure_jars(self.config.state_path / "jars", quiet=False)
+        return ensure_jars(self.config.jars_path, quiet=False)
 
     def _claim_port(self, proc: ManagedProcess, port: int, what: str, setting: str) -> None:
         if not proc.running() and port_open(port):

@@ -136,7 +136,7 @@ class FlinkService:
         self._link_lib()
 
     def _link_lib(self) -> None:
-        _link_jars(self.state / "jars", self.lib_dir, self.plugins_dir)
+        _link_jars(self.config.jars_path, self.lib_dir, self.plugins_dir)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -232,7 +232,7 @@ def client_env(config: Config, rest_url: str) -> dict[str, str]:
         settings["env.java.opts.all"] = java_opts
     with open(conf / "config.yaml", "w") as fh:
         yaml.safe_dump(settings, fh, sort_keys=True, width=100_000)
-    _link_jars(config.state_path / "jars", lib, plugins)
+    _link_jars(config.jars_path, lib, plugins)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLINK_") and k != "PYTHONPATH"}
     env.update(
         {

@@ -40,7 +40,9 @@ def ensure_jars(jars_dir: Path, *, quiet: bool = False) -> bool:
         if shutil.which(tool) is None:
             raise StackError(f"'{tool}' is not on PATH; the local stack needs it", hint=fix)
     jars_dir.mkdir(parents=True, exist_ok=True)
-    cmd = ["mvn", "-B", "-q", "-s", str(SETTINGS), "-f", str(POM), f"-Djars.dir={jars_dir}", "package"]
+    # Our settings are the *global* ones (-gs): a user's own ~/.m2/settings.xml (a company mirror,
+    # a proxy) is still read and takes precedence, as Maven merges user over global settings.
+    cmd = ["mvn", "-B", "-q", "-gs", str(SETTINGS), "-f", str(POM), f"-Djars.dir={jars_dir}", "package"]
     if not quiet:
         print(f"resolving Kafka and Flink connector jars with Maven into {jars_dir} ...", flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -35,6 +35,7 @@ class KafkaService:
     name = "kafka"
 
     def __init__(self, config: Config) -> None:
+        self.config = config
         self.cfg = config.stack.kafka
         self.state = config.state_path
         self.home = self.state / "kafka"
@@ -93,7 +94,7 @@ class KafkaService:
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.home / 'logs'}",
             "-cp",
-            kafka_classpath(self.state / "jars"),
+            kafka_classpath(self.config.jars_path),
             main,
             *args,
         ]

@@ -96,7 +96,6 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
     python = runtime_python(work)
     cluster_state = work / "state"
     cluster_state.mkdir()
-    (cluster_state / "jars").symlink_to(stack.config.state_path / "jars")
     rest_port = _free_port()
     ccfg = Config(
         root=work,
