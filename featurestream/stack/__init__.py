@@ -110,6 +110,13 @@ class Stack:
         if "redis-cluster" in wanted:
             out.append(self._up_redis_cluster(timeout))
         if "kafka" in wanted:
+            if self.config.stack.kafka.sasl_port:
+                self._claim_port(
+                    self.kafka.proc,
+                    self.config.stack.kafka.sasl_port,
+                    "the Kafka SASL listener",
+                    "stack.kafka.sasl_port",
+                )
             out.append(
                 self._up_one(
                     self.kafka.proc,
@@ -122,6 +129,7 @@ class Stack:
                     timeout,
                 )
             )
+            self.kafka.check_sasl()  # the SASL listener is up and its SCRAM users are current
         if "flink" in wanted:
             out.append(self._up_flink(timeout))
         return out
