@@ -210,6 +210,8 @@ def kafka_admin(
             admin.close()
         auth = "uthenticat" in type(exc).__name__ + str(exc)
         reason = f"{type(exc).__name__}: {exc}"
+        for secret in secret_values(props):  # before our own words are added (a password may be "wrong")
+            reason = reason.replace(secret, "***")
         if not auth and _accepts_tcp(bootstrap):
             # kafka-python retries a refused SASL handshake until its bootstrap timeout: a listener
             # that takes TCP connections but gives no session means credentials or protocol.
@@ -218,8 +220,6 @@ def kafka_admin(
                 f"the listener accepts TCP connections but no session was established ({reason}): wrong "
                 "credentials, or a sasl.mechanism / security.protocol this listener does not speak"
             )
-        for secret in secret_values(props):
-            reason = reason.replace(secret, "***")
         raise KafkaConnectError(
             f"cannot {'authenticate to' if auth else 'connect to'} Kafka at {describe_listener(bootstrap, props)} "
             f"within {timeout_s:g}s: {reason}",

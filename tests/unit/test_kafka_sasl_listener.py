@@ -162,3 +162,24 @@ def test_flink_gets_the_login_module_as_the_connector_jar_holds_it() -> None:
     assert opts["properties.sasl.jaas.config"] == FLINK_SHADED_PREFIX + jaas
     assert opts["properties.security.protocol"] == "SASL_PLAINTEXT"
     assert FLINK_SHADED_PREFIX == "org.apache.flink.kafka.shaded."
+
+
+def test_redaction_never_eats_the_explanation() -> None:
+    """Secrets are masked in the client's reason before our words are added: a password that is
+    itself a word of the explanation ("wrong") leaves the explanation readable."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    jaas = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="wrong";'
+    props = {"security.protocol": "SASL_PLAINTEXT", "sasl.jaas.config": jaas}
+
+    def refused(**kw: Any) -> Any:
+        raise KafkaTimeoutError("Unable to bootstrap (password=wrong)")
+
+    try:
+        with pytest.raises(KafkaConnectError) as err:
+            preflight(f"127.0.0.1:{port}", props, timeout_s=2, admin_factory=refused)
+    finally:
+        server.close()
+    assert "(password=***)" in str(err.value) and ": wrong credentials, or a sasl.mechanism" in str(err.value)
