@@ -130,6 +130,12 @@ class Stack:
                 )
             )
             self.kafka.check_sasl()  # the SASL listener is up and its SCRAM users are current
+            if self.config.stack.kafka.sasl_port:
+                users = len(self.config.stack.kafka.sasl_users)
+                self.log(
+                    f"{'kafka (SASL)':<18} SASL_PLAINTEXT at localhost:{self.config.stack.kafka.sasl_port} "
+                    f"(PLAIN, SCRAM-SHA-256; {users} user{'s' if users != 1 else ''})"
+                )
         if "flink" in wanted:
             out.append(self._up_flink(timeout))
         return out
