@@ -181,3 +181,42 @@ def test_wrong_credentials_fail_submit_within_seconds_and_leave_no_job(  # type:
 
     assert [j for j in jm.flink.jobs() if j["name"] == job_name(view)] == []
     assert not (cfg.state_path / "jobs" / f"{job_name(view)}.json").exists()  # nothing was compiled
+
+
+def test_scram_sha_256_user_produces_and_a_plain_login_reads(kafka_bootstrap: str, repo_config: Config) -> None:
+    """The listener's two mechanisms, through the clients every featurestream tool builds: a SCRAM
+    user produces, the same user over PLAIN consumes; a wrong SCRAM password is refused by name."""
+    from kafka import KafkaConsumer
+
+    from featurestream.kafka_props import client_kwargs, preflight
+
+    k = repo_config.stack.kafka
+    assert k.sasl_port and k.sasl_users, "featurestream.yaml must set stack.kafka.sasl_port and sasl_users"
+    user, secret = next(iter(k.sasl_users.items()))
+    bootstrap = f"localhost:{k.sasl_port}"
+
+    def props(mechanism: str, module: str, password: str) -> dict[str, str]:
+        quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+        jaas = f'org.apache.kafka.common.security.{module} required username="{user}" password="{quoted}";'
+        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism, "sasl.jaas.config": jaas}
+
+    scram = props("SCRAM-SHA-256", "scram.ScramLoginModule", secret.get_secret_value())
+    plain = props("PLAIN", "plain.PlainLoginModule", secret.get_secret_value())
+    topic = f"sasl-scram-{uuid.uuid4().hex[:8]}"
+    preflight(bootstrap, scram)
+    payloads = [f"m{i}".encode() for i in range(3)]
+    list(generator.produce(bootstrap, topic, payloads, properties=scram))
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+        **client_kwargs(plain),
+    )
+    try:
+        assert sorted(m.value for m in consumer) == payloads
+    finally:
+        consumer.close()
+
+    with pytest.raises(KafkaConnectError, match=rf"{bootstrap} \(SASL_PLAINTEXT, SASL mechanism SCRAM-SHA-256\)"):
+        preflight(bootstrap, props("SCRAM-SHA-256", "scram.ScramLoginModule", "not-the-password"))
