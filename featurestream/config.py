@@ -8,6 +8,7 @@ Defaults fit a 2-core / 24 GB machine running the whole local stack.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,13 +56,41 @@ class _Model(BaseModel):
 
 
 class KafkaStackConfig(_Model):
-    """The embedded single-node KRaft broker."""
+    """The embedded single-node KRaft broker.
+
+    ``port`` is its PLAINTEXT listener (the stack's own tools use it). ``sasl_port`` > 0 adds a
+    SASL_PLAINTEXT listener (mechanisms PLAIN and SCRAM-SHA-256) for the users of ``sasl_users``
+    (name -> password; write passwords as ``${VAR}``), so a repo can be tested against a secured
+    listener as teams run Kafka. See :mod:`featurestream.stack.kafka_sasl`.
+    """
 
     enabled: bool = True
     port: int = Field(9092, ge=1, le=65535)
     controller_port: int = Field(9093, ge=1, le=65535)
+    sasl_port: int = Field(0, ge=0, le=65535)  # 0 = no SASL listener
+    sasl_users: dict[str, SecretStr] = {}
     heap: str = "768m"
     partitions: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _sasl(self) -> KafkaStackConfig:
+        if self.sasl_port and not self.sasl_users:
+            raise ValueError(
+                f"sasl_port is {self.sasl_port} but sasl_users is empty: a SASL listener nobody can log in to; "
+                "add `sasl_users: {name: ${KAFKA_PASSWORD}}` or set sasl_port: 0"
+            )
+        if self.sasl_port and self.sasl_port in (self.port, self.controller_port):
+            raise ValueError(
+                f"sasl_port {self.sasl_port} is also the broker's port or controller_port; "
+                "choose a free port (e.g. 9094)"
+            )
+        for name in self.sasl_users:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9._-]*", name):
+                raise ValueError(
+                    f"sasl_users: expected user names of letters, digits, '.', '_' and '-' (starting with a letter), "
+                    f"found {name!r}"
+                )
+        return self
 
 
 class RedisStackConfig(_Model):

@@ -1,7 +1,8 @@
 """``kafka.properties`` (Java client keys, as teams already write them) -> every client we build.
 
 The rule it owns: one map of Java-style Kafka client properties configures every connection to
-Kafka. The Flink connector gets each key verbatim as ``properties.<key>`` (:func:`flink_options`);
+Kafka. The Flink connector gets each key verbatim as ``properties.<key>`` (:func:`flink_options`;
+the one rewrite: the JAAS login module's class, relocated in the connector jar);
 the Python clients (kafka-python producers, consumers, admin) get the same settings translated by
 :func:`client_kwargs`. A key kafka-python cannot honour is rejected when the config loads
 (:func:`check_properties`), so the Java and Python sides never silently disagree.
@@ -25,6 +26,7 @@ from typing import Any
 from featurestream.errors import ConfigError, FeatureStreamError
 
 __all__ = [
+    "FLINK_SHADED_PREFIX",
     "KafkaConnectError",
     "check_properties",
     "client_kwargs",
@@ -46,6 +48,8 @@ _OWNED = {
     "transactional.id": "the exactly-once sinks set a prefix per view",
     "auto.offset.reset": "jobs start from their group offsets, else the earliest",
 }
+# Where flink-sql-connector-kafka relocates the Kafka client's classes (JAAS modules included).
+FLINK_SHADED_PREFIX = "org.apache.flink.kafka.shaded."
 _SENSITIVE = re.compile(r"password|secret|jaas|token|credential", re.I)
 _JAAS = re.compile(
     r"^\s*org\.apache\.kafka\.common\.security\.(plain\.PlainLoginModule|scram\.ScramLoginModule)\s+required\s+(.*?);?\s*$",
@@ -152,8 +156,15 @@ def client_kwargs(props: Mapping[str, str]) -> dict[str, Any]:
 
 
 def flink_options(props: Mapping[str, str]) -> dict[str, str]:
-    """The Flink Kafka connector's table options for ``props``: ``properties.<key>`` verbatim."""
-    return {f"properties.{k}": v for k, v in props.items()}
+    """The Flink Kafka connector's table options for ``props``: ``properties.<key>`` verbatim, but
+    for the JAAS login module's class in ``sasl.jaas.config``: jobs run ``flink-sql-connector-kafka``,
+    which relocates the Kafka client under :data:`FLINK_SHADED_PREFIX`, so the class is named as
+    the connector holds it (``org.apache.kafka...PlainLoginModule`` is not on its classpath)."""
+    out = {f"properties.{k}": v for k, v in props.items()}
+    jaas = props.get("sasl.jaas.config", "").lstrip()
+    if jaas.startswith("org.apache.kafka."):
+        out["properties.sasl.jaas.config"] = FLINK_SHADED_PREFIX + jaas
+    return out
 
 
 def describe_listener(bootstrap: str, props: Mapping[str, str]) -> str:
@@ -199,14 +210,38 @@ def kafka_admin(
             admin.close()
         auth = "uthenticat" in type(exc).__name__ + str(exc)
         reason = f"{type(exc).__name__}: {exc}"
-        for secret in secret_values(props):
+        for secret in secret_values(props):  # before our own words are added (a password may be "wrong")
             reason = reason.replace(secret, "***")
+        if not auth and _accepts_tcp(bootstrap):
+            # kafka-python retries a refused SASL handshake until its bootstrap timeout: a listener
+            # that takes TCP connections but gives no session means credentials or protocol.
+            auth = True
+            reason = (
+                f"the listener accepts TCP connections but no session was established ({reason}): wrong "
+                "credentials, or a sasl.mechanism / security.protocol this listener does not speak"
+            )
         raise KafkaConnectError(
             f"cannot {'authenticate to' if auth else 'connect to'} Kafka at {describe_listener(bootstrap, props)} "
             f"within {timeout_s:g}s: {reason}",
             hint="check kafka.properties (security.protocol, sasl.mechanism, the credentials in sasl.jaas.config) "
             "against the broker's listener, and that kafka.bootstrap_servers names that listener",
         ) from exc
+
+
+def _accepts_tcp(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """Whether any ``host:port`` of ``bootstrap`` accepts a TCP connection."""
+    import socket
+
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            continue
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def preflight(

@@ -110,6 +110,13 @@ class Stack:
         if "redis-cluster" in wanted:
             out.append(self._up_redis_cluster(timeout))
         if "kafka" in wanted:
+            if self.config.stack.kafka.sasl_port:
+                self._claim_port(
+                    self.kafka.proc,
+                    self.config.stack.kafka.sasl_port,
+                    "the Kafka SASL listener",
+                    "stack.kafka.sasl_port",
+                )
             out.append(
                 self._up_one(
                     self.kafka.proc,
@@ -122,6 +129,13 @@ class Stack:
                     timeout,
                 )
             )
+            self.kafka.check_sasl()  # the SASL listener is up and its SCRAM users are current
+            if self.config.stack.kafka.sasl_port:
+                users = len(self.config.stack.kafka.sasl_users)
+                self.log(
+                    f"{'kafka (SASL)':<18} SASL_PLAINTEXT at localhost:{self.config.stack.kafka.sasl_port} "
+                    f"(PLAIN, SCRAM-SHA-256; {users} user{'s' if users != 1 else ''})"
+                )
         if "flink" in wanted:
             out.append(self._up_flink(timeout))
         return out

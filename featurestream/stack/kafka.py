@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 import uuid
@@ -12,7 +13,8 @@ from kafka import KafkaAdminClient
 from featurestream.config import Config
 from featurestream.errors import StackError
 from featurestream.stack.jars import kafka_classpath
-from featurestream.stack.process import ManagedProcess
+from featurestream.stack.kafka_sasl import LISTENER, register_scram_users, sasl_properties
+from featurestream.stack.process import ManagedProcess, port_open
 
 __all__ = ["KafkaService"]
 
@@ -47,36 +49,57 @@ class KafkaService:
     def properties(self):  # type: ignore[no-untyped-def]
         return self.home / "server.properties"
 
-    def write_config(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+    @property
+    def sasl_users(self) -> dict[str, str]:
+        """The SASL listener's users (name -> password); empty when the listener is off."""
+        if not self.cfg.sasl_port:
+            return {}
+        return {name: pw.get_secret_value() for name, pw in self.cfg.sasl_users.items()}
+
+    def server_properties(self) -> str:
+        """The broker's ``server.properties`` text (holds the SASL users' passwords: never log it)."""
         c = self.cfg
-        self.properties.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@localhost:{c.controller_port}",
-                    f"listeners=PLAINTEXT://localhost:{c.port},CONTROLLER://localhost:{c.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://localhost:{c.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.home / 'data'}",
-                    f"num.partitions={c.partitions}",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=4",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "transaction.state.log.num.partitions=4",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "auto.create.topics.enable=true",
-                    "log.retention.hours=168",
-                    "",
-                ]
-            )
+        listeners = [f"PLAINTEXT://localhost:{c.port}"]
+        protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"]
+        sasl_lines: list[str] = []
+        if c.sasl_port:
+            extra, sasl_lines = sasl_properties(c.sasl_port, self.sasl_users)
+            listeners += extra
+            protocols.append(f"{LISTENER}:{LISTENER}")
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@localhost:{c.controller_port}",
+                f"listeners={','.join(listeners)},CONTROLLER://localhost:{c.controller_port}",
+                f"advertised.listeners={','.join(listeners)}",
+                "controller.listener.names=CONTROLLER",
+                f"listener.security.protocol.map={','.join(protocols)}",
+                "inter.broker.listener.name=PLAINTEXT",
+                *sasl_lines,
+                f"log.dirs={self.home / 'data'}",
+                f"num.partitions={c.partitions}",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=4",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "transaction.state.log.num.partitions=4",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "auto.create.topics.enable=true",
+                "log.retention.hours=168",
+                "",
+            ]
         )
+
+    def write_config(self) -> None:
+        """Write ``server.properties`` with mode 0600 (it may hold passwords) and the log config."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an older file keeps its mode through O_CREAT: set it
+        with os.fdopen(fd, "w") as f:
+            f.write(self.server_properties())
         (self.home / "log4j2.properties").write_text(_LOG4J2)
 
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
@@ -120,6 +143,8 @@ class KafkaService:
         self.proc.start(cmd, self.port, marker=str(self.properties))
 
     def healthy(self) -> bool:
+        if self.cfg.sasl_port and not port_open(self.cfg.sasl_port):
+            return False
         admin = KafkaAdminClient(
             bootstrap_servers=self.bootstrap,
             request_timeout_ms=3000,
@@ -131,3 +156,19 @@ class KafkaService:
             return bool(info.get("brokers"))
         finally:
             admin.close()
+
+    def check_sasl(self) -> None:
+        """A running broker serves the configured SASL listener; its SCRAM users are current.
+
+        StackError when a broker started before ``stack.kafka.sasl_port`` was set runs without it.
+        """
+        port = self.cfg.sasl_port
+        if not port:
+            return
+        if not port_open(port):
+            raise StackError(
+                f"the running Kafka broker has no SASL listener on port {port} (stack.kafka.sasl_port): "
+                "it was started before the listener was configured",
+                hint="restart it: 'featurestream down --only kafka && featurestream up'",
+            )
+        register_scram_users(self.bootstrap, self.sasl_users)

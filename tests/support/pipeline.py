@@ -34,8 +34,11 @@ def isolated_repo(
     name: str | None = None,
     partitions: int = 1,
     extra: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Config:
-    """Copy ``src_repo/sql`` to ``dest`` with a config isolating namespace, topics and stores."""
+    """Copy ``src_repo/sql`` to ``dest`` with a config isolating namespace, topics and stores.
+
+    ``extra`` replaces whole top-level sections; ``env`` resolves its ``${VAR}`` references."""
     tag = name or f"t{uuid.uuid4().hex[:8]}"
     shutil.copytree(src_repo / "sql", dest / "sql")
     cfg: dict[str, Any] = {
@@ -56,7 +59,7 @@ def isolated_repo(
     for k, v in (extra or {}).items():
         cfg[k] = v
     (dest / "featurestream.yaml").write_text(yaml.safe_dump(cfg))
-    return load_config(dest, env={})
+    return load_config(dest, env=env or {})
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 1.0) -> None:
