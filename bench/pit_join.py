@@ -94,7 +94,7 @@ def generate(config: Config, size: str, data: Path) -> None:
         cols["created_at"] = pa.array(created, pa.timestamp("us", tz="UTC"))
         table = pa.table(cols)
         days = (ft - start_us) // 86_400_000_000
-        root = offline_dir(data / "offline", view)
+        root = Path(offline_dir(data / "offline", view))
         for d in range(DAYS):
             part = root / f"date={(START + timedelta(days=d)).date().isoformat()}"
             part.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,10 @@
 """The registry: versioned definitions of sources, feature views and feature services.
 
 Stored as one JSON document under ``<state_dir>/registry.json``, written atomically (temp file +
-rename) so a failed ``apply`` never leaves it half-written. Lookups are dictionary hits, so a
-catalog of tens of thousands of features resolves in microseconds per reference.
+rename) so a failed ``apply`` never leaves it half-written; or at ``registry_path: s3://...``,
+written with one PUT (:mod:`featurestream.registry_store`, which states the concurrency limit).
+Lookups are dictionary hits, so a catalog of tens of thousands of features resolves in
+microseconds per reference.
 
 Registered versions are immutable: changing the SQL of ``(namespace, name, version)`` is refused;
 a new version registers beside the old one and both serve.
@@ -19,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from featurestream.config import S3Config
 from featurestream.definitions import Feature, FeatureService, FeatureView, Source
 from featurestream.errors import RegistryError
+from featurestream.registry_store import ObjectRegistryFile
+from featurestream.storage import is_s3
 
 __all__ = [
     "ON_DEMAND_VIEW",
@@ -126,13 +131,16 @@ class Registry:
     Thread-safe for readers; writers (``apply``) hold a lock and replace the file atomically.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, s3: S3Config | None = None) -> None:
+        """``path``: a local file, or an ``s3://`` location read with ``s3`` (default: AWS S3 itself)."""
         self.path = Path(path)
+        self._remote = ObjectRegistryFile(s3 or S3Config(), str(path)) if is_s3(path) else None
         self._lock = threading.Lock()
         self._cat = _Catalog()
         self._lineage: dict[str, Any] = {}
         self.revision = 0
         self._mtime_ns = -1
+        self._stamp: tuple[int, int] | None = None
         self._in_memory = False
         self.reload()
 
@@ -142,6 +150,7 @@ class Registry:
         reg = cls.__new__(cls)
         reg.path = Path("<in-memory registry>")
         reg._in_memory = True
+        reg._remote = None
         reg._lock = threading.Lock()
         reg._cat = _Catalog()
         reg._lineage = {}
@@ -156,7 +165,7 @@ class Registry:
     @classmethod
     def open(cls, config: Any) -> Registry:
         """The registry of a loaded :class:`~featurestream.config.Config`."""
-        return cls(config.registry_file)
+        return cls(config.registry_location, s3=config.s3)
 
     # ------------------------------------------------------------------ persistence
 
@@ -164,6 +173,8 @@ class Registry:
         """Re-read the file if it changed on disk; returns True when something was loaded."""
         if self._in_memory:
             return False
+        if self._remote is not None:
+            return self._reload_remote()
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
@@ -176,6 +187,26 @@ class Registry:
             raise RegistryError(
                 f"cannot read registry {self.path}: {exc}", hint="run 'featurestream apply' to rebuild it"
             ) from exc
+        self._load(doc, mtime)
+        return True
+
+    def _reload_remote(self) -> bool:
+        if self._remote is None:
+            return False
+        stamp = self._remote.stamp()
+        if stamp is None or stamp == self._stamp:
+            return False
+        try:
+            doc = json.loads(self._remote.read())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RegistryError(
+                f"cannot read registry {self._remote.location}: {exc}", hint="run 'featurestream apply' to rebuild it"
+            ) from exc
+        self._load(doc, -1)
+        self._stamp = stamp
+        return True
+
+    def _load(self, doc: dict[str, Any], mtime: int) -> None:
         cat = _Catalog()
         for s in doc.get("sources", []):
             cat.sources[(s["namespace"], s["name"])] = s
@@ -190,7 +221,6 @@ class Registry:
             self._lineage = dict(doc.get("lineage", {}))
             self.revision = int(doc.get("revision", 0))
             self._mtime_ns = mtime
-        return True
 
     @staticmethod
     def _index_view(cat: _Catalog, view: FeatureView) -> None:
@@ -245,6 +275,11 @@ class Registry:
             merged = dict(self._lineage)
             merged.update(lineage or {})
             doc["lineage"] = merged
+            if self._remote is not None:
+                self._remote.write(json.dumps(doc, indent=1, sort_keys=True).encode(), loaded_revision=self.revision)
+                self._cat, self._lineage, self.revision = cat, merged, revision
+                self._stamp = self._remote.stamp()
+                return revision
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry.", suffix=".json")
             with os.fdopen(fd, "w") as fh:

@@ -2,21 +2,26 @@
 
 Input files (JSON lines like the topic, or Parquet / CSV with the source's columns) are staged as
 JSON lines so the batch job parses, validates and de-duplicates them exactly as the streaming job
-does; the job then overwrites only the date partitions it produces (and, with --start/--end, every
-date partition of that range). Malformed events are written beside the output with their reason.
+does; the job then replaces only the date partitions it produces (and, with --start/--end, every
+date partition of that range) under the offline store's commit rule (:mod:`offline.layout`: new
+files under unique names, then one manifest write), locally or on ``s3://``. Inputs may be local
+or ``s3://`` files. Malformed events are written beside the output with their reason.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from pathlib import Path
 
-from featurestream.config import Config
+from featurestream import storage
+from featurestream.config import Config, S3Config
 from featurestream.definitions import FeatureView, Source
 from featurestream.errors import FeatureStreamError
 
@@ -38,16 +43,27 @@ class BackfillResult:
     late: int = 0
 
 
-def _input_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
-    raise BackfillError(f"backfill input {path} does not exist", hint="pass a file or a folder of event files")
+def _input_files(s3: S3Config, location: str) -> list[storage.Entry]:
+    """The event files at ``location``: the file itself, or every visible file under the folder/prefix."""
+    found = storage.stamp(s3, location)
+    if found is not None:
+        name = location.rstrip("/").rsplit("/", 1)[-1]
+        return [storage.Entry(location, name, found[1])]
+    files = [
+        e
+        for e in storage.list_files(s3, location, recursive=True)
+        if not any(part.startswith((".", "_")) for part in e.location[len(location) :].split("/") if part)
+    ]
+    if not files:
+        raise BackfillError(
+            f"backfill input {location}: expected an event file or a folder (prefix) of them, found nothing",
+            hint="pass a local file or folder, or s3://bucket/prefix holding .jsonl, .parquet or .csv files",
+        )
+    return files
 
 
-def stage_events(source: Source, inputs: Path, staging: Path) -> int:
-    """Write every input event as one JSON line under ``staging``; returns how many."""
+def stage_events(s3: S3Config, source: Source, inputs: str | Path, staging: Path) -> int:
+    """Write every input event (local or ``s3://`` files) as one JSON line under ``staging``; returns how many."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
@@ -55,22 +71,24 @@ def stage_events(source: Source, inputs: Path, staging: Path) -> int:
     n = 0
     out = staging / "events.jsonl"
     with open(out, "wb") as fh:
-        for f in _input_files(inputs):
-            suffix = f.suffix.lower()
+        for entry in _input_files(s3, str(inputs)):
+            fs, path = storage.filesystem(s3, entry.location)
+            suffix = Path(entry.name).suffix.lower()
             if suffix in (".jsonl", ".json", ".ndjson", ".txt") or not suffix:
-                with open(f, "rb") as src:
-                    for line in src:
+                with fs.open_input_stream(path) as src:
+                    for line in io.BytesIO(src.read()):
                         if line.strip():
                             fh.write(line.rstrip(b"\r\n") + b"\n")
                             n += 1
                 continue
             if suffix == ".parquet":
-                table = pq.read_table(f)
+                table = pq.read_table(path, filesystem=fs)
             elif suffix == ".csv":
-                table = pcsv.read_csv(f)
+                with fs.open_input_stream(path) as src:
+                    table = pcsv.read_csv(src)
             else:
                 raise BackfillError(
-                    f"{f}: unsupported event file type {suffix!r}",
+                    f"{entry.location}: unsupported event file type {suffix!r}",
                     hint="use .jsonl (one event per line), .parquet or .csv",
                 )
             ev = source.event_time
@@ -89,7 +107,7 @@ def backfill(
     config: Config,
     view: FeatureView,
     source: Source,
-    inputs: Path,
+    inputs: str | Path,
     *,
     start: date | None = None,
     end: date | None = None,
@@ -98,12 +116,12 @@ def backfill(
     """Run the batch job of ``view`` over ``inputs`` and swap its date partitions into the store."""
     from featurestream.jobs.compiler import compile_batch_job
     from featurestream.jobs.flink import FlinkClient
-    from featurestream.offline.layout import partition_dates, partition_dir
+    from featurestream.offline.layout import delete_partitions, partition_dates, replace_partition
 
     t0 = time.monotonic()
     work = config.state_path / "backfill" / f"{view.namespace}-{view.name}-v{view.version}-{time.time_ns()}"
     staging = work / "input"
-    n = stage_events(source, inputs, staging)
+    n = stage_events(config.s3, source, inputs, staging)
     if n == 0:
         raise BackfillError(f"no events found in {inputs}")
     echo(f"staged {n:,} events from {inputs}")
@@ -127,23 +145,22 @@ def backfill(
         lo, hi = start or date.min, end or date.max
         doomed = {str(d) for d in partition_dates(config, view) if lo <= d < hi}
     for part in produced:
-        for junk in part.iterdir():
-            if junk.name.startswith((".", "_")):
-                if junk.is_dir():
-                    shutil.rmtree(junk)
-                else:
-                    junk.unlink()
         day = part.name.split("=", 1)[1]
         doomed.discard(day)
-        target = partition_dir(config, view, day)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        old = target.with_name(f".{target.name}.replaced-{time.time_ns()}")
-        if target.exists():
-            target.rename(old)
-        part.rename(target)  # the partition is swapped in one rename
-        shutil.rmtree(old, ignore_errors=True)
-    for day in doomed:  # in the requested range but no longer produced
-        shutil.rmtree(partition_dir(config, view, day), ignore_errors=True)
+        files = sorted(
+            f for f in part.iterdir() if f.is_file() and not f.name.startswith((".", "_")) and f.stat().st_size > 0
+        )
+
+        def publish(target: str, files: list[Path] = files) -> list[str]:
+            names = []
+            for f in files:
+                name = f"part-{uuid.uuid4().hex}-{f.name}"
+                storage.put_file(config.s3, f, storage.join(target, name))
+                names.append(name)
+            return names
+
+        replace_partition(config, view, day, publish)  # the commit rule of offline.layout
+    delete_partitions(config, view, [date.fromisoformat(d) for d in doomed])  # in range, no longer produced
     rejected = {"dead": 0, "late": 0}
     for kind in rejected:
         d = work / "rejected" / kind

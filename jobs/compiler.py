@@ -32,6 +32,7 @@ from featurestream.naming import (
     source_topic,
     transactional_id_prefix,
 )
+from featurestream.storage import as_flink_uri
 
 __all__ = [
     "compile_batch_job",
@@ -224,7 +225,7 @@ def offline_table_ddl(
     path: str | None = None,
 ) -> str:
     """The offline sink: ``<offline>/<ns>/<view>/v<version>/date=YYYY-MM-DD/`` files."""
-    target = path or offline_dir(config.offline_path, view).as_uri()
+    target = path or as_flink_uri(offline_dir(config.offline_location, view))
     cols = [f"`{e}` STRING" for e in view.entities]
     cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)"]
     cols += [f"`{f.name}` {_sink_type(f.dtype)}" for f in view.features]
