@@ -45,6 +45,7 @@ __all__ = [
     "join",
     "list_dirs",
     "list_files",
+    "move",
     "put_file",
     "read_bytes",
     "stamp",
@@ -259,6 +260,25 @@ def put_file(s3: S3Config, source: Path, location: str | Path) -> None:
 
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
+
+
+def move(s3: S3Config, source: str | Path, location: str | Path) -> None:
+    """Move one file so it appears whole at ``location``: a rename locally, a server-side copy then a
+    delete of the source on S3 (a copy is atomic per object), an upload from local to S3."""
+    if not is_s3(source):
+        put_file(s3, Path(_local(source)), location)
+        if is_s3(location):
+            Path(_local(source)).unlink(missing_ok=True)
+        return
+    if not is_s3(location):
+        raise StorageError(f"cannot move {source} to the local {location}", hint="download it instead")
+    fs, src = filesystem(s3, source)
+    _, dst = filesystem(s3, location)
+    try:
+        fs.copy_file(src, dst)
+    except OSError as exc:
+        raise _fail("copy", str(source), exc) from exc
+    delete(s3, [str(source)])
 
 
 def delete(s3: S3Config, locations: list[str]) -> None:

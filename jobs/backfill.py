@@ -43,6 +43,10 @@ class BackfillResult:
     late: int = 0
 
 
+def _visible(name: str) -> bool:
+    return not name.startswith((".", "_"))
+
+
 def _input_files(s3: S3Config, location: str) -> list[storage.Entry]:
     """The event files at ``location``: the file itself, or every visible file under the folder/prefix."""
     found = storage.stamp(s3, location)
@@ -119,66 +123,69 @@ def backfill(
     from featurestream.offline.layout import delete_partitions, partition_dates, replace_partition
 
     t0 = time.monotonic()
-    work = config.state_path / "backfill" / f"{view.namespace}-{view.name}-v{view.version}-{time.time_ns()}"
-    staging = work / "input"
-    n = stage_events(config.s3, source, inputs, staging)
+    run = f"{view.namespace}-{view.name}-v{view.version}-{time.time_ns()}"
+    local_work = config.state_path / "backfill" / run
+    # The job's files live where its cluster reaches them: beside an object-store offline store
+    # (hidden under ``_backfill``), else in the local state folder.
+    remote = not config.offline_is_local
+    work = storage.join(config.offline_location, "_backfill", run) if remote else str(local_work)
+    n = stage_events(config.s3, source, inputs, local_work / "input")
     if n == 0:
         raise BackfillError(f"no events found in {inputs}")
     echo(f"staged {n:,} events from {inputs}")
-    output = work / "output"
+    staged = storage.join(work, "input")
+    if remote:
+        storage.put_file(config.s3, local_work / "input" / "events.jsonl", storage.join(staged, "events.jsonl"))
+    output, rejected_at = storage.join(work, "output"), storage.join(work, "rejected")
     spec = compile_batch_job(
         view,
         source,
         config,
-        input_path=staging.as_uri(),
-        output_path=output.as_uri(),
-        dead_letter_path=(work / "rejected").as_uri(),
+        input_path=storage.as_flink_uri(staged),
+        output_path=storage.as_flink_uri(output),
+        dead_letter_path=storage.as_flink_uri(rejected_at),
         start=start.isoformat() if start else None,
         end=end.isoformat() if end else None,
     )
     echo(f"running the view's SQL in Flink {spec['mode']} mode ...")
     job_id = FlinkClient(config).submit(spec, wait=True, timeout=3600)
 
-    produced = sorted(p for p in output.glob("date=*") if p.is_dir()) if output.exists() else []
+    produced = [d for d in storage.list_dirs(config.s3, output) if d.startswith("date=")]
     doomed: set[str] = set()
     if start or end:
         lo, hi = start or date.min, end or date.max
         doomed = {str(d) for d in partition_dates(config, view) if lo <= d < hi}
-    for part in produced:
-        day = part.name.split("=", 1)[1]
+    for name in produced:
+        day = name.split("=", 1)[1]
         doomed.discard(day)
-        files = sorted(
-            f for f in part.iterdir() if f.is_file() and not f.name.startswith((".", "_")) and f.stat().st_size > 0
-        )
+        files = [e for e in storage.list_files(config.s3, storage.join(output, name)) if _visible(e.name) and e.size]
 
-        def publish(target: str, files: list[Path] = files) -> list[str]:
+        def publish(target: str, files: list[storage.Entry] = files) -> list[str]:
             names = []
-            for f in files:
-                name = f"part-{uuid.uuid4().hex}-{f.name}"
-                storage.put_file(config.s3, f, storage.join(target, name))
-                names.append(name)
+            for e in files:
+                new = f"part-{uuid.uuid4().hex}-{e.name}"
+                storage.move(config.s3, e.location, storage.join(target, new))
+                names.append(new)
             return names
 
         replace_partition(config, view, day, publish)  # the commit rule of offline.layout
     delete_partitions(config, view, [date.fromisoformat(d) for d in doomed])  # in range, no longer produced
     rejected = {"dead": 0, "late": 0}
     for kind in rejected:
-        d = work / "rejected" / kind
-        if d.exists():
-            rejected[kind] = sum(
-                sum(1 for line in f.open("rb") if line.strip())
-                for f in d.rglob("*")
-                if f.is_file() and not f.name.startswith((".", "_"))
-            )
-    shutil.rmtree(staging, ignore_errors=True)
+        for e in storage.list_files(config.s3, storage.join(rejected_at, kind), recursive=True):
+            if _visible(e.name):
+                rejected[kind] += sum(
+                    1 for line in storage.read_bytes(config.s3, e.location).splitlines() if line.strip()
+                )
+    shutil.rmtree(local_work / "input", ignore_errors=True)
+    if remote:
+        storage.delete(config.s3, [e.location for e in storage.list_files(config.s3, staged, recursive=True)])
     echo(
         f"swapped in {len(produced)} date partition(s); {rejected['dead']} dead letter(s), "
-        f"{rejected['late']} late event(s) kept under {work / 'rejected'}"
+        f"{rejected['late']} late event(s) kept under {rejected_at}"
     )
     after = sorted(str(d) for d in partition_dates(config, view))
-    return BackfillResult(
-        job_id, n, time.monotonic() - t0, after, rejected["dead"], [p.name for p in produced], rejected["late"]
-    )
+    return BackfillResult(job_id, n, time.monotonic() - t0, after, rejected["dead"], produced, rejected["late"])
 
 
 def day_range(start: date, end: date) -> list[date]:

@@ -28,6 +28,14 @@ from tests.support.views import make_view
 BUCKET = "fs-unit"
 VIEW = make_view("clicks", ["user_id"], {"n": "BIGINT", "amount": "DOUBLE"}, ttl=timedelta(days=2), defaults={"n": 0})
 T0 = datetime(2024, 3, 1, 22, 0, tzinfo=UTC)
+SOURCE = Source(
+    name="clicks",
+    topic="clicks",
+    columns=(Column("event_id", "STRING"), Column("user_id", "STRING"), Column("ts", "TIMESTAMP_LTZ(3)")),
+    event_time="ts",
+    watermark_delay=timedelta(seconds=5),
+    event_id="event_id",
+)
 
 
 @pytest.fixture(scope="module")
@@ -192,14 +200,6 @@ def test_registry_on_s3_round_trips_and_refuses_a_concurrent_apply(s3_cfg: Confi
 
 
 def test_backfill_inputs_are_read_from_s3(s3_cfg: Config, tmp_path: Path) -> None:
-    source = Source(
-        name="clicks",
-        topic="clicks",
-        columns=(Column("event_id", "STRING"), Column("user_id", "STRING"), Column("ts", "TIMESTAMP_LTZ(3)")),
-        event_time="ts",
-        watermark_delay=timedelta(seconds=5),
-        event_id="event_id",
-    )
     prefix = f"s3://{BUCKET}/{tmp_path.name}/events"
     lines = b"".join(
         json.dumps({"event_id": f"e{i}", "user_id": "u", "ts": 1000 * i}).encode() + b"\n" for i in range(5)
@@ -216,7 +216,53 @@ def test_backfill_inputs_are_read_from_s3(s3_cfg: Config, tmp_path: Path) -> Non
     pq.write_table(table, sink)
     storage.write_bytes(s3_cfg.s3, storage.join(prefix, "day=1/b.parquet"), sink.getvalue().to_pybytes())
     storage.write_bytes(s3_cfg.s3, storage.join(prefix, "_SUCCESS"), b"")
-    assert stage_events(s3_cfg.s3, source, prefix, tmp_path / "staged") == 7
+    assert stage_events(s3_cfg.s3, SOURCE, prefix, tmp_path / "staged") == 7
     staged = [json.loads(x) for x in (tmp_path / "staged" / "events.jsonl").read_text().splitlines()]
     assert {e["event_id"] for e in staged} == {"e0", "e1", "e2", "e3", "e4", "p1", "p2"}
-    assert stage_events(s3_cfg.s3, source, storage.join(prefix, "a.jsonl"), tmp_path / "one") == 5
+    assert stage_events(s3_cfg.s3, SOURCE, storage.join(prefix, "a.jsonl"), tmp_path / "one") == 5
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_backfill_swaps_the_jobs_partitions_in_under_the_commit_rule(
+    where: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The backfill's swap, with a stand-in for the Flink batch job (it writes the job's output
+    layout where the compiled job would): on S3 the job's input and output live under the offline
+    store's hidden ``_backfill`` prefix (a remote cluster reaches them), locally in the state folder."""
+    from featurestream.jobs import backfill as bf
+    from featurestream.jobs import compiler, flink
+
+    cfg: Config = request.getfixturevalue("local_cfg" if where == "local" else "s3_cfg")
+    write_rows(cfg, VIEW, [{"user_id": "old", "feature_time": T0, "n": 1, "amount": 1.0}])
+    write_rows(cfg, VIEW, [{"user_id": "kept", "feature_time": T0 - timedelta(days=3), "n": 1, "amount": 1.0}])
+    paths: dict[str, str] = {}
+
+    def fake_compile(view: object, source: object, config: Config, **kw: str) -> dict[str, str]:
+        paths.update(kw)
+        return {"mode": "batch"}
+
+    def fake_submit(self: object, spec: object, wait: bool, timeout: float) -> str:
+        assert paths["input_path"].startswith("s3://" if where == "s3" else "file://")
+        out = paths["output_path"].removeprefix("file://")
+        table = pa.table({"user_id": ["new"], "feature_time": pa.array([T0], pa.timestamp("ms")), "n": [7]})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        storage.write_bytes(cfg.s3, storage.join(out, f"date={T0.date()}", "part-0-0"), sink.getvalue().to_pybytes())
+        storage.write_bytes(cfg.s3, storage.join(out, f"date={T0.date()}", "_SUCCESS"), b"")
+        dead = paths["dead_letter_path"].removeprefix("file://")
+        storage.write_bytes(cfg.s3, storage.join(dead, "dead", "part-1"), b'{"payload": "x"}\n{"payload": "y"}\n')
+        return "job-1"
+
+    monkeypatch.setattr(compiler, "compile_batch_job", fake_compile)
+    monkeypatch.setattr(flink.FlinkClient, "submit", fake_submit)
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"event_id": "e", "user_id": "new", "ts": 1}) + "\n")
+    result = bf.backfill(cfg, VIEW, SOURCE, events)
+    assert (result.input_events, result.dead_letters, result.replaced) == (1, 2, [f"date={T0.date()}"])
+    table = read_view(cfg, VIEW)
+    assert sorted(zip(table["user_id"].to_pylist(), table["n"].to_pylist(), strict=True)) == [("kept", 1), ("new", 7)]
+    assert result.partitions == [str(T0.date() - timedelta(days=3)), str(T0.date())]
+    if where == "s3":
+        assert paths["output_path"].startswith(storage.join(cfg.offline_location, "_backfill"))
+        left = storage.list_files(cfg.s3, storage.join(cfg.offline_location, "_backfill"), recursive=True)
+        assert not [e for e in left if "/input/" in e.location or e.name.startswith("part-0")]
