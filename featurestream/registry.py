@@ -144,6 +144,11 @@ class Registry:
         self._in_memory = False
         self.reload()
 
+    @property
+    def remote(self) -> bool:
+        """Whether the registry lives on an object store (a change check is a network round trip)."""
+        return self._remote is not None
+
     @classmethod
     def of(cls, views: Iterable[FeatureView], services: Iterable[FeatureService] = ()) -> Registry:
         """An in-memory registry of ``views`` and ``services`` (no file; for definitions built in code)."""

@@ -8,7 +8,8 @@ pyarrow exposes no conditional PUT, so two ``apply`` runs against the same S3 re
 serialised. :meth:`ObjectRegistryFile.write` narrows the window: it re-reads the stored revision
 just before the PUT and refuses when another writer moved it since this process loaded it
 (re-run ``apply``). Two writers inside that window still race and the last PUT wins; run applies
-from one place (CI) when the registry is on S3. Local registries are handled by
+from one place (CI) when the registry is on S3. Change checks compare ``(mtime, size)`` (S3 keeps
+whole seconds): two writes of the same size in one second are seen at the next change. Local registries are handled by
 :class:`featurestream.registry.Registry` itself.
 """
 

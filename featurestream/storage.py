@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -253,12 +254,7 @@ def put_file(s3: S3Config, source: Path, location: str | Path) -> None:
     target = Path(_local(location))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        os.replace(source, tmp)  # same filesystem: a move
-    except OSError:
-        import shutil
-
-        shutil.copyfile(source, tmp)
+    shutil.copyfile(source, tmp)
     os.replace(tmp, target)
 
 
@@ -266,16 +262,25 @@ def move(s3: S3Config, source: str | Path, location: str | Path) -> None:
     """Move one file so it appears whole at ``location``: a rename locally, a server-side copy then a
     delete of the source on S3 (a copy is atomic per object), an upload from local to S3."""
     if not is_s3(source):
-        put_file(s3, Path(_local(source)), location)
+        src = Path(_local(source))
         if is_s3(location):
-            Path(_local(source)).unlink(missing_ok=True)
+            put_file(s3, src, location)
+            src.unlink(missing_ok=True)
+            return
+        target = Path(_local(location))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(src, target)  # same filesystem: one rename
+        except OSError:
+            put_file(s3, src, location)  # across filesystems: copy to a hidden temp, rename
+            src.unlink(missing_ok=True)
         return
     if not is_s3(location):
         raise StorageError(f"cannot move {source} to the local {location}", hint="download it instead")
-    fs, src = filesystem(s3, source)
-    _, dst = filesystem(s3, location)
+    fs, src_key = filesystem(s3, source)
+    _, dst_key = filesystem(s3, location)
     try:
-        fs.copy_file(src, dst)
+        fs.copy_file(src_key, dst_key)
     except OSError as exc:
         raise _fail("copy", str(source), exc) from exc
     delete(s3, [str(source)])

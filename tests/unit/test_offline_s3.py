@@ -266,3 +266,22 @@ def test_backfill_swaps_the_jobs_partitions_in_under_the_commit_rule(
         assert paths["output_path"].startswith(storage.join(cfg.offline_location, "_backfill"))
         left = storage.list_files(cfg.s3, storage.join(cfg.offline_location, "_backfill"), recursive=True)
         assert not [e for e in left if "/input/" in e.location or e.name.startswith("part-0")]
+
+
+def test_serving_catalog_follows_an_s3_registry_off_the_request_path(s3_cfg: Config, tmp_path: Path) -> None:
+    import time
+
+    from featurestream.api.catalog import Catalog
+    from featurestream.ondemand import OnDemandRegistry
+
+    cfg = s3_cfg.model_copy(update={"registry_path": f"s3://{BUCKET}/{tmp_path.name}/catalog/registry.json"})
+    Registry.open(cfg).save(views=[VIEW])
+    catalog = Catalog(Registry.open(cfg), OnDemandRegistry(), check_interval_s=0)
+    assert catalog.registry.remote and catalog.revision == 1
+    Registry.open(cfg).save(views=[make_view("clicks", ["user_id"], {"n": "BIGINT"}, version=2)])
+    deadline = time.monotonic() + 60
+    while catalog.revision != 2 and time.monotonic() < deadline:
+        catalog.maybe_refresh()  # returns at once; the check runs in a background thread
+        time.sleep(0.05)
+    assert catalog.revision == 2
+    assert {v.version for v in catalog.registry.views()} == {1, 2}
