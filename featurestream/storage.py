@@ -290,10 +290,9 @@ def delete(s3: S3Config, locations: list[str]) -> None:
     """Delete files; missing ones are ignored."""
     for loc in locations:
         fs, path = filesystem(s3, loc)
-        with contextlib.suppress(FileNotFoundError):
-            try:
-                fs.delete_file(path)
-            except FileNotFoundError:
-                raise
-            except OSError as exc:
-                raise _fail("delete", loc, exc) from exc
+        try:
+            fs.delete_file(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise _fail("delete", loc, exc) from exc

@@ -285,3 +285,11 @@ def test_serving_catalog_follows_an_s3_registry_off_the_request_path(s3_cfg: Con
         time.sleep(0.05)
     assert catalog.revision == 2
     assert {v.version for v in catalog.registry.views()} == {1, 2}
+
+
+def test_errors_name_the_location_never_the_credentials(s3_cfg: Config) -> None:
+    with pytest.raises(storage.StorageError) as err:
+        storage.write_bytes(s3_cfg.s3, "s3://no-such-bucket-fs/x.json", b"{}")
+    text = f"{err.value} {err.value.hint}"
+    assert "s3://no-such-bucket-fs/x.json" in text and "AWS_" in text
+    assert all(secret not in text for secret in TEST_CREDENTIALS.values())
