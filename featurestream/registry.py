@@ -145,6 +145,11 @@ class Registry:
         self.reload()
 
     @property
+    def location(self) -> str:
+        """Where the document is stored: a local path or an ``s3://`` URI."""
+        return self._remote.location if self._remote is not None else str(self.path)
+
+    @property
     def remote(self) -> bool:
         """Whether the registry lives on an object store (a change check is a network round trip)."""
         return self._remote is not None
