@@ -2,7 +2,9 @@
 
 The registry file is stat-ed at most once per ``check_interval_s`` (from the request path; a stat
 costs a microsecond or two), re-parsed only when its mtime changed, and every cached lookup plan is
-dropped when the revision moves. No request ever parses the registry.
+dropped when the revision moves. No request ever parses the registry. A registry on an object
+store (``s3://``) is checked by a background thread instead (a HEAD is a network round trip, never
+paid by a request).
 
 The plan cache is bounded twice, least recently used first out: by entries (``serving.plan_cache_size``)
 and by the feature references its keys hold in total (:data:`PLAN_CACHE_MAX_REFS`), so clients
@@ -12,6 +14,7 @@ sending ever-new lists of features cannot grow the process without bound.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -75,13 +78,23 @@ class Catalog:
         self._next_check = time.monotonic() + check_interval_s
         self._plans = PlanCache(plan_cache_size)
         self.revision = registry.revision
+        self._checking = threading.Lock()
 
     def maybe_refresh(self) -> None:
         now = time.monotonic()
         if now < self._next_check:
             return
         self._next_check = now + self.check_interval_s
-        self.refresh()
+        if not self.registry.remote:
+            self.refresh()
+        elif self._checking.acquire(blocking=False):  # one background check at a time
+            threading.Thread(target=self._refresh_in_background, name="registry-check", daemon=True).start()
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self.refresh()
+        finally:
+            self._checking.release()
 
     def refresh(self) -> bool:
         try:

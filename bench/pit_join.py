@@ -94,7 +94,7 @@ def generate(config: Config, size: str, data: Path) -> None:
         cols["created_at"] = pa.array(created, pa.timestamp("us", tz="UTC"))
         table = pa.table(cols)
         days = (ft - start_us) // 86_400_000_000
-        root = offline_dir(data / "offline", view)
+        root = Path(offline_dir(data / "offline", view))
         for d in range(DAYS):
             part = root / f"date={(START + timedelta(days=d)).date().isoformat()}"
             part.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def run_pandas(config: Config, data: Path) -> dict[str, Any]:
     out = labels.sort_values("event_timestamp", kind="stable")
     for view in VIEWS:
         key = view.entities[0]
-        frame = pd.read_parquet(offline_dir(config.offline_path, view))
+        frame = pd.read_parquet(offline_dir(config.offline_location, view))
         frame = frame.drop(columns=[c for c in frame.columns if c == "date"])
         frame = frame.sort_values(["feature_time", "created_at"], kind="stable")
         out = pd.merge_asof(
@@ -185,7 +185,7 @@ def verify_feast(config: Config, data: Path, feast_out: Path) -> list[str]:
     all_agree = np.ones(n, dtype=bool)
     all_explained = np.ones(n, dtype=bool)
     for view in VIEWS:
-        frame = pq.read_table(offline_dir(config.offline_path, view)).to_pandas()
+        frame = pq.read_table(offline_dir(config.offline_location, view)).to_pandas()
         key = list(view.entities)
         ft_ties = int(frame.duplicated([*key, "feature_time"]).sum())
         full_ties = int(frame.duplicated([*key, "feature_time", "created_at"]).sum())

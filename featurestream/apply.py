@@ -319,7 +319,7 @@ def _lineage(config: Config, views: list[FeatureView], sources: dict[str, Source
             "job": job_name(v),
             "sinks": {
                 "online": "redis: " + entity_key(v.namespace, v.name, v.version, "<entity>"),
-                "offline": str(offline_dir(config.offline_path, v)),
+                "offline": offline_dir(config.offline_location, v),
                 "dead_letter": dlq_topic(v, config.kafka),
                 "late": late_topic(v, config.kafka),
             },

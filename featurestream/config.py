@@ -449,7 +449,22 @@ class Config(_Model):
         return Path(cache) / "featurestream" / "jars"
 
     @property
+    def registry_location(self) -> str:
+        """Where the registry lives: an absolute local path or an ``s3://bucket/key`` URI."""
+        if "://" in self.registry_path and not self.registry_path.startswith("file://"):
+            return self.registry_path
+        return str(self.registry_file)
+
+    @property
     def registry_file(self) -> Path:
+        """The registry as a local file (see :attr:`registry_location` for object stores)."""
+        if self.registry_path.startswith("file://"):
+            return Path(self.registry_path[len("file://") :])
+        if "://" in self.registry_path:
+            raise ConfigError(
+                f"registry_path: expected a local file here, found the URI {self.registry_path!r}",
+                hint="read the registry through Config.registry_location and featurestream.storage",
+            )
         if not self.registry_path:
             return self.state_path / "registry.json"
         p = Path(self.registry_path)
@@ -470,9 +485,33 @@ class Config(_Model):
         return url.hostname in ("localhost", "127.0.0.1") and (url.port or 8081) == self.stack.flink.rest_port
 
     @property
+    def offline_location(self) -> str:
+        """The offline store's root: an absolute local path, or an object-store URI (``s3://bucket/prefix``).
+
+        ``file://`` URIs become local paths; relative paths are resolved against the repo root.
+        """
+        text = self.offline.path
+        if text.startswith("file://"):
+            text = text[len("file://") :]
+        elif "://" in text:
+            return text.rstrip("/")
+        p = Path(text)
+        return str(p if p.is_absolute() else (self.root / p).resolve())
+
+    @property
+    def offline_is_local(self) -> bool:
+        """Whether the offline store is a local directory (not an object store)."""
+        return "://" not in self.offline_location
+
+    @property
     def offline_path(self) -> Path:
-        p = Path(self.offline.path)
-        return p if p.is_absolute() else (self.root / p).resolve()
+        """The offline store as a local directory; a ConfigError when it is on an object store."""
+        if not self.offline_is_local:
+            raise ConfigError(
+                f"offline.path: expected a local directory here, found {self.offline_location!r}",
+                hint="use Config.offline_location with featurestream.storage for s3:// stores",
+            )
+        return Path(self.offline_location)
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -73,7 +73,7 @@ class FeastRepo:
     views: Sequence[FeatureView]
     services: Sequence[FeatureService]
     sources: Sequence[dict[str, Any]]
-    offline_root: Path
+    offline_root: str
     auth: bool = False
 
 

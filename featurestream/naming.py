@@ -12,6 +12,7 @@ from pathlib import Path
 
 from featurestream.config import KafkaConfig
 from featurestream.definitions import FeatureView
+from featurestream.storage import join
 
 __all__ = [
     "backfill_job_name",
@@ -75,10 +76,12 @@ def late_topic(view: FeatureView, kafka: KafkaConfig) -> str:
     return _sink_topic(view, kafka, "late")
 
 
-def offline_dir(offline_root: Path, view: FeatureView) -> Path:
-    """The offline directory of one view version: ``<offline_root>/<namespace>/<view>/v<version>``.
+def offline_dir(offline_root: str | Path, view: FeatureView) -> str:
+    """The offline location of one view version: ``<offline_root>/<namespace>/<view>/v<version>``.
 
-    It holds the ``date=YYYY-MM-DD`` partitions (see :mod:`offline.layout`); the streaming and
-    batch jobs write there (as ``offline_dir(...).as_uri()``) and every reader lists it.
+    ``offline_root`` is :attr:`Config.offline_location` (an absolute local path or ``s3://bucket/prefix``);
+    the result is a location string usable by pyarrow (:mod:`featurestream.storage`) and, through
+    :func:`storage.as_flink_uri`, by Flink. It holds the ``date=YYYY-MM-DD`` partitions (see
+    :mod:`offline.layout`); the streaming and batch jobs write there and every reader lists it.
     """
-    return offline_root / view.namespace / view.name / f"v{view.version}"
+    return join(offline_root, view.namespace, view.name, f"v{view.version}")

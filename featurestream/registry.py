@@ -3,8 +3,9 @@
 Stored as one JSON document under ``<state_dir>/registry.json``; :mod:`featurestream.registry_file`
 owns how it is written (under an inter-process lock, temp file + fsync + rename, the last good copy
 kept as ``.prev``), so concurrent ``apply`` runs never lose an update and none leaves it
-half-written. Lookups are dictionary hits, so a catalog of tens of thousands of features resolves in
-microseconds per reference.
+half-written; or at ``registry_path: s3://...``, written with one PUT
+(:mod:`featurestream.registry_store`, which states the concurrency limit). Lookups are dictionary
+hits, so a catalog of tens of thousands of features resolves in microseconds per reference.
 
 Registered versions are immutable: changing the SQL of ``(namespace, name, version)`` is refused;
 a new version registers beside the old one and both serve.
@@ -12,15 +13,19 @@ a new version registers beside the old one and both serve.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from featurestream.config import S3Config
 from featurestream.definitions import Feature, FeatureService, FeatureView, Source
 from featurestream.errors import RegistryError
 from featurestream.registry_file import corrupt_error, locked, read_document, write_document
+from featurestream.registry_store import ObjectRegistryFile
+from featurestream.storage import is_s3
 
 __all__ = [
     "ON_DEMAND_VIEW",
@@ -127,15 +132,28 @@ class Registry:
     Thread-safe for readers; writers (``apply``) hold a lock and replace the file atomically.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, s3: S3Config | None = None) -> None:
+        """``path``: a local file, or an ``s3://`` location read with ``s3`` (default: AWS S3 itself)."""
         self.path = Path(path)
+        self._remote = ObjectRegistryFile(s3 or S3Config(), str(path)) if is_s3(path) else None
         self._lock = threading.Lock()
         self._cat = _Catalog()
         self._lineage: dict[str, Any] = {}
         self.revision = 0
         self._mtime_ns = -1
+        self._stamp: tuple[int, int] | None = None
         self._in_memory = False
         self.reload()
+
+    @property
+    def location(self) -> str:
+        """Where the document is stored: a local path or an ``s3://`` URI."""
+        return self._remote.location if self._remote is not None else str(self.path)
+
+    @property
+    def remote(self) -> bool:
+        """Whether the registry lives on an object store (a change check is a network round trip)."""
+        return self._remote is not None
 
     @classmethod
     def of(cls, views: Iterable[FeatureView], services: Iterable[FeatureService] = ()) -> Registry:
@@ -143,6 +161,7 @@ class Registry:
         reg = cls.__new__(cls)
         reg.path = Path("<in-memory registry>")
         reg._in_memory = True
+        reg._remote = None
         reg._lock = threading.Lock()
         reg._cat = _Catalog()
         reg._lineage = {}
@@ -157,7 +176,7 @@ class Registry:
     @classmethod
     def open(cls, config: Any) -> Registry:
         """The registry of a loaded :class:`~featurestream.config.Config`."""
-        return cls(config.registry_file)
+        return cls(config.registry_location, s3=config.s3)
 
     # ------------------------------------------------------------------ persistence
 
@@ -165,6 +184,8 @@ class Registry:
         """Re-read the file if it changed on disk; returns True when something was loaded."""
         if self._in_memory:
             return False
+        if self._remote is not None:
+            return self._reload_remote()
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
@@ -174,13 +195,32 @@ class Registry:
         doc = read_document(self.path)
         if doc is None:
             return False
+        self._load(doc, mtime)
+        return True
+
+    def _reload_remote(self) -> bool:
+        if self._remote is None:
+            return False
+        stamp = self._remote.stamp()
+        if stamp is None or stamp == self._stamp:
+            return False
+        try:
+            doc = json.loads(self._remote.read())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RegistryError(
+                f"cannot read registry {self._remote.location}: {exc}", hint="run 'featurestream apply' to rebuild it"
+            ) from exc
+        self._load(doc, -1)
+        self._stamp = stamp
+        return True
+
+    def _load(self, doc: dict[str, Any], mtime: int) -> None:
         cat = self._catalog_of(doc)
         with self._lock:
             self._cat = cat
             self._lineage = dict(doc.get("lineage", {}))
             self.revision = int(doc.get("revision", 0))
             self._mtime_ns = mtime
-        return True
 
     def _catalog_of(self, doc: dict[str, Any]) -> _Catalog:
         cat = _Catalog()
@@ -228,33 +268,68 @@ class Registry:
             raise RegistryError(
                 "an in-memory registry (Registry.of) has no file to save to", hint="use Registry(path) or Registry.open"
             )
+        if self._remote is not None:
+            return self._save_remote(sources, views, services, lineage)
         with self._lock, locked(self.path):
             # read-modify-write of what is on disk now (another process may have written since we read)
             on_disk = read_document(self.path) or {}
-            cat = self._catalog_of(on_disk)
-            for v in views:
-                old = cat.views.get((v.namespace, v.name, v.version))
-                if old is not None and _normalize_sql(old.sql) != _normalize_sql(v.sql):
-                    raise RegistryError(
-                        f"{v.path or v.name}: the SQL of {v.namespace}/{v.ref} differs from the registered one",
-                        hint=f"registered versions are immutable; bump '-- version: {v.version + 1}'",
-                    )
-                self._index_view(cat, v)
-            for s in sources:
-                cat.sources[(s.namespace, s.name)] = s.to_dict()
-            for svc in services:
-                cat.services[(svc.namespace, svc.name, svc.version)] = svc
-            revision = int(on_disk.get("revision", 0)) + 1
-            doc = self._document(cat, revision)
-            merged = dict(on_disk.get("lineage", {}))
-            merged.update(lineage or {})
-            doc["lineage"] = merged
+            cat, doc = self._merged(on_disk, sources, views, services, lineage)
             write_document(self.path, doc)
             self._cat = cat
-            self._lineage = merged
-            self.revision = revision
+            self._lineage = doc["lineage"]
+            self.revision = int(doc["revision"])
             self._mtime_ns = self.path.stat().st_mtime_ns
-            return revision
+            return self.revision
+
+    def _save_remote(
+        self,
+        sources: list[Source],
+        views: list[FeatureView],
+        services: list[FeatureService],
+        lineage: dict[str, Any] | None,
+    ) -> int:
+        """The object-store write: read the stored document, merge, one PUT that refuses when another
+        writer saved since (:class:`featurestream.registry_store.ObjectRegistryFile`)."""
+        remote = self._remote
+        if remote is None:  # pragma: no cover - only called for an object-store registry
+            raise RegistryError("not an object-store registry")
+        with self._lock:
+            stored = json.loads(remote.read()) if remote.stamp() is not None else {}
+            cat, doc = self._merged(stored, sources, views, services, lineage)
+            remote.write(
+                json.dumps(doc, indent=1, sort_keys=True).encode(), loaded_revision=int(stored.get("revision", 0))
+            )
+            self._cat, self._lineage, self.revision = cat, doc["lineage"], int(doc["revision"])
+            self._stamp = remote.stamp()
+            return self.revision
+
+    def _merged(
+        self,
+        stored: dict[str, Any],
+        sources: list[Source],
+        views: list[FeatureView],
+        services: list[FeatureService],
+        lineage: dict[str, Any] | None,
+    ) -> tuple[_Catalog, dict[str, Any]]:
+        """The stored document plus the new definitions (a registered view version never changes)."""
+        cat = self._catalog_of(stored)
+        for v in views:
+            old = cat.views.get((v.namespace, v.name, v.version))
+            if old is not None and _normalize_sql(old.sql) != _normalize_sql(v.sql):
+                raise RegistryError(
+                    f"{v.path or v.name}: the SQL of {v.namespace}/{v.ref} differs from the registered one",
+                    hint=f"registered versions are immutable; bump '-- version: {v.version + 1}'",
+                )
+            self._index_view(cat, v)
+        for s in sources:
+            cat.sources[(s.namespace, s.name)] = s.to_dict()
+        for svc in services:
+            cat.services[(svc.namespace, svc.name, svc.version)] = svc
+        doc = self._document(cat, int(stored.get("revision", 0)) + 1)
+        merged = dict(stored.get("lineage", {}))
+        merged.update(lineage or {})
+        doc["lineage"] = merged
+        return cat, doc
 
     # ------------------------------------------------------------------ lookups
 

@@ -2,21 +2,26 @@
 
 Input files (JSON lines like the topic, or Parquet / CSV with the source's columns) are staged as
 JSON lines so the batch job parses, validates and de-duplicates them exactly as the streaming job
-does; the job then overwrites only the date partitions it produces (and, with --start/--end, every
-date partition of that range). Malformed events are written beside the output with their reason.
+does; the job then replaces only the date partitions it produces (and, with --start/--end, every
+date partition of that range) under the offline store's commit rule (:mod:`offline.layout`: new
+files under unique names, then one manifest write), locally or on ``s3://``. Inputs may be local
+or ``s3://`` files. Malformed events are written beside the output with their reason.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from pathlib import Path
 
-from featurestream.config import Config
+from featurestream import storage
+from featurestream.config import Config, S3Config
 from featurestream.definitions import FeatureView, Source
 from featurestream.errors import FeatureStreamError
 
@@ -38,16 +43,31 @@ class BackfillResult:
     late: int = 0
 
 
-def _input_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
-    raise BackfillError(f"backfill input {path} does not exist", hint="pass a file or a folder of event files")
+def _visible(name: str) -> bool:
+    return not name.startswith((".", "_"))
 
 
-def stage_events(source: Source, inputs: Path, staging: Path) -> int:
-    """Write every input event as one JSON line under ``staging``; returns how many."""
+def _input_files(s3: S3Config, location: str) -> list[storage.Entry]:
+    """The event files at ``location``: the file itself, or every visible file under the folder/prefix."""
+    found = storage.stamp(s3, location)
+    if found is not None:
+        name = location.rstrip("/").rsplit("/", 1)[-1]
+        return [storage.Entry(location, name, found[1])]
+    files = [
+        e
+        for e in storage.list_files(s3, location, recursive=True)
+        if not any(part.startswith((".", "_")) for part in e.location[len(location) :].split("/") if part)
+    ]
+    if not files:
+        raise BackfillError(
+            f"backfill input {location}: expected an event file or a folder (prefix) of them, found nothing",
+            hint="pass a local file or folder, or s3://bucket/prefix holding .jsonl, .parquet or .csv files",
+        )
+    return files
+
+
+def stage_events(s3: S3Config, source: Source, inputs: str | Path, staging: Path) -> int:
+    """Write every input event (local or ``s3://`` files) as one JSON line under ``staging``; returns how many."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
@@ -55,22 +75,24 @@ def stage_events(source: Source, inputs: Path, staging: Path) -> int:
     n = 0
     out = staging / "events.jsonl"
     with open(out, "wb") as fh:
-        for f in _input_files(inputs):
-            suffix = f.suffix.lower()
+        for entry in _input_files(s3, str(inputs)):
+            fs, path = storage.filesystem(s3, entry.location)
+            suffix = Path(entry.name).suffix.lower()
             if suffix in (".jsonl", ".json", ".ndjson", ".txt") or not suffix:
-                with open(f, "rb") as src:
-                    for line in src:
+                with fs.open_input_stream(path) as src:
+                    for line in io.BytesIO(src.read()):
                         if line.strip():
                             fh.write(line.rstrip(b"\r\n") + b"\n")
                             n += 1
                 continue
             if suffix == ".parquet":
-                table = pq.read_table(f)
+                table = pq.read_table(path, filesystem=fs)
             elif suffix == ".csv":
-                table = pcsv.read_csv(f)
+                with fs.open_input_stream(path) as src:
+                    table = pcsv.read_csv(src)
             else:
                 raise BackfillError(
-                    f"{f}: unsupported event file type {suffix!r}",
+                    f"{entry.location}: unsupported event file type {suffix!r}",
                     hint="use .jsonl (one event per line), .parquet or .csv",
                 )
             ev = source.event_time
@@ -89,7 +111,7 @@ def backfill(
     config: Config,
     view: FeatureView,
     source: Source,
-    inputs: Path,
+    inputs: str | Path,
     *,
     start: date | None = None,
     end: date | None = None,
@@ -98,70 +120,72 @@ def backfill(
     """Run the batch job of ``view`` over ``inputs`` and swap its date partitions into the store."""
     from featurestream.jobs.compiler import compile_batch_job
     from featurestream.jobs.flink import FlinkClient
-    from featurestream.offline.layout import partition_dates, partition_dir
+    from featurestream.offline.layout import delete_partitions, partition_dates, replace_partition
 
     t0 = time.monotonic()
-    work = config.state_path / "backfill" / f"{view.namespace}-{view.name}-v{view.version}-{time.time_ns()}"
-    staging = work / "input"
-    n = stage_events(source, inputs, staging)
+    run = f"{view.namespace}-{view.name}-v{view.version}-{time.time_ns()}"
+    local_work = config.state_path / "backfill" / run
+    # The job's files live where its cluster reaches them: beside an object-store offline store
+    # (hidden under ``_backfill``), else in the local state folder.
+    remote = not config.offline_is_local
+    work = storage.join(config.offline_location, "_backfill", run) if remote else str(local_work)
+    n = stage_events(config.s3, source, inputs, local_work / "input")
     if n == 0:
         raise BackfillError(f"no events found in {inputs}")
     echo(f"staged {n:,} events from {inputs}")
-    output = work / "output"
+    staged = storage.join(work, "input")
+    if remote:
+        storage.put_file(config.s3, local_work / "input" / "events.jsonl", storage.join(staged, "events.jsonl"))
+    output, rejected_at = storage.join(work, "output"), storage.join(work, "rejected")
     spec = compile_batch_job(
         view,
         source,
         config,
-        input_path=staging.as_uri(),
-        output_path=output.as_uri(),
-        dead_letter_path=(work / "rejected").as_uri(),
+        input_path=storage.as_flink_uri(staged),
+        output_path=storage.as_flink_uri(output),
+        dead_letter_path=storage.as_flink_uri(rejected_at),
         start=start.isoformat() if start else None,
         end=end.isoformat() if end else None,
     )
     echo(f"running the view's SQL in Flink {spec['mode']} mode ...")
     job_id = FlinkClient(config).submit(spec, wait=True, timeout=3600)
 
-    produced = sorted(p for p in output.glob("date=*") if p.is_dir()) if output.exists() else []
+    produced = [d for d in storage.list_dirs(config.s3, output) if d.startswith("date=")]
     doomed: set[str] = set()
     if start or end:
         lo, hi = start or date.min, end or date.max
         doomed = {str(d) for d in partition_dates(config, view) if lo <= d < hi}
-    for part in produced:
-        for junk in part.iterdir():
-            if junk.name.startswith((".", "_")):
-                if junk.is_dir():
-                    shutil.rmtree(junk)
-                else:
-                    junk.unlink()
-        day = part.name.split("=", 1)[1]
+    for name in produced:
+        day = name.split("=", 1)[1]
         doomed.discard(day)
-        target = partition_dir(config, view, day)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        old = target.with_name(f".{target.name}.replaced-{time.time_ns()}")
-        if target.exists():
-            target.rename(old)
-        part.rename(target)  # the partition is swapped in one rename
-        shutil.rmtree(old, ignore_errors=True)
-    for day in doomed:  # in the requested range but no longer produced
-        shutil.rmtree(partition_dir(config, view, day), ignore_errors=True)
+        files = [e for e in storage.list_files(config.s3, storage.join(output, name)) if _visible(e.name) and e.size]
+
+        def publish(target: str, files: list[storage.Entry] = files) -> list[str]:
+            names = []
+            for e in files:
+                new = f"part-{uuid.uuid4().hex}-{e.name}"
+                storage.move(config.s3, e.location, storage.join(target, new))
+                names.append(new)
+            return names
+
+        replace_partition(config, view, day, publish)  # the commit rule of offline.layout
+    delete_partitions(config, view, [date.fromisoformat(d) for d in doomed])  # in range, no longer produced
     rejected = {"dead": 0, "late": 0}
     for kind in rejected:
-        d = work / "rejected" / kind
-        if d.exists():
-            rejected[kind] = sum(
-                sum(1 for line in f.open("rb") if line.strip())
-                for f in d.rglob("*")
-                if f.is_file() and not f.name.startswith((".", "_"))
-            )
-    shutil.rmtree(staging, ignore_errors=True)
+        for e in storage.list_files(config.s3, storage.join(rejected_at, kind), recursive=True):
+            if _visible(e.name):
+                rejected[kind] += sum(
+                    1 for line in storage.read_bytes(config.s3, e.location).splitlines() if line.strip()
+                )
+    shutil.rmtree(local_work / "input", ignore_errors=True)
+    if remote:
+        storage.delete(config.s3, [e.location for e in storage.list_files(config.s3, staged, recursive=True)])
     echo(
         f"swapped in {len(produced)} date partition(s); {rejected['dead']} dead letter(s), "
-        f"{rejected['late']} late event(s) kept under {work / 'rejected'}"
+        f"{rejected['late']} late event(s) kept under {rejected_at}"
     )
     after = sorted(str(d) for d in partition_dates(config, view))
-    return BackfillResult(
-        job_id, n, time.monotonic() - t0, after, rejected["dead"], [p.name for p in produced], rejected["late"]
-    )
+    return BackfillResult(job_id, n, time.monotonic() - t0, after, rejected["dead"], produced, rejected["late"])
 
 
 def day_range(start: date, end: date) -> list[date]:

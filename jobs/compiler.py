@@ -33,6 +33,7 @@ from featurestream.naming import (
     transactional_id_prefix,
 )
 from featurestream.secrets import REDIS_PASSWORD_ENV, split_password
+from featurestream.storage import as_flink_uri
 
 __all__ = [
     "compile_batch_job",
@@ -225,7 +226,7 @@ def offline_table_ddl(
     path: str | None = None,
 ) -> str:
     """The offline sink: ``<offline>/<ns>/<view>/v<version>/date=YYYY-MM-DD/`` files."""
-    target = path or offline_dir(config.offline_path, view).as_uri()
+    target = path or as_flink_uri(offline_dir(config.offline_location, view))
     cols = [f"`{e}` STRING" for e in view.entities]
     cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)"]
     cols += [f"`{f.name}` {_sink_type(f.dtype)}" for f in view.features]

@@ -8,6 +8,9 @@ turns queued results into rows and writes one Parquet file per flush (``flush_ro
 
     <offline>/<namespace>/_served/date=YYYY-MM-DD/part-<uuid>.parquet
 
+(``<state_dir>/served/<namespace>/...`` when the offline store is on an object store: the log is
+local to each serving process.)
+
 One row per served value: ``served_at`` (UTC), ``request_id``, ``view``, ``version``, ``feature``,
 ``entity`` (the key encoding of :mod:`online.keys`), ``status``, ``value`` (JSON text, as served with
 defaults applied), ``value_num`` (the value as a double when numeric or boolean), ``feature_time``.
@@ -57,8 +60,13 @@ _STOP = object()
 
 
 def served_dir(config: Config, namespace: str | None = None) -> Path:
-    """``<offline>/<namespace>/_served``: where logged vectors of one namespace live."""
-    return config.offline_path / (namespace or config.namespace) / SERVED_DIR
+    """``<offline>/<namespace>/_served``: where logged vectors of one namespace live.
+
+    With an object-store offline store (``s3://``) the log stays local to the serving process:
+    ``<state_dir>/served/<namespace>/_served``.
+    """
+    base = config.offline_path if config.offline_is_local else config.state_path / "served"
+    return base / (namespace or config.namespace) / SERVED_DIR
 
 
 def _num(v: Any) -> float | None:

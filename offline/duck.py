@@ -4,17 +4,24 @@ Inside DuckDB every timestamp is a naive ``TIMESTAMP`` holding a UTC wall clock 
 time zone is UTC); results convert back to ``TIMESTAMPTZ`` so Arrow and pandas see UTC-aware
 values. Files written by Flink may store ``feature_time`` / ``created_at`` as TIMESTAMP with or
 without a zone, INT96, or raw epoch INT64 (millis or micros): all are read as UTC instants.
+Local files are scanned by DuckDB's ``read_parquet``; ``s3://`` files through a pyarrow dataset
+registered on the connection (so a ``view_select`` is valid only on the connection it was built for).
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
+from featurestream import storage
 from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
@@ -101,7 +108,7 @@ def view_select(
     *,
     start: date | None = None,
     end: date | None = None,
-    files: Sequence[Path] | None = None,
+    files: Sequence[str | Path] | None = None,
     time_range: tuple[datetime, datetime] | None = None,
 ) -> str:
     """A ``SELECT`` of the view's offline rows with normalised columns.
@@ -119,8 +126,7 @@ def view_select(
         cols += [f"CAST(NULL AS TIMESTAMP) AS {FEATURE_TIME}", f"CAST(NULL AS TIMESTAMP) AS {CREATED_AT}"]
         cols += [f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in feats]
         return f"SELECT {', '.join(cols)} WHERE false"
-    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-    scan = f"read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+    scan = _scan(con, config, [str(p) for p in paths])
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
     cols = [quote(k) for k in view.entities]
     cols.append(f"{_ts_expr(FEATURE_TIME, schema.get(FEATURE_TIME))} AS {FEATURE_TIME}")
@@ -129,6 +135,21 @@ def view_select(
         cols.append(quote(name) if name in schema else f"CAST(NULL AS {typ}) AS {quote(name)}")
     where = "" if time_range is None else " WHERE " + _time_filter(schema.get(FEATURE_TIME), *time_range)
     return f"SELECT {', '.join(cols)} FROM {scan}{where}"
+
+
+def _scan(con: duckdb.DuckDBPyConnection, config: Config, paths: list[str]) -> str:
+    """The FROM expression reading ``paths``: DuckDB's own Parquet reader for local files (the fast
+    path); for object-store files a pyarrow dataset registered on ``con`` (DuckDB's httpfs extension
+    is not available here), with the files' schemas unified by name like ``union_by_name``."""
+    if not any(storage.is_uri(p) for p in paths):
+        listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+        return f"read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+    fs, _ = storage.filesystem(config.s3, paths[0])
+    inner = [storage.filesystem(config.s3, p)[1] for p in paths]
+    schema = pa.unify_schemas([pq.read_schema(p, filesystem=fs) for p in inner], promote_options="permissive")
+    name = f"fs_scan_{uuid.uuid4().hex[:12]}"
+    con.register(name, ds.dataset(inner, filesystem=fs, format="parquet", schema=schema))
+    return name
 
 
 def _time_filter(typ: str | None, lo: datetime, hi: datetime) -> str:

@@ -12,10 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from featurestream.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+# No wall-clock deadlines on generated examples: timing does not belong in tests, and a loaded
+# 2-core machine (CI runs the stack beside the tests) makes per-example deadlines flaky.
+settings.register_profile("featurestream", deadline=None)
+settings.load_profile("featurestream")
 
 
 class _StackHandle:

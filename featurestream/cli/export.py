@@ -41,7 +41,7 @@ def feast_cmd(ctx: click.Context, directory: Path, url: str | None, as_json: boo
         views=latest_views(reg.views(ns)),
         services=reg.services(ns),
         sources=reg.sources(ns),
-        offline_root=cfg.offline_path,
+        offline_root=cfg.offline_location,
         auth=bool(cfg.serving.api_keys),
     )
     paths = write_feast_repo(directory, render_feast_repo(repo))

@@ -182,14 +182,13 @@ def materialize_command(ctx: click.Context, view: str, start: object, end: objec
     "--from",
     "inputs",
     required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Event file or folder: JSON lines (like the topic), Parquet or CSV.",
+    help="Event file or folder (local or s3://bucket/prefix): JSON lines (like the topic), Parquet or CSV.",
 )
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First date (UTC) to (re)compute, inclusive.")
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last date (UTC), exclusive.")
 @_JSON
 @click.pass_context
-def backfill_command(ctx: click.Context, view: str, inputs: Path, start, end, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def backfill_command(ctx: click.Context, view: str, inputs: str, start, end, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Run VIEW's SQL in Flink batch mode over historical events into the offline store,
     replacing only the date partitions it touches (or all of --start..--end)."""
     from featurestream.jobs.backfill import backfill

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from featurestream import storage
 from featurestream.config import Config
 from featurestream.deploy.compose import compose_jobs
 from featurestream.deploy.jobs import ViewJob, view_jobs
@@ -81,12 +82,14 @@ def render(config: Config, target: str, registry: Registry | None = None) -> Ren
     if target == "k8s":
         for job in jobs:
             out.files[f"{job.object_name}.yaml"] = _dump(job_objects(job, config.deploy), target)
-        if not registry.path.exists():
+        try:
+            text = storage.read_bytes(config.s3, registry.location).decode()
+        except FileNotFoundError:
             raise RegistryError(
-                f"no registry at {registry.path}: the API's registry ConfigMap cannot be rendered",
+                f"no registry at {registry.location}: the API's registry ConfigMap cannot be rendered",
                 hint="run 'featurestream apply' first (with the same featurestream.yaml)",
-            )
-        out.files["registry.yaml"] = _dump([registry_config_map(registry.path.read_text(), config.deploy)], target)
+            ) from None
+        out.files["registry.yaml"] = _dump([registry_config_map(text, config.deploy)], target)
         kustomization = {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",

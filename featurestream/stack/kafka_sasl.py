@@ -78,7 +78,11 @@ def register_scram_users(bootstrap: str, users: Mapping[str, str], *, timeout_s:
     ms = int(timeout_s * 1000)
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="featurestream-stack", request_timeout_ms=ms, bootstrap_timeout_ms=ms
+            bootstrap_servers=bootstrap,
+            client_id="featurestream-stack",
+            request_timeout_ms=ms,
+            bootstrap_timeout_ms=ms,
+            api_version_auto_timeout_ms=ms,
         )
         try:
             result = admin.alter_user_scram_credentials(

@@ -79,9 +79,9 @@ def test_stream_and_backfill_produce_identical_offline_rows(stack, tmp_path: Pat
     # Re-running one day replaces that partition only, with the same rows.
     view = views["user_clicks_10m"]
     before = _rows(batch_cfg, view)
-    other_day = sorted((offline_dir(batch_cfg.offline_path, view) / "date=2026-06-30").iterdir())
+    other_day = sorted((Path(offline_dir(batch_cfg.offline_location, view)) / "date=2026-06-30").iterdir())
     day_file = tmp_path / "day.jsonl"
     day_file.write_bytes(events_file.read_bytes())
     backfill(batch_cfg, view, source, day_file, start=datetime(2026, 7, 1).date(), end=datetime(2026, 7, 2).date())
     assert _rows(batch_cfg, view) == before
-    assert sorted((offline_dir(batch_cfg.offline_path, view) / "date=2026-06-30").iterdir()) == other_day
+    assert sorted((Path(offline_dir(batch_cfg.offline_location, view)) / "date=2026-06-30").iterdir()) == other_day

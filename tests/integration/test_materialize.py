@@ -59,3 +59,33 @@ def test_materialize_is_monotonic_and_agrees_with_training(tmp_path: Path, redis
         assert again.rows == 0
     finally:
         store.close()
+
+
+def test_materialize_from_an_s3_offline_store(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk load reads the offline store through pyarrow from S3 (a private moto server) and
+    writes the same latest rows online as from a local store."""
+    from featurestream.config import Config
+    from featurestream.online.store import RedisOnlineStore
+    from tests.support.s3 import TEST_CREDENTIALS, moto_s3, s3_config
+
+    for k, v in TEST_CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    rows = [
+        {"user_id": f"u{i % 20}", "feature_time": T0 + timedelta(minutes=i), "clicks": i, "amount": i / 2}
+        for i in range(100)
+    ]
+    with moto_s3(tmp_path / "moto", ("fs-mat",)) as s3:
+        s3cfg = Config(root=tmp_path, offline={"path": "s3://fs-mat/offline"}, s3=s3_config(s3))
+        local = load_config(tmp_path / "local", env={})
+        results = []
+        for n, cfg in enumerate((s3cfg, local)):
+            write_rows(cfg, VIEW, rows)
+            store = RedisOnlineStore.from_url(redis_url, f"mats3{n}{tmp_path.name[-6:]}")
+            try:
+                result = materialize(cfg, VIEW, store)
+                online = store.read(VIEW, [(f"u{i}",) for i in range(20)])
+                results.append((result.rows, [None if r is None else r.values for r in online]))
+            finally:
+                store.close()
+    assert results[0] == results[1]
+    assert results[0][0] == 20 and all(v is not None for v in results[0][1])

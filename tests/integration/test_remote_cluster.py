@@ -2,7 +2,9 @@
 
 The second cluster (a JobManager and TWO TaskManagers) runs from its own folder outside the
 checkout, with its own copy of the featurestream runtime (a wheel in a fresh virtualenv), and has
-no feature repo on any path. Checkpoints and savepoints go to an S3-compatible store (moto). The
+no feature repo on any path. Checkpoints, savepoints and the offline store go to an S3-compatible
+store (moto): the job's Flink filesystem sink writes ``s3://<bucket>/offline`` through the S3
+plugin, and the offline rows and a training set are read back from there through pyarrow. The
 source topic has 4 partitions and the job runs with parallelism 2. The job is submitted through
 the cluster's REST endpoint (``flink.rest_url``) only, and its configuration names no path of the
 submitting machine. After a TaskManager is killed mid-stream, the job restores from its S3
@@ -23,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from featurestream import generator
@@ -30,6 +33,7 @@ from featurestream.apply import apply
 from featurestream.config import Config, FlinkStackConfig, S3Config, StackConfig
 from featurestream.jobs.control import JobManager
 from featurestream.naming import source_topic
+from featurestream.offline import build_training_set
 from featurestream.stack import Stack
 from tests.support import window_reference as ref
 from tests.support.pipeline import isolated_repo, offline_rows, online_rows, wait_for
@@ -129,7 +133,9 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
                 "checkpoint_interval": "2 s",
                 "checkpoints_dir": f"s3://{BUCKET}/checkpoints",
                 "savepoints_dir": f"s3://{BUCKET}/savepoints",
-            }
+            },
+            "offline": {"path": f"s3://{BUCKET}/offline"},
+            "s3": {"endpoint": s3.endpoint, "path_style_access": True},
         },
     )
     jm = JobManager(cfg)
@@ -215,6 +221,8 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
             for f in AGGS:
                 assert _close(r[f], expected[k][f]), f"{k} {f}: {r[f]!r} != {expected[k][f]!r}"
         assert jm.flink.checkpoints(job_id)["counts"]["restored"] >= 1
+        offline_keys = s3.keys(BUCKET, "offline/default/user_clicks_10m/v1/")
+        assert any("/date=" in k for k in offline_keys), "the job wrote no offline object to S3"
 
         latest = ref.latest_per_key(expected)
         online = online_rows(cfg.redis.url, view)
@@ -224,6 +232,18 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
             assert online[entity]["_ft"] == end
             for f in AGGS:
                 assert _close(online[entity][f], row[f]), f"online {entity} {f}"
+        # a training set built from the S3 offline store sees the latest row of each entity
+        entities = sorted(latest)
+        labels = pd.DataFrame(
+            {
+                "user_id": entities,
+                "event_timestamp": [datetime.fromtimestamp(latest[e][0] / 1000, UTC) for e in entities],
+            }
+        )
+        train = build_training_set(cfg, labels, features=[f"{view.name}:{f}" for f in AGGS], views=[view]).to_pandas()
+        for i, entity in enumerate(entities):
+            for f in AGGS:
+                assert _close(train[f][i], latest[entity][1][f]), f"training set {entity} {f}"
         print(
             f"[cluster2] {len(expected)} offline rows and {len(latest)} online rows equal the reference; "
             f"all rows in {recovered_s:.1f}s after the TaskManager kill"

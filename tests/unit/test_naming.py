@@ -20,6 +20,7 @@ from featurestream.naming import (
     source_topic,
     transactional_id_prefix,
 )
+from featurestream.storage import as_flink_uri
 from tests.support.views import make_view
 
 VIEW = make_view("card_spend", ["card_id"], {"spend": "DOUBLE"}, version=2, namespace="risk")
@@ -47,7 +48,8 @@ def test_topics_carry_the_prefix() -> None:
 
 
 def test_offline_dir_layout() -> None:
-    assert offline_dir(Path("/data/offline"), VIEW) == Path("/data/offline/risk/card_spend/v2")
+    assert offline_dir(Path("/data/offline"), VIEW) == "/data/offline/risk/card_spend/v2"
+    assert offline_dir("s3://bucket/offline/", VIEW) == "s3://bucket/offline/risk/card_spend/v2"
 
 
 def test_streaming_job_uses_the_owned_names(tmp_path: Path) -> None:
@@ -70,7 +72,7 @@ def test_streaming_job_uses_the_owned_names(tmp_path: Path) -> None:
         dlq_topic(view, PREFIXED),
         late_topic(view, PREFIXED),
         transactional_id_prefix(view, "late"),
-        offline_dir(config.offline_path, view).as_uri(),
+        as_flink_uri(offline_dir(config.offline_location, view)),
     ):
         assert f"'{name}'" in ddl, name
 

@@ -24,7 +24,7 @@ def config(tmp_path: Path) -> Config:
 
 
 def test_partition_dir_follows_the_contract(config: Config) -> None:
-    assert partition_dir(config, VIEW, date(2024, 1, 2)) == config.offline_path / "default/v/v1/date=2024-01-02"
+    assert partition_dir(config, VIEW, date(2024, 1, 2)) == str(config.offline_path / "default/v/v1/date=2024-01-02")
 
 
 def test_writer_splits_by_utc_date_and_normalises_time(config: Config) -> None:
@@ -62,7 +62,7 @@ def test_read_view_reads_every_committed_row_and_nothing_for_an_empty_view(confi
 
 
 def test_flink_style_files_hidden_files_and_naive_int96_times(config: Config) -> None:
-    part = partition_dir(config, VIEW, "2024-01-01")
+    part = Path(partition_dir(config, VIEW, "2024-01-01"))
     part.mkdir(parents=True)
     naive = pa.table(
         {
@@ -85,7 +85,7 @@ def test_flink_style_files_hidden_files_and_naive_int96_times(config: Config) ->
 
 @pytest.mark.parametrize("scale", [1000, 1])
 def test_raw_epoch_int64_times_millis_or_micros(config: Config, scale: int) -> None:
-    part = partition_dir(config, VIEW, "2024-01-01")
+    part = Path(partition_dir(config, VIEW, "2024-01-01"))
     part.mkdir(parents=True)
     ms = 1704103200000  # 2024-01-01T10:00:00Z
     epoch = pa.table({"k": ["b"], "feature_time": pa.array([ms * scale], pa.int64()), "x": [6.0]})
