@@ -7,9 +7,10 @@ store (moto): the job's Flink filesystem sink writes ``s3://<bucket>/offline`` t
 plugin, and the offline rows and a training set are read back from there through pyarrow. The
 source topic has 4 partitions and the job runs with parallelism 2. The job is submitted through
 the cluster's REST endpoint (``flink.rest_url``) only, and its configuration names no path of the
-submitting machine. After a TaskManager is killed mid-stream, the job restores from its S3
-checkpoint and the offline and online rows equal the brute-force reference: nothing lost,
-nothing doubled.
+submitting machine. Kafka is reached only through the broker's SASL listener (the password from
+the environment, never in the job's configuration) and online rows go to the 3-master Redis
+Cluster. After a TaskManager is killed mid-stream, the job restores from its S3 checkpoint and
+the offline and online rows equal the brute-force reference: nothing lost, nothing doubled.
 """
 
 from __future__ import annotations
@@ -32,23 +33,18 @@ from featurestream import generator
 from featurestream.apply import apply
 from featurestream.config import Config, FlinkStackConfig, S3Config, StackConfig
 from featurestream.jobs.control import JobManager
+from featurestream.kafka_props import client_kwargs
 from featurestream.naming import source_topic
 from featurestream.offline import build_training_set
 from featurestream.stack import Stack
+from tests.support import clicks_reference as clicks
 from tests.support import window_reference as ref
-from tests.support.pipeline import isolated_repo, offline_rows, online_rows, wait_for
+from tests.support.pipeline import isolated_repo, wait_for
 from tests.support.remote_cluster import CHECKOUT, MotoS3, runtime_python
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
-MIN = 60_000
-SPEC = ref.WindowSpec("HOP", 10 * MIN, 1 * MIN)
-AGGS: dict[str, ref.Agg] = {
-    "clicks_10m": ref.count,
-    "amount_10m": ref.sum_of("amount"),
-    "distinct_items_10m": ref.count_distinct("item_id"),
-}
 BUCKET = "featurestream-it"
 PARTITIONS = 4
 
@@ -57,12 +53,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
-    return bool(a == b)
 
 
 def _proc_paths(pid: int) -> tuple[str, str]:
@@ -93,8 +83,18 @@ def s3(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
     store.stop()
 
 
+JAAS = (
+    'org.apache.kafka.common.security.plain.PlainLoginModule required username="{user}" password="${{KAFKA_PASSWORD}}";'
+)
+
+
 def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(  # type: ignore[no-untyped-def]
-    stack, s3: MotoS3, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    stack,
+    s3: MotoS3,
+    redis_cluster_url: str,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     work = tmp_path_factory.mktemp("remote-cluster")
     python = runtime_python(work)
@@ -120,12 +120,30 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
     cluster = Stack(ccfg, log=lambda m: print(f"[cluster2] {m}", flush=True))
     cluster.up(("flink",))
     repo = tmp_path / "repo"
+    # Kafka only through the broker's SASL listener, the password from the environment
+    sasl = stack.config.stack.kafka
+    user, password = next(iter(sasl.sasl_users.items()))
+    monkeypatch.setenv("KAFKA_PASSWORD", password.get_secret_value())
+    tag = f"rc{os.getpid()}"
     cfg = isolated_repo(
         CHECKOUT,
         repo,
         stack.config,
+        name=tag,
         partitions=PARTITIONS,
+        env={"KAFKA_PASSWORD": password.get_secret_value()},
         extra={
+            "kafka": {
+                "bootstrap_servers": f"localhost:{sasl.sasl_port}",
+                "topic_prefix": f"{tag}.",
+                "topics": {"source": {"partitions": PARTITIONS}},
+                "properties": {
+                    "security.protocol": "SASL_PLAINTEXT",
+                    "sasl.mechanism": "PLAIN",
+                    "sasl.jaas.config": JAAS.format(user=user),
+                },
+            },
+            "redis": {"url": redis_cluster_url},
             "flink": {
                 "rest_url": f"http://localhost:{rest_port}",
                 "parallelism": 2,
@@ -162,11 +180,14 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
         for local in {str(CHECKOUT), str(repo), sys.prefix, sys.executable, str(stack.config.state_path)}:
             assert local not in text, f"the job's configuration names {local}"
 
+        assert password.get_secret_value() not in text, "the job's configuration holds the Kafka password"
+
         bootstrap = cfg.kafka.bootstrap_servers
+        props = dict(cfg.kafka.properties)
         topic = source_topic(cfg.kafka, "clicks")
         first = generator.clicks(3000, START, 2 * 3600, n_keys=80, id_prefix="a-", seed=31)
-        list(generator.produce(bootstrap, topic, first.payloads))
-        wait_for(lambda: len(online_rows(cfg.redis.url, view)) > 10, 240, "rows before the crash")
+        list(generator.produce(bootstrap, topic, first.payloads, properties=props))
+        wait_for(lambda: len(clicks.online(cfg.redis.url, view)) > 10, 240, "rows before the crash")
         completed = jm.flink.checkpoints(job_id)["counts"]["completed"]
         wait_for(lambda: jm.flink.checkpoints(job_id)["counts"]["completed"] > completed, 90, "a checkpoint")
         latest_ckpt = jm.flink.checkpoints(job_id)["latest"]["completed"]["external_path"]
@@ -174,7 +195,7 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
         assert s3.keys(BUCKET, "checkpoints/"), "no checkpoint object in S3"
 
         second = generator.clicks(1500, START + timedelta(hours=2), 3600, n_keys=80, id_prefix="b-", seed=32)
-        list(generator.produce(bootstrap, topic, second.payloads[: len(second.payloads) // 2]))
+        list(generator.produce(bootstrap, topic, second.payloads[: len(second.payloads) // 2], properties=props))
         time.sleep(1.5)
         victim = cluster.flink.taskmanagers[1]
         pid = victim.pid()
@@ -190,48 +211,23 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
         cluster.up(("flink",))  # a fresh TaskManager; the job restores from its S3 checkpoint
 
         rest = second.payloads[len(second.payloads) // 2 :]
-        list(generator.produce(bootstrap, topic, rest))
+        list(generator.produce(bootstrap, topic, rest, properties=props))
         flush_t = int((START + timedelta(days=2)).timestamp() * 1000)
-        flush = json.dumps({"event_id": "flush", "user_id": "__flush__", "amount": 0.0, "event_time": flush_t})
-        _send_to_every_partition(bootstrap, topic, flush.encode())
+        _send_to_every_partition(bootstrap, props, topic, clicks.flush(flush_t))
+        expected = clicks.expected(first.payloads + second.payloads + [clicks.flush(flush_t)], flush_t)
 
-        payloads = first.payloads + second.payloads + [flush.encode()]
-        valid, _ = ref.split_events(payloads, ["event_id", "user_id", "event_time"], numeric=["amount"])
-        expected = {
-            k: v
-            for k, v in ref.reference_rows(valid, "user_id", SPEC, AGGS, flush_t - 5000).items()
-            if k[0] != "__flush__"
-        }
-
-        def offline() -> list[tuple[tuple[str, int], dict[str, Any]]]:
-            out = []
-            for r in offline_rows(cfg, view).to_pylist():
-                ft = int(r["feature_time"].replace(tzinfo=UTC).timestamp() * 1000)
-                out.append(((r["user_id"], ft), r))
-            return out
-
-        wait_for(lambda: len(offline()) >= len(expected), 300, f"{len(expected)} offline rows after recovery")
+        wait_for(
+            lambda: len(clicks.offline(cfg, view)) >= len(expected), 300, f"{len(expected)} offline rows after recovery"
+        )
         recovered_s = time.monotonic() - t_kill
         time.sleep(5)  # one more checkpoint: duplicates, if any, would show up now
-        rows = offline()
-        keys = [k for k, _ in rows]
-        assert len(keys) == len(set(keys)), "duplicate offline rows after recovery"
-        assert set(keys) == set(expected)
-        for k, r in rows:
-            for f in AGGS:
-                assert _close(r[f], expected[k][f]), f"{k} {f}: {r[f]!r} != {expected[k][f]!r}"
+        clicks.assert_offline_equals(cfg, view, expected)
         assert jm.flink.checkpoints(job_id)["counts"]["restored"] >= 1
-        offline_keys = s3.keys(BUCKET, "offline/default/user_clicks_10m/v1/")
+        offline_keys = s3.keys(BUCKET, f"offline/{cfg.namespace}/user_clicks_10m/v1/")
         assert any("/date=" in k for k in offline_keys), "the job wrote no offline object to S3"
-
+        clicks.assert_online_equals(cfg.redis.url, view, expected)  # read across the cluster's masters
         latest = ref.latest_per_key(expected)
-        online = online_rows(cfg.redis.url, view)
-        online.pop("__flush__", None)
-        assert set(online) == set(latest)
-        for entity, (end, row) in latest.items():
-            assert online[entity]["_ft"] == end
-            for f in AGGS:
-                assert _close(online[entity][f], row[f]), f"online {entity} {f}"
+
         # a training set built from the S3 offline store sees the latest row of each entity
         entities = sorted(latest)
         labels = pd.DataFrame(
@@ -240,12 +236,15 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
                 "event_timestamp": [datetime.fromtimestamp(latest[e][0] / 1000, UTC) for e in entities],
             }
         )
-        train = build_training_set(cfg, labels, features=[f"{view.name}:{f}" for f in AGGS], views=[view]).to_pandas()
+        train = build_training_set(
+            cfg, labels, features=[f"{view.name}:{f}" for f in clicks.AGGS], views=[view]
+        ).to_pandas()
         for i, entity in enumerate(entities):
-            for f in AGGS:
-                assert _close(train[f][i], latest[entity][1][f]), f"training set {entity} {f}"
+            for f in clicks.AGGS:
+                assert clicks.close(train[f][i], latest[entity][1][f]), f"training set {entity} {f}"
         print(
-            f"[cluster2] {len(expected)} offline rows and {len(latest)} online rows equal the reference; "
+            f"[cluster2] {len(expected)} offline rows (S3) and {len(latest)} online rows (Redis Cluster) "
+            "equal the reference; "
             f"all rows in {recovered_s:.1f}s after the TaskManager kill"
         )
 
@@ -260,11 +259,18 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
         cluster.down(("flink",))
 
 
-def _send_to_every_partition(bootstrap: str, topic: str, payload: bytes) -> None:
+def _send_to_every_partition(bootstrap: str, props: dict[str, str], topic: str, payload: bytes) -> None:
     """One copy per partition, so every partition's watermark passes the last windows."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        max_block_ms=30_000,
+        request_timeout_ms=30_000,
+        api_version_auto_timeout_ms=5_000,
+        **client_kwargs(props),
+    )
     try:
         for p in range(PARTITIONS):
             producer.send(topic, payload, partition=p)
