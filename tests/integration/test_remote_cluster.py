@@ -177,6 +177,7 @@ def test_job_carries_its_code_to_a_cluster_it_does_not_own_and_recovers_from_s3(
         job_conf = jm.flink._request("GET", f"/jobs/{job_id}/jobmanager/config")
         user_conf = jm.flink._request("GET", f"/jobs/{job_id}/config")
         text = json.dumps([job_conf, user_conf])
+        assert "file:" not in json.dumps(user_conf), "the job's own configuration names a local file"
         for local in {str(CHECKOUT), str(repo), sys.prefix, sys.executable, str(stack.config.state_path)}:
             assert local not in text, f"the job's configuration names {local}"
 
