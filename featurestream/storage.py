@@ -49,6 +49,7 @@ __all__ = [
     "move",
     "put_file",
     "read_bytes",
+    "replace_local",
     "stamp",
     "write_bytes",
 ]
@@ -225,7 +226,12 @@ def write_bytes(s3: S3Config, location: str | Path, data: bytes) -> None:
         except OSError as exc:
             raise _fail("write", str(location), exc) from exc
         return
-    target = Path(_local(location))
+    replace_local(Path(_local(location)), data)
+
+
+def replace_local(target: Path, data: bytes) -> None:
+    """The one atomic local write: a temp file beside ``target``, fsync, rename over it, fsync the
+    folder. A reader (or a crash) sees the old bytes or the new ones, never a part."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -238,6 +244,11 @@ def write_bytes(s3: S3Config, location: str | Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def put_file(s3: S3Config, source: Path, location: str | Path) -> None:
