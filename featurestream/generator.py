@@ -157,7 +157,7 @@ def produce(
         acks=1,
         max_block_ms=30_000,
         request_timeout_ms=30_000,
-        api_version_auto_timeout_ms=5_000,
+        bootstrap_timeout_ms=5_000,
         **client_kwargs(properties),
     )
     try:

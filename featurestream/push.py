@@ -198,7 +198,7 @@ class KafkaEventSink:
                     linger_ms=5,
                     max_block_ms=int(self.timeout_s * 1000),
                     request_timeout_ms=int(self.timeout_s * 1000),
-                    api_version_auto_timeout_ms=5_000,
+                    bootstrap_timeout_ms=5_000,
                     **client_kwargs(self.properties),
                 )
             futures = [self._producer.send(topic, p) for p in payloads]

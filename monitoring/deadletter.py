@@ -161,7 +161,7 @@ def dead_letter_counts(
             enable_auto_commit=False,
             group_id=None,
             request_timeout_ms=int(timeout_s * 1000) + 1000,
-            api_version_auto_timeout_ms=int(min(timeout_s, 5.0) * 1000),
+            bootstrap_timeout_ms=int(min(timeout_s, 5.0) * 1000),
             **client_kwargs(kafka.properties),
         )
     except (KafkaError, OSError, ValueError) as exc:  # NoBrokersAvailable, bad config

@@ -148,7 +148,7 @@ class KafkaService:
         admin = KafkaAdminClient(
             bootstrap_servers=self.bootstrap,
             request_timeout_ms=3000,
-            api_version_auto_timeout_ms=3000,
+            bootstrap_timeout_ms=3000,
             client_id="featurestream-health",
         )
         try:

@@ -82,7 +82,6 @@ def register_scram_users(bootstrap: str, users: Mapping[str, str], *, timeout_s:
             client_id="featurestream-stack",
             request_timeout_ms=ms,
             bootstrap_timeout_ms=ms,
-            api_version_auto_timeout_ms=ms,
         )
         try:
             result = admin.alter_user_scram_credentials(

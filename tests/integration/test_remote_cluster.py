@@ -269,7 +269,7 @@ def _send_to_every_partition(bootstrap: str, props: dict[str, str], topic: str, 
         acks="all",
         max_block_ms=30_000,
         request_timeout_ms=30_000,
-        api_version_auto_timeout_ms=5_000,
+        bootstrap_timeout_ms=5_000,
         **client_kwargs(props),
     )
     try:

@@ -73,7 +73,7 @@ def test_the_store_has_connect_and_socket_timeouts_by_default() -> None:
 
 
 _CLIENTS = {"KafkaConsumer", "KafkaProducer", "KafkaAdminClient"}
-_KAFKA_TIMEOUTS = {"request_timeout_ms", "api_version_auto_timeout_ms"}
+_KAFKA_TIMEOUTS = {"request_timeout_ms", "bootstrap_timeout_ms"}
 
 
 def _calls() -> Iterator[tuple[str, ast.Call]]:
@@ -93,6 +93,13 @@ def test_every_sync_client_we_build_has_timeouts() -> None:
         owner = f.value if isinstance(f, ast.Attribute) else None
         if name in _CLIENTS and not given >= _KAFKA_TIMEOUTS:
             missing.append(f"{where}: {name} without {sorted(_KAFKA_TIMEOUTS - given)}")
+        if name in _CLIENTS:  # kafka-python raises on a key it does not know (e.g. a 2.x-only one)
+            import kafka
+
+            known = set(getattr(kafka, name).DEFAULT_CONFIG)
+            unknown = sorted(k for k in given if k is not None and k not in known)
+            if unknown:
+                missing.append(f"{where}: {name} given {unknown}, not options of kafka-python {kafka.__version__}")
         is_redis = isinstance(owner, ast.Name | ast.Attribute) and ast.unparse(owner).endswith("Redis")
         if name == "from_url" and is_redis and not {"socket_timeout", "socket_connect_timeout"} <= given:
             missing.append(f"{where}: {ast.unparse(f)} without socket_timeout and socket_connect_timeout")
