@@ -47,7 +47,7 @@ def test_scaffold_applies_runs_takes_pushes_and_serves(stack, tmp_path: Path) ->
         {"order_id": "o2", "customer_id": "c1", "amount": 20.0, "items": 2, "event_time": t0 + 120_000},  # again
         {"order_id": "o3", "customer_id": "c1", "amount": 30.0, "items": None, "event_time": t0 + 180_000},
         # moves the watermark past the end of the hour window
-        {"order_id": "flush", "customer_id": "__flush__", "amount": 0.0, "event_time": t0 + 3_660_000},
+        {"order_id": "flush", "customer_id": "__flush__", "amount": 0.0, "items": 0, "event_time": t0 + 3_660_000},
     ]
     try:
         for jid in jobs:
