@@ -15,6 +15,7 @@ over files, with the same parsing, de-duplication and output columns.
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -65,8 +66,6 @@ def job_placement(config: Config) -> dict[str, str]:
     (a path on the cluster; for the local stack, the stack's own runtime). Unset values leave the
     cluster's defaults. Nothing here names a path of the submitting machine unless the target is
     the local stack, whose cluster shares this machine."""
-    import sys
-
     f = config.flink
     out: dict[str, str] = {}
     python = f.python_executable or (

@@ -11,7 +11,11 @@ from featurestream.config import Config
 from featurestream.errors import StackError
 from featurestream.stack.process import ManagedProcess
 
-__all__ = ["RedisService", "redis_binary"]
+__all__ = [
+    "RedisService",
+    "redis_binary",
+    "server_flags",
+]
 
 
 def redis_binary() -> str:
@@ -52,18 +56,7 @@ class RedisService:
             str(self.port),
             "--bind",
             "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory",
-            self.cfg.maxmemory,
-            "--maxmemory-policy",
-            "noeviction",
-            "--dir",
-            str(data),
-            "--daemonize",
-            "no",
+            *server_flags(self.cfg.maxmemory, data),
         ]
 
     def start(self) -> None:
@@ -75,3 +68,22 @@ class RedisService:
             return bool(client.ping())
         finally:
             client.close()
+
+
+def server_flags(maxmemory: str, data: Path) -> list[str]:
+    """The flags every local Redis/Valkey process runs with (standalone and cluster nodes): no
+    snapshots, bounded memory that refuses writes rather than evicting, state under ``data``."""
+    return [
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxmemory",
+        maxmemory,
+        "--maxmemory-policy",
+        "noeviction",
+        "--dir",
+        str(data),
+        "--daemonize",
+        "no",
+    ]

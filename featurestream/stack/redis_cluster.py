@@ -15,7 +15,7 @@ import redis
 from featurestream.config import Config
 from featurestream.errors import StackError
 from featurestream.stack.process import ManagedProcess, wait_until
-from featurestream.stack.redis import redis_binary
+from featurestream.stack.redis import redis_binary, server_flags
 
 __all__ = ["SLOTS", "RedisClusterService", "slot_ranges"]
 
@@ -54,18 +54,7 @@ class RedisClusterService:
             f"nodes-{port}.conf",
             "--cluster-node-timeout",
             "5000",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory",
-            self.cfg.maxmemory,
-            "--maxmemory-policy",
-            "noeviction",
-            "--dir",
-            str(data),
-            "--daemonize",
-            "no",
+            *server_flags(self.cfg.maxmemory, data),
         ]
 
     def running(self) -> bool:

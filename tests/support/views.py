@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from featurestream.definitions import Feature, FeatureView
+from featurestream.definitions import Column, Feature, FeatureView, Source
 
-__all__ = ["make_view"]
+__all__ = ["make_view", "txn_source"]
 
 
 def make_view(
@@ -32,4 +32,16 @@ def make_view(
         defaults=dict(defaults or {}),
         namespace=namespace,
         features=tuple(Feature(n, t, (defaults or {}).get(n)) for n, t in features.items()),
+    )
+
+
+def txn_source() -> Source:
+    """A small transactions source (card_id, amount, event time ``ts``, 5 s watermark, no event id)."""
+    return Source(
+        name="txns",
+        topic="transactions",
+        columns=(Column("card_id", "STRING"), Column("amount", "DOUBLE"), Column("ts", "TIMESTAMP_LTZ(3)")),
+        event_time="ts",
+        watermark_delay=timedelta(seconds=5),
+        event_id=None,
     )

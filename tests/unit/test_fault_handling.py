@@ -8,7 +8,6 @@ import ast
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,12 @@ from kafka.errors import KafkaConnectionError
 from featurestream.cli.failures import connection_failure
 from featurestream.cli.main import main
 from featurestream.config import Config, load_config
-from featurestream.definitions import Column, Source
+from featurestream.definitions import Source
 from featurestream.jobs.compiler import compile_streaming_job
 from featurestream.online.store import RedisOnlineStore
 from featurestream.stack.flink import FlinkService
 from tests.support.registry import REPO_ROOT, demo_registry
-from tests.support.views import make_view
+from tests.support.views import make_view, txn_source
 
 SHIPPED = ["featurestream", "api", "jobs", "online", "offline", "monitoring", "udfs"]
 
@@ -107,14 +106,7 @@ def test_every_sync_client_we_build_has_timeouts() -> None:
 
 
 def _source() -> Source:
-    return Source(
-        name="txns",
-        topic="transactions",
-        columns=(Column("card_id", "STRING"), Column("amount", "DOUBLE"), Column("ts", "TIMESTAMP_LTZ(3)")),
-        event_time="ts",
-        watermark_delay=timedelta(seconds=5),
-        event_id=None,
-    )
+    return txn_source()
 
 
 def test_a_compiled_job_restarts_with_exponential_backoff(tmp_path: Path) -> None:

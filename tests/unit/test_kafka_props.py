@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,24 +10,16 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
 
 from featurestream.config import Config, KafkaConfig, load_config
-from featurestream.definitions import Column, Source
 from featurestream.errors import ConfigError
 from featurestream.jobs import control
 from featurestream.jobs.compiler import compile_streaming_job
 from featurestream.kafka_props import KafkaConnectError, client_kwargs, flink_options, preflight
 from featurestream.naming import dlq_topic, late_topic, source_topic
-from tests.support.views import make_view
+from tests.support.views import make_view, txn_source
 
 JAAS = 'org.apache.kafka.common.security.scram.ScramLoginModule required username="svc" password="p4ss\\"word";'
 SASL = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.jaas.config": JAAS}
-SOURCE = Source(
-    name="txns",
-    topic="transactions",
-    columns=(Column("card_id", "STRING"), Column("amount", "DOUBLE"), Column("ts", "TIMESTAMP_LTZ(3)")),
-    event_time="ts",
-    watermark_delay=timedelta(seconds=5),
-    event_id=None,
-)
+SOURCE = txn_source()
 VIEW = make_view("card_spend", ["card_id"], {"spend": "DOUBLE"}, version=2, namespace="risk")
 
 

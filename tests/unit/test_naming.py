@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from featurestream.config import Config, KafkaConfig
-from featurestream.definitions import Column, Source
 from featurestream.jobs.compiler import compile_streaming_job
 from featurestream.monitoring.deadletter import count_sinks, sink_topics
 from featurestream.naming import (
@@ -21,7 +19,7 @@ from featurestream.naming import (
     transactional_id_prefix,
 )
 from featurestream.storage import as_flink_uri
-from tests.support.views import make_view
+from tests.support.views import make_view, txn_source
 
 VIEW = make_view("card_spend", ["card_id"], {"spend": "DOUBLE"}, version=2, namespace="risk")
 PREFIXED = KafkaConfig(bootstrap_servers="kafka:9092", topic_prefix="staging.")
@@ -54,14 +52,7 @@ def test_offline_dir_layout() -> None:
 
 def test_streaming_job_uses_the_owned_names(tmp_path: Path) -> None:
     config = Config(root=str(tmp_path), kafka=PREFIXED, offline={"path": str(tmp_path / "offline")})
-    source = Source(
-        name="txns",
-        topic="transactions",
-        columns=(Column("card_id", "STRING"), Column("amount", "DOUBLE"), Column("ts", "TIMESTAMP_LTZ(3)")),
-        event_time="ts",
-        watermark_delay=timedelta(seconds=5),
-        event_id=None,
-    )
+    source = txn_source()
     view = make_view("card_spend", ["card_id"], {"spend": "DOUBLE"}, version=2, namespace="risk")
     spec = compile_streaming_job(view, source, config)
     ddl = "\n".join(spec["statements"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +11,17 @@ import pytest
 import yaml
 
 from featurestream.config import Config, KafkaConfig, load_config
-from featurestream.definitions import Column, Source
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.jobs import flink as jobs_flink
 from featurestream.jobs.compiler import compile_streaming_job
 from featurestream.jobs.flink import FlinkClient, FlinkError
 from featurestream.secrets import config_secrets, redact, seal, unseal
-from tests.support.views import make_view
+from tests.support.views import make_view, txn_source
 
 REDIS_PW = "r3dis/p@ss"  # %-escaped in the URL
 KAFKA_PW = "kafka-S3cret"
 JAAS = f'org.apache.kafka.common.security.plain.PlainLoginModule required username="svc" password="{KAFKA_PW}";'
-SOURCE = Source(
-    name="txns",
-    topic="transactions",
-    columns=(Column("card_id", "STRING"), Column("amount", "DOUBLE"), Column("ts", "TIMESTAMP_LTZ(3)")),
-    event_time="ts",
-    watermark_delay=timedelta(seconds=5),
-    event_id=None,
-)
+SOURCE = txn_source()
 VIEW = make_view("card_spend", ["card_id"], {"spend": "DOUBLE"}, version=2, namespace="risk")
 
 
