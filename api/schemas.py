@@ -133,6 +133,10 @@ class StatusOut(BaseModel):
 class ReadyOut(BaseModel):
     status: str = Field(description="'ready' or 'not ready'")
     redis: str = Field(description="'ok', or 'down: <why>'")
+    online_store: str = Field(
+        description="'ok' (the store's generation marker is present), 'unknown' while Redis is down, or "
+        "'lost data: ...' (no marker: the store lost its data or was never filled; a job or materialize refills it)"
+    )
     registry_revision: int
     feature_views: int
 

@@ -28,7 +28,7 @@ from featurestream.errors import DefinitionError, FeatureStreamError, RegistryEr
 from featurestream.naming import dlq_topic, job_name, late_topic, offline_dir, source_topic
 from featurestream.online.keys import entity_key
 from featurestream.registry import ON_DEMAND_VIEW, Registry, parse_ref
-from featurestream.reserved import reserved_problems
+from featurestream.reserved import reserved_problems, reserved_source_problems
 
 __all__ = ["ApplyError", "Plan", "apply", "load_repo", "plan"]
 
@@ -230,6 +230,7 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
     sources = {s.name: s for s in repo.sources}
     registered_sources = {s["name"]: s for s in registry.sources(ns)}
     for s in repo.sources:
+        out.problems += reserved_source_problems(s, config.root)
         old = registered_sources.get(s.name)
         if old is None:
             out.new_sources.append(s)

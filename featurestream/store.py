@@ -102,12 +102,14 @@ class FeatureStore:
     ) -> MaterializeResult:
         """Load the latest offline row per entity of ``view`` (``name`` or ``name@version``) into Redis."""
         from featurestream.offline.materialize import materialize
+        from featurestream.online.generation import ensure_generation
         from featurestream.online.store import RedisOnlineStore
 
         self.registry.reload()
         fv = self.registry.find_view(self.config.namespace, view)
         online = RedisOnlineStore.from_url(self.config.redis.url, self.config.namespace)
         try:
+            ensure_generation(online.client)  # the store is being filled: readers may trust it
             return materialize(self.config, fv, online, start=start, end=end, progress=progress)
         finally:
             online.close()

@@ -1,20 +1,21 @@
 """Job control: map registered views to their streaming jobs on a Flink cluster.
 
-Submit (resuming from the recorded savepoint unless told otherwise), list, cancel with a
-savepoint. The CLI (``featurestream jobs``), the demo and the tests all go through
+Submit (resuming from the newest savepoint or retained checkpoint of the same job graph, the
+rule of :mod:`featurestream.jobs.restore`), list, cancel with a savepoint.
+The CLI (``featurestream jobs``), the demo and the tests all go through
 :class:`JobManager`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
 from featurestream.errors import RegistryError
 from featurestream.jobs.flink import FlinkClient
+from featurestream.jobs.restore import RestorePoint, RunLog, choose, graph_fingerprint
 from featurestream.kafka_props import KafkaConnectError, describe_listener, kafka_admin
 from featurestream.naming import dlq_topic, job_name, late_topic, source_topic
 from featurestream.registry import Registry
@@ -44,7 +45,9 @@ class JobManager:
         self.config = config
         self.registry = registry or Registry.open(config)
         self.flink = FlinkClient(config)
-        self.savepoints = config.state_path / "savepoints.json"
+        self.log = RunLog(config)
+        # what the last submit of each job name resumed from (None: the topic's offsets)
+        self.restored_from: dict[str, RestorePoint | None] = {}
 
     def view(self, ref: str) -> FeatureView:
         self.registry.reload()  # a stat; picks up an apply made after this manager was built
@@ -95,11 +98,21 @@ class JobManager:
             admin.close()
         return created
 
-    def _saved(self) -> dict[str, str]:
-        try:
-            return dict(json.loads(self.savepoints.read_text()))
-        except (OSError, ValueError):
-            return {}
+    def restore_point(self, name: str, graph: str) -> RestorePoint | None:
+        """The newest savepoint or retained checkpoint of job ``name`` taken from job graph
+        ``graph`` (None: nothing recorded). Raises :class:`RegistryError` when only states of
+        another job graph exist: they are never used, and starting empty must be asked for."""
+        cancelled = {j["jid"] for j in self.flink.jobs() if j.get("state") == "CANCELED"}
+        best, others = choose(self.log.candidates(name, cancelled), graph)
+        if best is None and others:
+            newest = max(others, key=lambda c: c.mtime_ns)
+            raise RegistryError(
+                f"the recorded {newest.kind} of {name} ({newest.path}) was taken from another job graph "
+                f"({newest.graph or 'unknown'}, this one is {graph}); it is never restored into this job",
+                hint="start from the topic's offsets with 'featurestream jobs submit --fresh', "
+                "or name a compatible state with --savepoint PATH",
+            )
+        return best
 
     def submit(self, view: FeatureView, *, savepoint: str | None = None, fresh: bool = False) -> tuple[str, bool]:
         """Submit the view's streaming job unless it already runs. Returns (job id, submitted now)."""
@@ -123,10 +136,36 @@ class JobManager:
                 "(then 'featurestream down --only flink && featurestream up')",
             )
         spec = compile_streaming_job(view, source, self.config)
-        if savepoint is None and not fresh:
-            savepoint = self._saved().get(name)
-        job_id = self.flink.submit(spec, savepoint=savepoint)
+        graph = graph_fingerprint(spec)
+        point = None
+        if savepoint is not None:
+            point = RestorePoint(savepoint, "savepoint", graph, 0)
+        elif not fresh:
+            point = self.restore_point(name, graph)
+        if point is None:  # a job from the topic's start fills the store; a restored one does not refill it
+            self.mark_online_generation()
+        job_id = self.flink.submit(spec, savepoint=point.path if point else None)
+        self.log.record_run(name, job_id, graph)
+        self.restored_from[name] = point
         return job_id, True
+
+    def mark_online_generation(self) -> str:
+        """Write the online store's generation marker unless present (the job starts filling it)."""
+        from redis.exceptions import RedisError
+
+        from featurestream.online.client import redis_client
+        from featurestream.online.generation import ensure_generation
+
+        client = redis_client(self.config.redis.url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            return ensure_generation(client)
+        except RedisError as exc:  # the URL may hold a password: it is not repeated here
+            raise RegistryError(
+                f"cannot write the online store's generation marker (redis.url): {type(exc).__name__}: {exc}",
+                hint="start Redis ('featurestream up') or fix redis.url, then submit again",
+            ) from exc
+        finally:
+            client.close()
 
     def cancel(self, view: FeatureView, *, with_savepoint: bool = True) -> str | None:
         """Stop the view's job; with a savepoint (recorded, used by the next submit) by default."""
@@ -135,10 +174,16 @@ class JobManager:
         if job is None:
             raise RegistryError(f"no running job for {view.ref}", hint="see 'featurestream jobs list'")
         if with_savepoint:
+            from featurestream.jobs.compiler import compile_streaming_job
+
+            # the graph the running job was submitted with (recorded), else today's compile of it
+            graph = self.log.graph_of(name, job["jid"]) or graph_fingerprint(
+                compile_streaming_job(view, self.source_of(view), self.config)
+            )
             path = self.flink.savepoint(job["jid"], cancel=True)
-            saved = self._saved()
-            saved[name] = path
-            self.savepoints.write_text(json.dumps(saved, indent=1))
+            self.log.record_savepoint(name, path, graph)
+            self.log.mark_cancelled(name, job["jid"])
             return path
         self.flink.cancel(job["jid"])
+        self.log.mark_cancelled(name, job["jid"])
         return None

@@ -12,6 +12,9 @@ values in the view's declared entity order joined by ``|``; each value is ``str(
 Hash fields: every feature name -> its value as JSON (orjson: numbers, strings, booleans, lists,
 null; NaN and infinities become null); ``_ft`` -> ``feature_time`` as integer epoch ms
 UTC; ``_ct`` -> ``created_at`` epoch ms.
+
+One more key, outside every namespace: :data:`GENERATION_KEY`, the store's generation marker
+(written and read by :mod:`featurestream.online.generation`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import orjson
 __all__ = [
     "CREATED_FIELD",
     "FEATURE_TIME_FIELD",
+    "GENERATION_KEY",
     "decode_entity",
     "decode_value",
     "encode_entity",
@@ -37,6 +41,8 @@ __all__ = [
 
 FEATURE_TIME_FIELD = "_ft"
 CREATED_FIELD = "_ct"
+# The online store's generation marker (featurestream.online.generation); no namespace, no hash tag.
+GENERATION_KEY = "featurestream:generation"
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|"})
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS

@@ -1,4 +1,4 @@
-"""Liveness, readiness (reports Redis down) and Prometheus metrics.
+"""Liveness, readiness (reports Redis down, or an online store that lost its data) and Prometheus metrics.
 
 ``/readyz`` is unauthenticated, so it names the kind of failure only, never a host, port or URL.
 """
@@ -15,10 +15,13 @@ from featurestream.api.errors import RETRY_AFTER_S, STORE_OUTAGES
 from featurestream.api.responses import OrjsonResponse
 from featurestream.api.schemas import ReadyOut, StatusOut
 from featurestream.api.state import AppState
+from featurestream.online.keys import GENERATION_KEY
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
+# No generation marker (featurestream.online.generation): the store lost its data or was never filled.
+LOST = "lost data: no generation marker (refill the store from the offline one: 'featurestream materialize VIEW')"
 _METRICS = "Prometheus text exposition format"
 
 
@@ -30,25 +33,31 @@ async def healthz() -> OrjsonResponse:
 @router.get(
     "/readyz",
     response_model=ReadyOut,
-    responses={503: {"model": ReadyOut, "description": "not ready: the body names the Redis error"}},
+    responses={
+        503: {"model": ReadyOut, "description": "not ready: the body names the Redis error or the store's data loss"}
+    },
 )
 async def readyz(request: Request) -> OrjsonResponse:
     state: AppState = request.app.state.fs
     state.catalog.maybe_refresh()
     redis_status = "ok"
+    store = "unknown"
     try:
         async with asyncio.timeout(max(state.config.serving.deadline_ms / 1000.0, 0.5)):
             await state.reader.ping()
+            marker = await state.reader.client.get(GENERATION_KEY)
         state.store_ok()
+        store = "ok" if marker is not None else LOST
     except TimeoutError:
         redis_status = "down: no answer to PING in time"
     except STORE_OUTAGES as exc:
         state.store_failed(exc)  # the full error (host, port) goes to the server's log only
         redis_status = f"down: {type(exc).__name__}"
-    ready = redis_status == "ok"
+    ready = redis_status == "ok" and store == "ok"
     body = {
         "status": "ready" if ready else "not ready",
         "redis": redis_status,
+        "online_store": store,
         "registry_revision": state.catalog.revision,
         "feature_views": len(state.catalog.registry.views()),
     }

@@ -11,6 +11,7 @@ import click
 from featurestream.cli.common import ERROR_EXIT, EXIT_CODES, RepoContext
 from featurestream.jobs.control import JobManager
 from featurestream.jobs.flink import FlinkClient
+from featurestream.naming import job_name
 
 __all__ = ["jobs"]
 
@@ -26,14 +27,19 @@ def jobs() -> None:
 @jobs.command("submit", epilog=EXIT_CODES)
 @click.argument("views", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Submit every registered view version.")
-@click.option("--fresh", is_flag=True, help="Ignore a recorded savepoint and start from the topic's offsets.")
+@click.option(
+    "--fresh", is_flag=True, help="Ignore recorded savepoints and retained checkpoints; start from the topic's offsets."
+)
 @click.option("--savepoint", help="Restore from this savepoint or retained checkpoint path.")
 @_JSON
 @click.pass_obj
 def submit_cmd(
     c: RepoContext, views: tuple[str, ...], all_: bool, fresh: bool, savepoint: str | None, as_json: bool
 ) -> None:
-    """Compile and submit VIEW[@VERSION]... (or --all); a running job is left as it is."""
+    """Compile and submit VIEW[@VERSION]... (or --all); a running job is left as it is.
+
+    A job resumes from the newest savepoint or retained checkpoint of its own job graph (a job
+    lost with its JobManager resumes from its last checkpoint), never from another graph's."""
     jm = JobManager(c.config)
     targets = jm.registry.views(c.config.namespace) if all_ else [jm.view(v) for v in views]
     if not targets:
@@ -45,11 +51,16 @@ def submit_cmd(
             click.echo(f"{v.ref:<28} compiling and submitting ...")
         jid, new = jm.submit(v, savepoint=savepoint, fresh=fresh)
         seconds = time.monotonic() - t0
-        done.append({"view": v.ref, "job_id": jid, "submitted": new, "seconds": round(seconds, 2)})
+        point = jm.restored_from.get(job_name(v)) if new else None
+        resumed = f"{point.kind} {point.path}" if point else None
+        done.append(
+            {"view": v.ref, "job_id": jid, "submitted": new, "seconds": round(seconds, 2), "resumed_from": resumed}
+        )
         if not as_json:
             click.echo(
                 f"{v.ref:<28} {'submitted' if new else 'already running'} as {jid}"
                 + (f" in {seconds:.1f}s" if new else "")
+                + (f", resuming from {resumed}" if resumed else "")
             )
     if as_json:
         click.echo(json.dumps({"jobs": done}, indent=1))
@@ -98,8 +109,6 @@ def cancel_cmd(c: RepoContext, view: str, no_savepoint: bool, as_json: bool) -> 
 @click.pass_obj
 def savepoint_cmd(c: RepoContext, view: str, as_json: bool) -> None:
     """Take a savepoint of VIEW's running job (the job keeps running)."""
-    from featurestream.naming import job_name
-
     jm = JobManager(c.config)
     v = jm.view(view)
     job = jm.running().get(job_name(v))

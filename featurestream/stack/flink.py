@@ -23,7 +23,7 @@ from featurestream.secrets import REDIS_PASSWORD_ENV, split_password
 from featurestream.stack.jars import flink_jars, flink_plugins
 from featurestream.stack.process import ManagedProcess
 
-__all__ = ["FlinkService", "client_env", "flink_home"]
+__all__ = ["FlinkService", "client_env", "flink_home", "local_checkpoints_dir"]
 
 
 def flink_home() -> Path:
@@ -32,6 +32,11 @@ def flink_home() -> Path:
     except ImportError as exc:  # pragma: no cover - apache-flink is a dependency
         raise StackError("apache-flink is not installed", hint="pip install 'featurestream[stream]'") from exc
     return Path(pyflink.__file__).parent
+
+
+def local_checkpoints_dir(config: Config) -> Path:
+    """The local cluster's checkpoint folder (``<state>/flink/checkpoints``; each job's under its id)."""
+    return config.state_path / "flink" / "checkpoints"
 
 
 def rest_get(url: str, timeout: float = 2.0) -> Any:
@@ -65,7 +70,7 @@ class FlinkService:
         """The generated cluster configuration (flat Flink keys)."""
         c = self.cfg
         python = c.python or sys.executable
-        ckpt = (self.home / "checkpoints").as_uri()
+        ckpt = local_checkpoints_dir(self.config).as_uri()
         savepoints = (self.home / "savepoints").as_uri()
         base = yaml.safe_load((flink_home() / "conf" / "config.yaml").read_text()) or {}
         java_opts = base.get("env", {}).get("java", {}).get("opts", {}).get("all", "")

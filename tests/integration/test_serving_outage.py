@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from featurestream.api.main import create_app
 from featurestream.config import Config
+from featurestream.online.generation import ensure_generation
 from featurestream.online.store import RedisOnlineStore
 from tests.support.registry import demo_registry, demo_views
 
@@ -106,9 +107,11 @@ def _value(c: TestClient) -> dict[str, object]:
 
 def test_redis_killed_then_restarted(own_redis: OwnRedis, tmp_path: Path) -> None:
     cfg, store, views = _setup(tmp_path, own_redis.url)
+    ensure_generation(store.client)  # what a job from the topic's start or materialize writes first
     store.write_rows(views["card_spend_1h@1"], [{**ROW, "feature_time": int(time.time() * 1000)}])  # type: ignore[arg-type]
     with TestClient(create_app(cfg)) as c:
         assert _value(c)["status"] == "PRESENT"
+        assert c.get("/readyz").json() == {**c.get("/readyz").json(), "status": "ready", "online_store": "ok"}
         own_redis.kill()
         down = _value(c)
         assert down == {**down, "status": "UNAVAILABLE", "value": 0.0, "default_applied": True}
@@ -118,12 +121,17 @@ def test_redis_killed_then_restarted(own_redis: OwnRedis, tmp_path: Path) -> Non
         ready = c.get("/readyz")
         assert ready.status_code == 503 and ready.json()["redis"].startswith("down")
         assert c.get("/healthz").status_code == 200
-        own_redis.start()  # same port, empty (no persistence): rewrite the row
+        own_redis.start()  # same port, empty (no persistence): the running job rewrites one row
         store.write_rows(views["card_spend_1h@1"], [{**ROW, "feature_time": int(time.time() * 1000)}])  # type: ignore[arg-type]
         deadline = time.time() + 5
         while _value(c)["status"] != "PRESENT":
             assert time.time() < deadline, "did not reconnect within 5 s"
             time.sleep(0.1)
+        # Redis answers, but every other row it held is gone: not ready until the store is refilled
+        lost = c.get("/readyz")
+        assert lost.status_code == 503 and lost.json()["redis"] == "ok", lost.text
+        assert lost.json()["online_store"].startswith("lost data") and "materialize" in lost.json()["online_store"]
+        ensure_generation(store.client)  # materialize refilled it
         assert c.get("/readyz").status_code == 200
         assert 'featurestream_redis_errors_total{kind="unavailable"}' in c.get("/metrics").text
 

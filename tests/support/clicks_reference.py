@@ -34,9 +34,10 @@ def close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def flush(event_time_ms: int) -> bytes:
-    """An event far ahead that moves the watermark past every window (its own rows are ignored)."""
-    return json.dumps({"event_id": "flush", "user_id": FLUSH_KEY, "amount": 0.0, "event_time": event_time_ms}).encode()
+def flush(event_time_ms: int, event_id: str = "flush") -> bytes:
+    """An event far ahead that moves the watermark past every window (its own rows are ignored;
+    give each flush of a stream its own ``event_id``, or de-duplication drops the later ones)."""
+    return json.dumps({"event_id": event_id, "user_id": FLUSH_KEY, "amount": 0.0, "event_time": event_time_ms}).encode()
 
 
 def expected(payloads: list[bytes], flush_t: int) -> Rows:
@@ -47,9 +48,12 @@ def expected(payloads: list[bytes], flush_t: int) -> Rows:
 
 
 def offline(cfg: Config, view: FeatureView) -> list[tuple[tuple[str, int], dict[str, Any]]]:
-    """Every committed offline row as ``((user_id, feature_time ms), row)``, duplicates kept."""
+    """Every committed offline row as ``((user_id, feature_time ms), row)``, duplicates kept (the
+    flush events' own rows, emitted once a later flush passes them, left out)."""
     out = []
     for r in offline_rows(cfg, view).to_pylist():
+        if r["user_id"] == FLUSH_KEY:
+            continue
         ft = int(r["feature_time"].replace(tzinfo=UTC).timestamp() * 1000)
         out.append(((r["user_id"], ft), r))
     return out

@@ -75,3 +75,23 @@ def test_names_that_merely_contain_a_reserved_one_are_fine(repo: Config) -> None
     extra: dict[str, Any] = {"user_clicks_10m": [Column("created_at_max", "TIMESTAMP(3)"), Column("ft", "BIGINT")]}
     result = apply(repo, planner=_SchemaPlanner(extra))
     assert {v.name for v in result.new_views} == set(DEMO_SCHEMAS)
+
+
+@pytest.mark.parametrize("name", ["payload", "kafka_partition", "kafka_offset", "dlq_reason", "fs_rn", "PAYLOAD"])
+def test_a_source_column_named_like_a_job_column_is_rejected_with_file_and_line(repo: Config, name: str) -> None:
+    path = repo.root / "sql" / "sources" / "clicks.sql"
+    text = path.read_text().replace("    amount DOUBLE,\n", f"    amount DOUBLE,\n    {name} STRING,\n")
+    path.write_text(text)
+    line = text.splitlines().index(f"    {name} STRING,") + 1
+    with pytest.raises(ApplyError) as err:
+        apply(repo, planner=_SchemaPlanner({}))
+    msg = str(err.value)
+    assert f"sql/sources/clicks.sql:{line}: source clicks declares a column named {name!r}" in msg, msg
+    assert "a reserved name" in msg and "rename" in msg
+    assert not Registry.open(repo).sources("t"), "a source was registered"
+
+
+def test_the_job_columns_have_one_owner() -> None:
+    from featurestream.reserved import JOB_COLUMNS
+
+    assert set(JOB_COLUMNS) == {"payload", "kafka_partition", "kafka_offset", "dlq_reason", "fs_rn"}
