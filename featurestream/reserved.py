@@ -14,10 +14,9 @@ de-duplication rank): the job's parsed table would hold the name twice.
 from __future__ import annotations
 
 import re
-
-from featurestream.columns import CREATED_AT, PARTITION_DATE
 from pathlib import Path
 
+from featurestream.columns import CREATED_AT, PARTITION_DATE
 from featurestream.definitions import FeatureView, Source
 from featurestream.online.keys import CREATED_FIELD, FEATURE_TIME_FIELD
 

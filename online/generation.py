@@ -1,8 +1,9 @@
 """The online store's generation marker: how a reader tells an empty store from one that lost its data.
 
 Whoever fills the store from the start (``jobs submit`` of a job that starts from the topic, not
-from a checkpoint; ``materialize`` before it loads the offline rows) writes :data:`~featurestream.online.keys.GENERATION_KEY` once (``SET NX``, no
-expiry); it is never rewritten while it exists. A store that loses its data (a restart without
+from a checkpoint; ``materialize`` before it loads the offline rows) writes
+:data:`~featurestream.online.keys.GENERATION_KEY` once (``SET NX``, no expiry); it is never
+rewritten while it exists. A store that loses its data (a restart without
 its append-only file, a flush, a failover to an empty replica) loses the marker with it, and
 ``/readyz`` reports not-ready until ``materialize`` has filled the store again (a job that keeps
 running, or resumes from its checkpoint, rewrites only the entities it sees next, so it does not

@@ -36,7 +36,9 @@ from tests.support import clicks_reference as clicks
 from tests.support.fault_stack import FaultStack, Feeder, Prober, dumps, summary
 from tests.support.pipeline import wait_for
 
-pytestmark = pytest.mark.integration
+# Each test includes a kill and a full recovery (the first also starts the private stack): on a
+# loaded 2-core machine that takes minutes, not the default 10.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
@@ -70,7 +72,7 @@ class Scenario:
         start = self.completed()
         wait_for(lambda: self.completed() >= max(start, 0) + n, timeout, f"{n} more checkpoint(s)", interval=0.5)
 
-    def phase(self, fault: str, kill: Callable[[], None], recover: Callable[[], None]) -> dict[str, Any]:
+    def phase(self, fault: str, kill: Callable[[], object], recover: Callable[[], object]) -> dict[str, Any]:
         """Produce one phase of events, kill mid-stream, recover, flush, and compare both stores
         with the reference of everything produced; returns what was measured."""
         k = self.phases
@@ -100,7 +102,7 @@ class Scenario:
         online = clicks.online(self.fs.config.redis.url, self.view)
         latest = clicks.ref.latest_per_key(want)
         answers = self.prober.since(t_phase)
-        result = {
+        result: dict[str, Any] = {
             "fault": fault,
             "restarted_s": round(t_back, 1),
             "recovered_s": round(t_recovered, 1),
@@ -129,8 +131,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     prober: Prober | None = None
     jm: JobManager | None = None
     try:
-        fs.up()
-        view = next(v for v in apply(fs.config).new_views if v.name == "user_clicks_10m")
+        applied = fs.up(beside=lambda: apply(fs.config))  # Flink's planner validates while the stack starts
+        view = next(v for v in applied.new_views if v.name == "user_clicks_10m")
         jm = JobManager(fs.config)
         job_id, _ = jm.submit(view)
         jm.flink.wait_for_state(job_id, ("RUNNING",), timeout=240)

@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,18 @@ class FaultStack:
         self.api = ManagedProcess("fault-api", self.config.state_path)
         self.api_url = f"http://127.0.0.1:{p['api']}"
 
-    def up(self) -> None:
-        self.stack.up(("redis", "kafka", "flink"))
+    def up(self, beside: Callable[[], Any] | None = None) -> Any:
+        """Start Redis, then Kafka and Flink side by side (and ``beside``, e.g. ``apply``, with
+        them); returns what ``beside`` returned. A failure of any of them is raised here."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.stack.up(("redis",))
+        with ThreadPoolExecutor(3) as pool:
+            started = [pool.submit(self.stack.up, (name,)) for name in ("kafka", "flink")]
+            extra = pool.submit(beside) if beside is not None else None
+            for f in started:
+                f.result()
+            return extra.result() if extra is not None else None
 
     def start_api(self) -> None:
         exe = str(Path(sys.executable).parent / "featurestream")
