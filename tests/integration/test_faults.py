@@ -86,6 +86,8 @@ class Scenario:
         t_phase = time.time()
         feeder = Feeder(self.fs.config.kafka.bootstrap_servers, self.topic, payloads, rate=100).start()
         wait_for(lambda: feeder.sent >= len(payloads) // 3, 120, "a third of the phase produced", interval=0.1)
+        # a checkpoint holding part of this phase: the restore after the kill is from real state
+        self.wait_checkpoints(1, 240)
         t_kill = time.monotonic()
         kill()
         recover()
