@@ -105,17 +105,18 @@ class FaultStack:
         self.api_url = f"http://127.0.0.1:{p['api']}"
 
     def up(self, beside: Callable[[], Any] | None = None) -> Any:
-        """Start Redis, then Kafka and Flink side by side (and ``beside``, e.g. ``apply``, with
-        them); returns what ``beside`` returned. A failure of any of them is raised here."""
+        """Start Redis, then Kafka and Flink side by side in threads while ``beside`` (e.g.
+        ``apply``: PyFlink's planner wants the main thread) runs here; returns what ``beside``
+        returned. A failure of any of them is raised here."""
         from concurrent.futures import ThreadPoolExecutor
 
         self.stack.up(("redis",))
-        with ThreadPoolExecutor(3) as pool:
+        with ThreadPoolExecutor(2) as pool:
             started = [pool.submit(self.stack.up, (name,)) for name in ("kafka", "flink")]
-            extra = pool.submit(beside) if beside is not None else None
+            extra = beside() if beside is not None else None
             for f in started:
                 f.result()
-            return extra.result() if extra is not None else None
+        return extra
 
     def start_api(self) -> None:
         exe = str(Path(sys.executable).parent / "featurestream")
