@@ -24,6 +24,7 @@ from featurestream.errors import ConfigError
 
 __all__ = [
     "FLINK_PYTHON_JAR",
+    "ENTRYPOINT",
     "FLINK_VERSION",
     "OPERATOR_API_VERSION",
     "PYTHON",
@@ -40,6 +41,11 @@ FLINK_PYTHON_JAR = f"local:///opt/flink/opt/flink-python-{FLINK_VERSION}.jar"
 OPERATOR_API_VERSION = "flink.apache.org/v1beta1"
 # The runtime image's Python (a virtualenv holding apache-flink and featurestream[stream]).
 PYTHON = "/opt/featurestream/venv/bin/python"
+# The runtime image's ENTRYPOINT (featurestream/entrypoints/flink.sh, copied there by
+# docker/runtime.Dockerfile). Native Kubernetes pods run `kubernetes.entry.path` instead of the
+# image's ENTRYPOINT, so every FlinkDeployment names it: the operator's pods run the same script
+# as compose and the local stack (it passes the operator's commands through to Flink's own).
+ENTRYPOINT = "/opt/featurestream/bin/flink-entrypoint.sh"
 SPEC_MOUNT = "/opt/featurestream/spec"
 SPEC_FILE = "job.json"
 # Kubernetes refuses a ConfigMap over 1 MiB (etcd's object limit), data and metadata together.
@@ -82,6 +88,7 @@ def _flink_configuration(job: ViewJob, deploy: DeployConfig) -> dict[str, str]:
         "high-availability.storageDir": job.ha,
         "python.executable": PYTHON,
         "python.client.executable": PYTHON,
+        "kubernetes.entry.path": ENTRYPOINT,
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": "9249",
     }

@@ -14,7 +14,7 @@ import yaml
 from featurestream.config import Config, DeployConfig, load_config
 from featurestream.deploy import client_local_references, k8s_name, render, write_rendered
 from featurestream.deploy.jobs import MAX_K8S_NAME
-from featurestream.deploy.kubernetes import FLINK_PYTHON_JAR, SPEC_MOUNT, flink_deployment, job_objects
+from featurestream.deploy.kubernetes import ENTRYPOINT, FLINK_PYTHON_JAR, SPEC_MOUNT, flink_deployment, job_objects
 from featurestream.errors import ConfigError
 from tests.deploy_support import SchemaViolation, sample_job, validate_k8s_object, validate_k8s_objects
 
@@ -31,7 +31,7 @@ def _api_docs() -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def test_api_objects_are_valid_kubernetes() -> None:
-    assert set(_api_docs()) == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
+    assert set(_api_docs()) == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
 
 
 def test_api_deployment_two_replicas_probes_resources_and_secret() -> None:
@@ -47,14 +47,37 @@ def test_api_deployment_two_replicas_probes_resources_and_secret() -> None:
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert {"cpu", "memory"} <= set(c["resources"]["requests"])
-    secrets = [e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if "valueFrom" in e]
-    assert secrets == [DeployConfig().secret_name]  # credentials referenced, never written here
+    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if "valueFrom" in e}
+    assert secrets == {DeployConfig().secret_name}  # credentials referenced, never written here
+    # no command/args: the image's entrypoint (featurestream/entrypoints/api.sh) runs
+    assert "command" not in c and "args" not in c
     volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
     assert volumes["registry"]["configMap"]["name"] == "featurestream-registry"  # rendered by deploy render
     assert volumes["config"]["configMap"]["name"] == docs["ConfigMap"]["metadata"]["name"]
     # the mounted featurestream.yaml is a valid config
-    cfg = yaml.safe_load(docs["ConfigMap"]["data"]["featurestream.yaml"])
-    Config.model_validate(cfg)
+    cfg = Config.model_validate(yaml.safe_load(docs["ConfigMap"]["data"]["featurestream.yaml"]))
+    # it binds beyond loopback, so it needs API keys (serve refuses otherwise); the key is the Secret's
+    assert cfg.serving.host == "0.0.0.0" and cfg.serving.api_keys
+    env_names = {e["name"] for e in c["env"]}
+    assert all(k.key_env in env_names for k in cfg.serving.api_keys)
+
+
+def test_api_scales_on_request_rate_and_spreads_over_zones_and_nodes() -> None:
+    docs = _api_docs()
+    dep, hpa, pdb = docs["Deployment"], docs["HorizontalPodAutoscaler"], docs["PodDisruptionBudget"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
+    assert hpa["spec"]["minReplicas"] == dep["spec"]["replicas"] > pdb["spec"]["minAvailable"]
+    (rate,) = [m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+    assert rate["pods"]["metric"]["name"] == "featurestream_requests_per_second"
+    assert int(rate["pods"]["target"]["averageValue"]) > 0
+    pod = dep["spec"]["template"]["spec"]
+    keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    (anti,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert (
+        anti["podAffinityTerm"]["labelSelector"]["matchLabels"].items()
+        <= dep["spec"]["selector"]["matchLabels"].items()
+    )
 
 
 def test_kustomization_lists_existing_files() -> None:
@@ -85,6 +108,7 @@ def test_flink_deployment_runs_the_installed_runner_on_the_mounted_spec() -> Non
     assert spec["job"]["upgradeMode"] == "savepoint" and spec["job"]["parallelism"] == 3
     conf = spec["flinkConfiguration"]
     assert conf["high-availability.type"] == "kubernetes"
+    assert conf["kubernetes.entry.path"] == ENTRYPOINT  # the runtime image's entrypoint script
     assert conf["execution.checkpointing.savepoint-dir"] == job.savepoints
     assert all(conf[k].startswith("s3://") for k in ("execution.checkpointing.dir", "high-availability.storageDir"))
     jm = spec["jobManager"]["podTemplate"]["spec"]
