@@ -98,8 +98,20 @@ def _flink_configuration(job: ViewJob, deploy: DeployConfig) -> dict[str, str]:
     return conf
 
 
-def _pod_template(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
-    """A Flink pod with the S3 credentials (the JobManager's adds the job spec).
+def _spread(job: ViewJob, component: str) -> list[dict[str, Any]]:
+    """Spread one role's pods of this job over zones, then nodes (``ScheduleAnyway``: a small
+    cluster still schedules). The labels are the ones Flink's native Kubernetes mode puts on its
+    pods (``app`` = the cluster id, ``component`` = jobmanager | taskmanager)."""
+    selector = {"matchLabels": {"app": job.object_name, "component": component}}
+    return [
+        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": selector}
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+
+
+def _pod_template(job: ViewJob, deploy: DeployConfig, component: str) -> dict[str, Any]:
+    """A Flink pod with the S3 credentials, spread over zones and nodes (the JobManager's adds the
+    job spec).
 
     Given per role, complete, rather than as a shared top-level template: the operator replaces
     (does not merge by name) container lists unless its merge-arrays-by-name option is set.
@@ -115,19 +127,20 @@ def _pod_template(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Pod",
         "spec": {
+            "topologySpreadConstraints": _spread(job, component),
             "containers": [
                 {
                     "name": "flink-main-container",
                     "env": secret_env,
                     "ports": [{"name": "metrics", "containerPort": 9249}],
                 }
-            ]
+            ],
         },
     }
 
 
 def _jobmanager_template(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
-    template = _pod_template(job, deploy)
+    template = _pod_template(job, deploy, "jobmanager")
     template["spec"]["containers"][0]["volumeMounts"] = [
         {"name": "job-spec", "mountPath": SPEC_MOUNT, "readOnly": True}
     ]
@@ -148,13 +161,15 @@ def flink_deployment(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
             "serviceAccount": deploy.service_account,
             "flinkConfiguration": _flink_configuration(job, deploy),
             "jobManager": {
-                "replicas": 1,
+                # > 1: standby JobManagers (Kubernetes HA elects one), so a JobManager loss costs a
+                # leader election instead of a pod rescheduling (docs/scale.md)
+                "replicas": deploy.jobmanager_replicas,
                 "resource": {"memory": deploy.jobmanager_memory, "cpu": deploy.jobmanager_cpu},
                 "podTemplate": _jobmanager_template(job, deploy),
             },
             "taskManager": {
                 "resource": {"memory": deploy.taskmanager_memory, "cpu": deploy.taskmanager_cpu},
-                "podTemplate": _pod_template(job, deploy),
+                "podTemplate": _pod_template(job, deploy, "taskmanager"),
             },
             "job": {
                 "jarURI": FLINK_PYTHON_JAR,

@@ -111,6 +111,16 @@ def test_flink_deployment_runs_the_installed_runner_on_the_mounted_spec() -> Non
     assert conf["kubernetes.entry.path"] == ENTRYPOINT  # the runtime image's entrypoint script
     assert conf["execution.checkpointing.savepoint-dir"] == job.savepoints
     assert all(conf[k].startswith("s3://") for k in ("execution.checkpointing.dir", "high-availability.storageDir"))
+    # each role's pods spread over zones and nodes, selected by the labels native Kubernetes gives them
+    for role in ("jobManager", "taskManager"):
+        spread = spec[role]["podTemplate"]["spec"]["topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in spread} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+        assert {c["labelSelector"]["matchLabels"]["component"] for c in spread} == {role.lower()}
+        assert all(c["labelSelector"]["matchLabels"]["app"] == job.object_name for c in spread)
+    assert spec["jobManager"]["replicas"] == 1
+    standby = flink_deployment(job, DeployConfig(jobmanager_replicas=2))
+    assert standby["spec"]["jobManager"]["replicas"] == 2
+    validate_k8s_object(standby)
     jm = spec["jobManager"]["podTemplate"]["spec"]
     assert jm["volumes"][0]["configMap"]["name"] == f"{job.object_name}-spec"
     assert jm["containers"][0]["volumeMounts"][0]["mountPath"] == SPEC_MOUNT
