@@ -16,7 +16,8 @@ What it does, all on loopback and stopped by pid at the end:
 4. drives each API process from its own load-generator process, OPEN loop: requests are sent on a
    fixed schedule whatever the answers do (a pool of keep-alive connections; latency counts from
    the scheduled send time, so a backlog is charged to the server: no coordinated omission). Each
-   request is 1 entity x 50 features (5 views), a random entity, 3% of them unknown (NOT_FOUND);
+   request is 1 entity x 50 features (5 views; ``--entities-per-request`` for batches), a random
+   entity, ~3% of them unknown (NOT_FOUND);
 5. steps the offered rate up until p99 exceeds ``--p99-ms``, a request fails, or the clean rate
    falls below 95% of the offered one. A request is CLEAN only if it answered 200 and every value's
    status is PRESENT or NOT_FOUND (a degraded answer -- a deadline default, an error status -- is not).
@@ -50,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 N_VIEWS, N_FEATS, NAMESPACE = 5, 10, "bench"
 CLEAN = {"PRESENT", "NOT_FOUND"}
+WARMUP = 20  # requests per load generator before its timed run
 
 
 # ---------------------------------------------------------------------------- setup
@@ -110,15 +112,20 @@ async def _open_loop(port: int, bodies: list[bytes], rate: float, seconds: float
 
     head = b"POST /get-online-features HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
     reqs = [head + f"Content-Length: {len(b)}\r\n\r\n".encode() + b for b in bodies]
-    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    # (reader, writer, last used): a connection idle longer than uvicorn's keep-alive timeout (5 s)
+    # has been closed by the server, so it is replaced before use instead of failing a request
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = asyncio.Queue()
     for _ in range(conns):
-        idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+        idle.put_nowait((*await asyncio.open_connection("127.0.0.1", port), time.perf_counter()))
     lat: list[float] = []
     res = {"ok": 0, "unclean": 0, "errors": 0}
-    seen: set[str] = set()  # the statuses that made an answer unclean
+    seen: set[str] = set()  # the statuses that made an answer unclean, and the errors
 
     async def one(req: bytes, due: float) -> None:
-        reader, writer = await idle.get()
+        reader, writer, used = await idle.get()
+        if time.perf_counter() - used > 4.0:
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             writer.write(req)
             header = await reader.readuntil(b"\r\n\r\n")
@@ -130,6 +137,7 @@ async def _open_loop(port: int, bodies: list[bytes], rate: float, seconds: float
             lat.append(time.perf_counter() - due)
             if status != 200:
                 res["errors"] += 1
+                seen.add(f"HTTP {status}: {body[:120].decode(errors='replace')}")
             else:
                 statuses = {s for r in orjson.loads(body)["results"] for s in r["statuses"]}
                 if statuses <= CLEAN:
@@ -137,15 +145,16 @@ async def _open_loop(port: int, bodies: list[bytes], rate: float, seconds: float
                 else:
                     res["unclean"] += 1
                     seen.update(statuses - CLEAN)
-        except (OSError, asyncio.IncompleteReadError):
+        except (OSError, asyncio.IncompleteReadError) as exc:
             res["errors"] += 1
+            seen.add(type(exc).__name__)
             lat.append(time.perf_counter() - due)
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
         finally:
-            idle.put_nowait((reader, writer))
+            idle.put_nowait((reader, writer, time.perf_counter()))
 
     rnd = random.Random(port)
-    for _ in range(20):  # warm-up, closed loop
+    for _ in range(WARMUP):  # warm-up, closed loop (counted in the CPU and ops deltas: see main)
         await one(rnd.choice(reqs), time.perf_counter())
     lat.clear()
     res.update(ok=0, unclean=0, errors=0)
@@ -234,12 +243,13 @@ class Bench:
             self.stack.down(("redis-cluster",))
 
 
-def _bodies(refs: list[str], entities: int) -> list[bytes]:
+def _bodies(refs: list[str], entities: int, per_request: int) -> list[bytes]:
+    """2000 request bodies of ``per_request`` random entities each (~3% of them unknown: NOT_FOUND)."""
     rnd = random.Random(7)
     out = []
     for i in range(2000):
-        e = f"u{rnd.randrange(entities)}" if i % 33 else f"unknown-{i}"  # ~3% NOT_FOUND
-        out.append(json.dumps({"features": refs, "entities": {"user_id": [e]}}).encode())
+        ids = [f"u{rnd.randrange(entities)}" if (i + j) % 33 else f"unknown-{i}-{j}" for j in range(per_request)]
+        out.append(json.dumps({"features": refs, "entities": {"user_id": ids}}).encode())
     return out
 
 
@@ -249,10 +259,24 @@ def main() -> None:
     ap.add_argument("--api-port", type=int, default=46566, help="first API port (the second API uses the next)")
     ap.add_argument("--entities", type=int, default=20000)
     ap.add_argument("--step-seconds", type=float, default=5.0)
-    ap.add_argument("--rates", default="250,500,750,1000,1250,1500,2000,2500,3000,4000", help="per-step offered rates")
+    ap.add_argument(
+        "--rates",
+        default="250,500,750,1000,1250,1500,2000,2500,3000,4000",
+        help="per-step offered request rates (requests/s)",
+    )
     ap.add_argument("--p99-ms", type=float, default=5.0, help="a step breaks when p99 exceeds this")
     ap.add_argument("--conns", type=int, default=32, help="keep-alive connections per API process")
     ap.add_argument("--apis", default="1,2")
+    ap.add_argument(
+        "--entities-per-request", type=int, default=1, help="entities per request; rates count lookups = entities"
+    )
+    ap.add_argument(
+        "--deadline-ms",
+        type=float,
+        default=None,
+        help="serving.deadline_ms of the API processes (default: the product's); raise it only to find the "
+        "saturation throughput on an overloaded machine, where deadline misses are the machine's, not the code's",
+    )
     a = ap.parse_args()
 
     import redis
@@ -264,12 +288,13 @@ def main() -> None:
         redis_url = bench.start_cluster()
         views = _views()
         Registry(bench.tmp / "state" / "registry.json").save(views=views)
+        deadline = f"  deadline_ms: {a.deadline_ms}\n" if a.deadline_ms else ""
         (bench.tmp / "featurestream.yaml").write_text(
-            f"namespace: {NAMESPACE}\nstate_dir: {bench.tmp / 'state'}\nserving:\n  workers: 1\n"
+            f"namespace: {NAMESPACE}\nstate_dir: {bench.tmp / 'state'}\nserving:\n  workers: 1\n{deadline}"
         )
         rows_s = _load(redis_url, views, a.entities)
         refs = [f"{v.name}:{n}" for v in views for n in v.feature_names]
-        bodies = _bodies(refs, a.entities)
+        bodies = _bodies(refs, a.entities, a.entities_per_request)
         rc = bench.stack.redis_cluster
         masters = [redis.Redis(host="127.0.0.1", port=p) for p in rc.ports]
         redis_pids = [p.pid() for p in rc.procs]
@@ -320,24 +345,26 @@ def main() -> None:
                 elapsed = max(r["elapsed"] for r in runs)
                 clean = sum(r["ok"] for r in runs)
                 sent = sum(r["sent"] for r in runs)
+                # entity lookups served while the CPU and ops deltas were taken (warm-ups included)
+                lookups = max(1, (sent + WARMUP * n_api) * a.entities_per_request)
                 row = {
                     "apis": n_api,
-                    "offered": rate,
-                    "clean_per_s": clean / elapsed,
+                    "offered": rate * a.entities_per_request,
+                    "clean_per_s": clean * a.entities_per_request / elapsed,
                     "p50": max(r["p50"] for r in runs),
                     "p99": max(r["p99"] for r in runs),
                     "unclean": sum(r["unclean"] for r in runs),
                     "unclean_statuses": sorted({s for r in runs for s in r["unclean_statuses"]}),
                     "errors": sum(r["errors"] for r in runs),
-                    "api_cpu_us": api_cpu / max(1, sent + 20 * n_api) * 1e6,
-                    "redis_cpu_us": redis_cpu / max(1, sent) * 1e6,
-                    "ops_per_lookup": sum(ops) / max(1, sent),
+                    "api_cpu_us": api_cpu / lookups * 1e6,
+                    "redis_cpu_us": redis_cpu / lookups * 1e6,
+                    "ops_per_lookup": sum(ops) / lookups,
                     "ops_per_s_shard": [o / elapsed for o in ops],
                     "load": os.getloadavg()[0],
                 }
                 results.append(row)
                 print(
-                    f"[scale] apis {n_api} offered {rate:>6.0f}/s clean {row['clean_per_s']:>7.0f}/s "
+                    f"[scale] apis {n_api} offered {row['offered']:>6.0f}/s clean {row['clean_per_s']:>7.0f}/s "
                     f"p50 {row['p50']:6.2f} p99 {row['p99']:7.2f} ms "
                     f"unclean {row['unclean']} {row['unclean_statuses'] or ''} "
                     f"err {row['errors']} "
@@ -346,7 +373,12 @@ def main() -> None:
                     f"{[round(o) for o in row['ops_per_s_shard']]} load {row['load']:.1f}",
                     flush=True,
                 )
-                if row["p99"] > a.p99_ms or row["errors"] or row["unclean"] or row["clean_per_s"] < 0.95 * rate:
+                if (
+                    row["p99"] > a.p99_ms
+                    or row["errors"]
+                    or row["unclean"]
+                    or row["clean_per_s"] < 0.95 * row["offered"]
+                ):
                     break
         print(f"\n[scale] summary: best step per API count with p99 <= {a.p99_ms:.1f} ms and every answer clean")
         for n_api in sorted({r["apis"] for r in results}):
