@@ -304,11 +304,12 @@ def main() -> None:
         rcl = redis.RedisCluster.from_url(redis_url.replace("redis+cluster://", "redis://"))
         mem = [rcl.memory_usage(k, samples=0) for k in sample[:200]]
         keys_per_shard = [m.dbsize() for m in masters]
+        used = [int(m.info("memory")["used_memory"]) for m in masters]  # type: ignore[index]
         print(
             f"[scale] loaded {N_VIEWS} views x {a.entities} entities ({rows_s:,.0f} rows/s); keys per shard "
-            f"{keys_per_shard}; MEMORY USAGE per feature row ({N_FEATS} DOUBLE features + feature_time): "
+            f"{keys_per_shard}; MEMORY USAGE per feature row ({N_FEATS} DOUBLE features + _ft + _ct): "
             f"mean {sum(mem) / len(mem):.0f} B (min {min(mem)}, max {max(mem)}); used_memory per shard "
-            f"{[m.info('memory')['used_memory'] for m in masters]}"
+            f"{used}"
         )
         results = []
         for n_api in [int(x) for x in a.apis.split(",")]:

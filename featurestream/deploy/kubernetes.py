@@ -23,8 +23,8 @@ from featurestream.deploy.jobs import ViewJob
 from featurestream.errors import ConfigError
 
 __all__ = [
-    "FLINK_PYTHON_JAR",
     "ENTRYPOINT",
+    "FLINK_PYTHON_JAR",
     "FLINK_VERSION",
     "OPERATOR_API_VERSION",
     "PYTHON",
