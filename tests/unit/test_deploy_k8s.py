@@ -16,7 +16,13 @@ from featurestream.deploy import client_local_references, k8s_name, render, writ
 from featurestream.deploy.jobs import MAX_K8S_NAME
 from featurestream.deploy.kubernetes import ENTRYPOINT, FLINK_PYTHON_JAR, SPEC_MOUNT, flink_deployment, job_objects
 from featurestream.errors import ConfigError
-from tests.deploy_support import SchemaViolation, sample_job, validate_k8s_object, validate_k8s_objects
+from tests.deploy_support import (
+    SchemaViolation,
+    sample_job,
+    validate_compose,
+    validate_k8s_object,
+    validate_k8s_objects,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "docker" / "k8s"
@@ -231,6 +237,15 @@ def test_render_k8s_for_the_demo_repo_is_valid(demo: Config, planner, tmp_path: 
     assert sorted(p.name for p in cli_out.iterdir()) == sorted(p.name for p in out.iterdir())
     _, cli_dep = yaml.safe_load_all((cli_out / f"{by_view['card_spend_1h'].object_name}.yaml").read_text())
     assert cli_dep["spec"]["image"] == "r/x:2"
+
+    # the compose target for the same registry: valid, one submit service per view version, each at
+    # its deploy.parallelism
+    compose = yaml.safe_load(render(demo, "compose").files["compose.jobs.yaml"])
+    validate_compose(compose)
+    submits = {k: v for k, v in compose["services"].items() if k.startswith("submit-")}
+    assert len(submits) == len(rendered.jobs)
+    card = submits[f"submit-{by_view['card_spend_1h'].object_name}"]
+    assert card["environment"]["FEATURESTREAM__FLINK__PARALLELISM"] == "4"
 
     # a new view version renders a new FlinkDeployment beside the old one
     path = demo.root / "sql" / "features" / "card_spend_1h.sql"
