@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The featurestream runtime image: the official Flink image plus PyFlink, featurestream[stream],
 # the Maven-resolved connector jars and the S3 filesystem plugin. JobManagers, TaskManagers and the
 # one-shot `apply` / `jobs submit` containers run it.
@@ -55,6 +56,14 @@ RUN PYFLINK_LIB="$(python -c 'import pathlib, pyflink; print(pathlib.Path(pyflin
     && test -f /opt/flink/opt/flink-python-${FLINK_VERSION}.jar \
     && chown -R flink:flink /opt/flink/lib /opt/flink/plugins
 
+# The entrypoint: featurestream/entrypoints/flink.sh, the same script the local stack starts its
+# JobManager and TaskManagers with (featurestream.stack.flink), so CI runs it. `jobmanager` and
+# `taskmanager` exec Flink's foreground scripts with featurestream's settings; anything else
+# (the operator's kubernetes-*.sh, `featurestream apply`) passes through to /docker-entrypoint.sh.
+COPY --chmod=0755 featurestream/entrypoints/flink.sh /opt/featurestream/bin/flink-entrypoint.sh
+ENV FEATURESTREAM_PYTHON=/opt/featurestream/venv/bin/python \
+    FLINK_PLUGINS_DIR=/opt/flink/plugins
 WORKDIR /opt/flink
 USER flink
-# The base image's entrypoint (jobmanager | taskmanager | standalone-job ...) stays as it is.
+ENTRYPOINT ["/opt/featurestream/bin/flink-entrypoint.sh"]
+CMD ["help"]

@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The featurestream serving image: the FastAPI app on slim Python, without Java or apache-flink
 # (`featurestream[serve]` only), as a non-root user, with a health check on /readyz.
 #
@@ -21,11 +22,16 @@ FROM python:${PYTHON_VERSION}-slim-bookworm
 COPY --from=build /opt/featurestream/venv /opt/featurestream/venv
 RUN useradd --system --uid 10001 --create-home --home-dir /home/featurestream featurestream \
     && mkdir -p /repo && chown featurestream /repo
+# The entrypoint: featurestream/entrypoints/api.sh, the script bench/serving_scale.py starts its
+# API processes with: `featurestream serve` for /repo, one worker, on serving.port.
+COPY --chmod=0755 featurestream/entrypoints/api.sh /opt/featurestream/bin/api-entrypoint.sh
 ENV PATH=/opt/featurestream/venv/bin:$PATH \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    FEATURESTREAM_REPO=/repo
 WORKDIR /repo
 USER 10001
 EXPOSE 6566
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:6566/readyz', timeout=2).status != 200)"]
-CMD ["featurestream", "serve", "--repo", "/repo", "--host", "0.0.0.0", "--port", "6566"]
+ENTRYPOINT ["/opt/featurestream/bin/api-entrypoint.sh"]
+CMD []

@@ -392,6 +392,8 @@ class DeployConfig(_Model):
     secret_name: str = "featurestream-credentials"
     parallelism: dict[str, Annotated[int, Field(ge=1)]] = {}
     task_slots: int = Field(2, ge=1)
+    # JobManagers per job: 1, or 2 for a standby that takes over on a JobManager loss (Kubernetes HA).
+    jobmanager_replicas: int = Field(1, ge=1)
     jobmanager_memory: str = "1600m"
     taskmanager_memory: str = "2048m"
     jobmanager_cpu: float = Field(0.5, gt=0)

@@ -23,6 +23,7 @@ from featurestream.deploy.jobs import ViewJob
 from featurestream.errors import ConfigError
 
 __all__ = [
+    "ENTRYPOINT",
     "FLINK_PYTHON_JAR",
     "FLINK_VERSION",
     "OPERATOR_API_VERSION",
@@ -40,6 +41,11 @@ FLINK_PYTHON_JAR = f"local:///opt/flink/opt/flink-python-{FLINK_VERSION}.jar"
 OPERATOR_API_VERSION = "flink.apache.org/v1beta1"
 # The runtime image's Python (a virtualenv holding apache-flink and featurestream[stream]).
 PYTHON = "/opt/featurestream/venv/bin/python"
+# The runtime image's ENTRYPOINT (featurestream/entrypoints/flink.sh, copied there by
+# docker/runtime.Dockerfile). Native Kubernetes pods run `kubernetes.entry.path` instead of the
+# image's ENTRYPOINT, so every FlinkDeployment names it: the operator's pods run the same script
+# as compose and the local stack (it passes the operator's commands through to Flink's own).
+ENTRYPOINT = "/opt/featurestream/bin/flink-entrypoint.sh"
 SPEC_MOUNT = "/opt/featurestream/spec"
 SPEC_FILE = "job.json"
 # Kubernetes refuses a ConfigMap over 1 MiB (etcd's object limit), data and metadata together.
@@ -82,6 +88,7 @@ def _flink_configuration(job: ViewJob, deploy: DeployConfig) -> dict[str, str]:
         "high-availability.storageDir": job.ha,
         "python.executable": PYTHON,
         "python.client.executable": PYTHON,
+        "kubernetes.entry.path": ENTRYPOINT,
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": "9249",
     }
@@ -91,8 +98,20 @@ def _flink_configuration(job: ViewJob, deploy: DeployConfig) -> dict[str, str]:
     return conf
 
 
-def _pod_template(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
-    """A Flink pod with the S3 credentials (the JobManager's adds the job spec).
+def _spread(job: ViewJob, component: str) -> list[dict[str, Any]]:
+    """Spread one role's pods of this job over zones, then nodes (``ScheduleAnyway``: a small
+    cluster still schedules). The labels are the ones Flink's native Kubernetes mode puts on its
+    pods (``app`` = the cluster id, ``component`` = jobmanager | taskmanager)."""
+    selector = {"matchLabels": {"app": job.object_name, "component": component}}
+    return [
+        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": selector}
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+
+
+def _pod_template(job: ViewJob, deploy: DeployConfig, component: str) -> dict[str, Any]:
+    """A Flink pod with the S3 credentials, spread over zones and nodes (the JobManager's adds the
+    job spec).
 
     Given per role, complete, rather than as a shared top-level template: the operator replaces
     (does not merge by name) container lists unless its merge-arrays-by-name option is set.
@@ -108,19 +127,20 @@ def _pod_template(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Pod",
         "spec": {
+            "topologySpreadConstraints": _spread(job, component),
             "containers": [
                 {
                     "name": "flink-main-container",
                     "env": secret_env,
                     "ports": [{"name": "metrics", "containerPort": 9249}],
                 }
-            ]
+            ],
         },
     }
 
 
 def _jobmanager_template(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
-    template = _pod_template(job, deploy)
+    template = _pod_template(job, deploy, "jobmanager")
     template["spec"]["containers"][0]["volumeMounts"] = [
         {"name": "job-spec", "mountPath": SPEC_MOUNT, "readOnly": True}
     ]
@@ -141,13 +161,15 @@ def flink_deployment(job: ViewJob, deploy: DeployConfig) -> dict[str, Any]:
             "serviceAccount": deploy.service_account,
             "flinkConfiguration": _flink_configuration(job, deploy),
             "jobManager": {
-                "replicas": 1,
+                # > 1: standby JobManagers (Kubernetes HA elects one), so a JobManager loss costs a
+                # leader election instead of a pod rescheduling (docs/scale.md)
+                "replicas": deploy.jobmanager_replicas,
                 "resource": {"memory": deploy.jobmanager_memory, "cpu": deploy.jobmanager_cpu},
                 "podTemplate": _jobmanager_template(job, deploy),
             },
             "taskManager": {
                 "resource": {"memory": deploy.taskmanager_memory, "cpu": deploy.taskmanager_cpu},
-                "podTemplate": _pod_template(job, deploy),
+                "podTemplate": _pod_template(job, deploy, "taskmanager"),
             },
             "job": {
                 "jarURI": FLINK_PYTHON_JAR,

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from featurestream import entrypoints
 from featurestream.config import Config
 from featurestream.errors import StackError
 from featurestream.secrets import REDIS_PASSWORD_ENV, split_password
@@ -69,7 +70,6 @@ class FlinkService:
     def settings(self) -> dict[str, Any]:
         """The generated cluster configuration (flat Flink keys)."""
         c = self.cfg
-        python = c.python or sys.executable
         ckpt = local_checkpoints_dir(self.config).as_uri()
         savepoints = (self.home / "savepoints").as_uri()
         base = yaml.safe_load((flink_home() / "conf" / "config.yaml").read_text()) or {}
@@ -101,10 +101,8 @@ class FlinkService:
             "heartbeat.timeout": 20000,
             # REST metrics (monitoring, benches) refresh every second instead of every 10 s
             "metrics.fetcher.update-interval": 1000,
-            # the cluster's own Python runtime; the feature repo is never on its path: jobs carry
-            # their SQL in the spec and import only the installed featurestream package
-            "python.executable": python,
-            "python.client.executable": python,
+            # python.executable / python.client.executable: set by the entrypoint script from
+            # FEATURESTREAM_PYTHON (env()), as in the runtime image
             "classloader.check-leaked-classloader": False,
             **self._s3_settings(),
         }
@@ -153,9 +151,15 @@ class FlinkService:
                 "FLINK_LOG_DIR": str(self.home / "log"),
                 "FLINK_PID_DIR": str(self.home),
                 "FLINK_IDENT_STRING": "featurestream",
+                # the cluster's own Python runtime; the feature repo is never on its path: jobs carry
+                # their SQL in the spec and import only the installed featurestream package
+                "FEATURESTREAM_PYTHON": self.python,
+                "FLINK_HOME": str(flink_home()),
             }
         )
         env.pop("PYTHONPATH", None)  # nothing of the submitting checkout leaks into the cluster
+        for var in ("FLINK_PROPERTIES", "JOB_MANAGER_RPC_ADDRESS"):  # container settings the entrypoint reads
+            env.pop(var, None)
         _, password = split_password(self.config.redis.url)
         if password:  # job specs carry no password: the online sink reads it from here (featurestream.secrets)
             env[REDIS_PASSWORD_ENV] = password
@@ -166,16 +170,26 @@ class FlinkService:
             )
         return env
 
+    @property
+    def python(self) -> str:
+        """The Python the cluster runs jobs' functions with (``stack.flink.python``, else this one)."""
+        return self.cfg.python or sys.executable
+
     # ------------------------------------------------------------------ lifecycle
+
+    def command(self, role: str) -> list[str]:
+        """How a JobManager or TaskManager of this cluster starts: the entrypoint script the runtime
+        image runs (featurestream/entrypoints/flink.sh), with the wheel as FLINK_HOME."""
+        return ["bash", str(entrypoints.script("flink")), role]
 
     def start_jobmanager(self) -> None:
         self.write_config()
-        cmd = ["bash", str(flink_home() / "bin" / "jobmanager.sh"), "start-foreground"]
+        cmd = self.command("jobmanager")
         self.jobmanager.start(cmd, self.port, marker=str(self.conf_dir), env=self.env(), cwd=self.home)
 
     def start_taskmanager(self, index: int = 0) -> None:
         """Start TaskManager ``index`` (its own log and pid file; the cluster's folder as cwd)."""
-        cmd = ["bash", str(flink_home() / "bin" / "taskmanager.sh"), "start-foreground"]
+        cmd = self.command("taskmanager")
         env = self.env()
         env["FLINK_IDENT_STRING"] = f"featurestream-tm{index + 1}"
         self.taskmanagers[index].start(cmd, self.cfg.rpc_port, marker=str(self.conf_dir), env=env, cwd=self.home)

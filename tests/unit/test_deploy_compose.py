@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from featurestream.config import DeployConfig
-from featurestream.deploy.compose import SERVICE_ENV, SERVICE_VOLUMES, compose_jobs
+from featurestream.deploy.compose import APPLY_ONLY, PARALLELISM_ENV, SERVICE_ENV, SERVICE_VOLUMES, compose_jobs
 from tests.deploy_support import sample_job, validate_compose
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,13 +54,31 @@ def test_rendered_compose_jobs_are_valid() -> None:
         [sample_job(), sample_job(version=2), sample_job("card_spend_1h", parallelism=4)], DeployConfig()
     )
     validate_compose(doc)
-    assert len(doc["services"]) == 3
-    cmd = doc["services"]["submit-featurestream-default-user-clicks-10m-v2"]["command"]
+    submits = {k: v for k, v in doc["services"].items() if k.startswith("submit-")}
+    assert len(submits) == 3
+    cmd = submits["submit-featurestream-default-user-clicks-10m-v2"]["command"]
     assert cmd[-3:] == ["jobs", "submit", "user_clicks_10m@2"]
     # every service it depends on exists in docker/compose.yaml
     base = _compose()["services"]
-    for svc in doc["services"].values():
+    for svc in submits.values():
         assert set(svc["depends_on"]) <= set(base)
+
+
+def test_rendered_compose_jobs_honour_deploy_parallelism(tmp_path: Path) -> None:
+    from featurestream.config import load_config
+    from featurestream.jobs.compiler import job_placement
+
+    doc = compose_jobs([sample_job(), sample_job("card_spend_1h", parallelism=4)], DeployConfig())
+    env = doc["services"]["submit-featurestream-default-card-spend-1h-v1"]["environment"]
+    assert env[PARALLELISM_ENV] == "4"
+    assert doc["services"]["submit-featurestream-default-user-clicks-10m-v1"]["environment"][PARALLELISM_ENV] == "1"
+    # the submitting container's config reads it, and the compiled job carries it as parallelism.default
+    cfg = load_config(tmp_path, env=env)
+    assert job_placement(cfg)["parallelism.default"] == "4"
+    # layered on docker/compose.yaml, `apply` only applies: the submit services start the jobs
+    assert doc["services"]["apply"] == {"command": [APPLY_ONLY]}
+    base_apply = _compose()["services"]["apply"]["command"][0]
+    assert base_apply.startswith(APPLY_ONLY + " && ") and base_apply.endswith("jobs submit --all")
 
 
 def _exported_metric_names() -> set[str]:

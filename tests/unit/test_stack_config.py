@@ -30,7 +30,8 @@ def test_flink_config_generation(tmp_path: Path) -> None:
     assert conf["execution.checkpointing.incremental"] is True
     assert conf["execution.checkpointing.num-retained"] >= 1
     assert conf["execution.checkpointing.dir"].startswith("file:")
-    assert conf["python.executable"] and conf["python.client.executable"]
+    # the cluster's Python is the entrypoint script's (FEATURESTREAM_PYTHON), as in the runtime image
+    assert "python.executable" not in conf and svc.env()["FEATURESTREAM_PYTHON"]
     # lib/ holds the wheel's jars, flink-python from opt/, and nothing stale
     names = {p.name for p in svc.lib_dir.iterdir()}
     assert any(n.startswith("flink-dist") for n in names)
