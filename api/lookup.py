@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from time import perf_counter  # read durations; ``time.time`` is the wall clock values are aged by
 from typing import Any
 
 import orjson
@@ -61,6 +62,7 @@ class LookupResult:
     times: list[list[int | None]]  # per column: feature_time ms (None when missing)
     degraded: Status | None
     sla_breached: list[list[bool]]  # per read, per entity
+    degraded_reason: str | None = None  # why every stored value is degraded (None when not)
 
     def served(self, c: int) -> list[Any]:
         """Column ``c`` with the declared default where the status calls for it (native API)."""
@@ -161,31 +163,38 @@ def build_keys(plan: LookupPlan, entities: Mapping[str, Sequence[Any]]) -> list[
 
 async def read_rows(
     state: AppState, groups: list[tuple[list[str], tuple[str, ...]]], deadline_s: float
-) -> tuple[list[list[bytes | None]], Status | None]:
+) -> tuple[list[list[bytes | None]], Status | None, str | None]:
     """The raw rows of every key in ONE round trip (or all from the hot-key cache).
 
-    Returns ``(rows, None)``, or ``([], UNAVAILABLE / DEADLINE_EXCEEDED)`` when the store is down,
-    its breaker is open, or it misses ``deadline_s``. Only :data:`STORE_OUTAGES` degrade; any other
-    error propagates.
+    Returns ``(rows, None, None)``, or ``([], UNAVAILABLE / DEADLINE_EXCEEDED, why)`` when the store is
+    down, its breaker is open, or it misses ``deadline_s`` (the rest of the request's deadline when it
+    was admitted). Only :data:`STORE_OUTAGES` degrade; any other error propagates.
     """
     cached = state.cache_get(groups)
     if cached is not None:
-        return cached, None
+        return cached, None, None
     if state.store_blocked():
-        return [], Status.UNAVAILABLE
+        return (
+            [],
+            Status.UNAVAILABLE,
+            (f"the online store is marked down after a failed read; retried every {state.retry_interval_s:g} s"),
+        )
+    t0 = perf_counter()
     try:
         async with asyncio.timeout(deadline_s):
             raw = await state.reader.read(groups)
     except TimeoutError:
         state.metrics.redis_errors.labels("deadline").inc()
-        return [], Status.DEADLINE_EXCEEDED
+        why = f"the online store did not answer within the {deadline_s * 1000:.1f} ms left of the deadline"
+        return [], Status.DEADLINE_EXCEEDED, why
     except STORE_OUTAGES as exc:
         state.store_failed(exc)
         state.metrics.redis_errors.labels("unavailable").inc()
-        return [], Status.UNAVAILABLE
+        return [], Status.UNAVAILABLE, f"the online store is unavailable: {type(exc).__name__}"
+    state.admission.observe_read(perf_counter() - t0)
     state.store_ok()
     state.cache_put(groups, raw)
-    return raw, None
+    return raw, None, None
 
 
 @dataclass(slots=True)
@@ -262,10 +271,11 @@ async def run_lookup(
     request_data: Mapping[str, Sequence[Any]],
     deadline_s: float,
 ) -> LookupResult:
-    """Validate, read in one round trip within ``deadline_s``, classify, run on-demand functions."""
+    """Validate, read in one round trip within ``deadline_s`` (what is left of the request's deadline),
+    classify, run on-demand functions."""
     n = validate_request(plan, entities, request_data, state.config.serving.max_entities)
     groups = build_keys(plan, entities)
-    raw, degraded = await read_rows(state, groups, deadline_s)
+    raw, degraded, why = await read_rows(state, groups, deadline_s)
     now_ms = int(time.time() * 1000)
     reads = classify_reads(plan, raw, degraded, n, now_ms)
     stored, statuses, times = assemble_columns(plan, reads, n)
@@ -274,7 +284,7 @@ async def run_lookup(
         # per-request budget (featurestream.ondemand), interrupted there if it runs past it
         await asyncio.to_thread(_run_on_demand_columns, state, plan, n, request_data, reads, stored, statuses)
     count_values(state, plan, reads)
-    result = LookupResult(plan, n, now_ms, stored, statuses, times, degraded, [r.sla_breached for r in reads])
+    result = LookupResult(plan, n, now_ms, stored, statuses, times, degraded, [r.sla_breached for r in reads], why)
     if state.feature_log is not None:  # sampled, queued without I/O; written by a background thread
         state.feature_log.offer(plan.namespace, plan, entities, result)
     return result

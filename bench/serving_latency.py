@@ -291,11 +291,15 @@ def _start_feast(python: str, redis_url: str, entities: int, work: Path, port: i
 
 
 def _feast_python(arg: str) -> str:
-    if arg != "auto":
-        return arg
-    from tests.support.feast_env import ensure_feast_venv
+    """The Feast venv's python (``auto``: the cached one of tests.support.feast_env), with Feast's
+    Redis extra installed (the SDK test's venv does not need it)."""
+    from tests.support.feast_env import FEAST_VERSION, ensure_feast_venv
 
-    return str(ensure_feast_venv((ROOT / ".featurestream").resolve()))
+    python = arg if arg != "auto" else str(ensure_feast_venv((ROOT / ".featurestream").resolve()))
+    if subprocess.run([python, "-c", "import redis"], capture_output=True).returncode != 0:
+        pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", f"feast[redis]=={FEAST_VERSION}"]
+        subprocess.run(pip, check=True, timeout=1200)
+    return python
 
 
 def _row(label: str, rate: float, r: dict[str, Any]) -> str:
