@@ -1,7 +1,7 @@
 """One pipelined RESP connection to a standalone Redis: the serving hot path's transport.
 
-Every lookup of a worker shares ONE connection. A request writes its commands (an ``HMGET`` per key)
-in one ``write`` and waits for its replies; Redis answers in order, so concurrent requests are
+Every lookup of a worker shares ONE connection. A request writes its commands in one ``write`` and
+waits for its replies; Redis answers in order, so concurrent requests are
 pipelined on the socket without a pool, a lock or a round trip each, and replies are parsed in C
 (``hiredis``). The invariants:
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +27,7 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-__all__ = ["PIPELINE_SCHEMES", "PipelinedConnection", "encode_command", "hmget_tail"]
+__all__ = ["PIPELINE_SCHEMES", "PipelinedConnection", "encode_command"]
 
 PIPELINE_SCHEMES = ("redis", "unix")  # TLS (rediss://) and cluster URLs keep redis-py's clients
 
@@ -45,13 +44,6 @@ def encode_command(*args: str | bytes | int) -> bytes:
     return b"".join(parts)
 
 
-def hmget_tail(fields: Sequence[str]) -> tuple[bytes, bytes]:
-    """``(head, tail)`` of ``HMGET <key> <fields...>``: a command is ``head + bulk(key) + tail``.
-    Computed once per field list (a lookup plan's read), so a key costs one format and two joins."""
-    head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
-    return head, b"".join(_bulk(f.encode()) for f in fields)
-
-
 class _Waiter:
     __slots__ = ("future", "left", "replies")
 
@@ -59,6 +51,11 @@ class _Waiter:
         self.future = future
         self.left = count
         self.replies: list[Any] = []
+
+
+def _expire(fut: asyncio.Future[list[Any]]) -> None:
+    if not fut.done():  # its replies will still come: the waiter stays queued and swallows them
+        fut.set_exception(TimeoutError())
 
 
 class _Protocol(asyncio.Protocol):
@@ -145,17 +142,31 @@ class PipelinedConnection:
         except OSError as exc:  # refused, unreachable: an outage like any lost connection
             raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
 
-    async def execute(self, payload: bytes, replies: int) -> list[Any]:
-        """Write ``payload`` (``replies`` commands, already RESP-encoded) and return their replies in order."""
+    async def execute(self, payload: bytes, replies: int, timeout_s: float | None = None) -> list[Any]:
+        """Write ``payload`` (``replies`` commands, already RESP-encoded) and return their replies in order.
+
+        ``TimeoutError`` when they are not all in within ``timeout_s`` (connecting included). The timer
+        only fails a request still waiting: replies parsed in the same event-loop turn win."""
         if replies == 0:
             return []
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         transport = self._transport
         if transport is None or transport.is_closing():
-            transport = await self._transport_ready()
-        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            if timeout_s is None:
+                transport = await self._transport_ready()
+            else:
+                async with asyncio.timeout(timeout_s):
+                    transport = await self._transport_ready()
+        fut: asyncio.Future[list[Any]] = loop.create_future()
         self.waiting.append(_Waiter(fut, replies))
         transport.write(payload)
-        out = await fut
+        timer = None if timeout_s is None else loop.call_at(start + timeout_s, _expire, fut)
+        try:
+            out = await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
         for r in out:
             if type(r) is ResponseError:
                 raise r

@@ -44,7 +44,7 @@ class FakeReader:
         self.gate = asyncio.Event()
         self.calls = 0
 
-    async def read(self, groups: Any) -> list[list[bytes | None]]:
+    async def read(self, groups: Any, timeout_s: float | None = None) -> list[list[bytes | None]]:
         self.calls += 1
         await self.gate.wait()
         now = str(int(time.time() * 1000)).encode()
@@ -152,7 +152,7 @@ async def test_a_degraded_answer_says_which_values_and_why(tmp_path: Path) -> No
         assert "marked down" in r.headers["x-featurestream-degraded-reason"]
 
 
-async def _refused(groups: Any) -> Any:
+async def _refused(groups: Any, timeout_s: float | None = None) -> Any:
     raise ConnectionRefusedError("refused")
 
 
