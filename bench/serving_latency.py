@@ -15,9 +15,9 @@ omission). Each request asks for 50 features of 1 (or 100) random entities.
 A request **fails** when it is not answered 200, or when any value in its answer has a status other
 than ``PRESENT`` / ``NOT_FOUND`` (a degraded value: the server returned defaults instead of data).
 Shed requests (503 + Retry-After) are counted apart, and fail too. Per rate the bench prints the
-achieved rate, ok / shed / failed counts, p50 / p99 / max of every request, and the server's CPU
-per request (all its processes, from /proc); at the end the highest rate answered with no failure
-and no shed request.
+achieved rate, ok / shed / failed counts (``degr``: the failed ones answered 200 with degraded
+values), p50 / p99 / max of every request, and the server's CPU per answer (all its processes,
+from /proc); at the end the highest rate answered with no failure and no shed request.
 
 ``--feast`` also starts Feast 0.67's ``feast serve`` (``--feast-workers``) on the same Redis and the
 same rows (written with Feast's own ``write_to_online_store``; its venv is the one the Feast-SDK
@@ -317,6 +317,7 @@ def _feast_python(arg: str) -> str:
 def _row(label: str, rate: float, r: dict[str, Any]) -> str:
     return (
         f"{label:<26} {rate:>6.0f} {r['achieved']:>7.0f} {r['ok']:>6} {r['shed']:>5} {r['failed']:>6} "
+        f"{r['degraded']:>5} "
         f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.1f} {r['cpu_ms']:>7.3f} {r['load']:>5.2f}"
     )
 
@@ -385,7 +386,7 @@ def main() -> None:
             cases.append((100, [float(r) for r in a.rates_100.split(",") if r]))
         results: dict[tuple[str, int, float], dict[str, Any]] = {}
         head = (
-            f"{'server':<26} {'rate':>6} {'got/s':>7} {'ok':>6} {'shed':>5} {'failed':>6} "
+            f"{'server':<26} {'rate':>6} {'got/s':>7} {'ok':>6} {'shed':>5} {'failed':>6} {'degr':>5} "
             f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'cpu ms':>7} {'load':>5}"
         )
         for n, rates in cases:
@@ -401,7 +402,7 @@ def main() -> None:
                     ours, feast = results[(servers[0][0], n, rate)], results[(servers[1][0], n, rate)]
                     print(
                         f"{'ratio feast/ours':<26} {'':>6} {feast['achieved'] / ours['achieved']:>7.2f} "
-                        f"{'':>6} {'':>5} {'':>6} {feast['p50'] / ours['p50']:>8.1f} "
+                        f"{'':>6} {'':>5} {'':>6} {'':>5} {feast['p50'] / ours['p50']:>8.1f} "
                         f"{feast['p99'] / ours['p99']:>8.1f} "
                         f"{'':>8} {feast['cpu_ms'] / ours['cpu_ms']:>7.1f}",
                         flush=True,
