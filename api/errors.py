@@ -6,6 +6,8 @@ The rule (applied by :mod:`featurestream.api.handlers`):
   a missing or wrong API key 401, another namespace 403;
 * **a dependency outage** (the online store unreachable, a deadline missed) is a 503 with a
   ``Retry-After`` header: :class:`StoreUnavailable`, or any exception in :data:`STORE_OUTAGES`;
+* **load the worker cannot serve in time** is a 503 with ``Retry-After`` too: :class:`Overloaded`
+  (``api.admission``), whose body names the ``reason`` (``queue_full`` or ``deadline``);
 * **anything else is a bug**: logged with its traceback and answered 500 ``InternalError``,
   never a 503 — a bug must not look like an outage, and its message never reaches the client.
 
@@ -29,6 +31,7 @@ __all__ = [
     "BodyTooLarge",
     "Forbidden",
     "NotFound",
+    "Overloaded",
     "PayloadTooLarge",
     "StoreUnavailable",
     "TooCostly",
@@ -59,6 +62,10 @@ class ApiError(FeatureStreamError):
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    def details(self) -> dict[str, str]:
+        """Extra fields of the error body (beside code, name, message, hint)."""
+        return {}
 
 
 class BadRequest(ApiError):
@@ -103,6 +110,22 @@ class StoreUnavailable(ApiError):
 
     status_code = 503
     code = "store_unavailable"
+
+
+class Overloaded(ApiError):
+    """Shed at admission: the worker holds too many lookups, or this one's deadline cannot be met.
+
+    ``reason`` is ``queue_full`` or ``deadline``; it is part of the error body."""
+
+    status_code = 503
+    code = "overloaded"
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+    def details(self) -> dict[str, str]:
+        return {"reason": self.reason}
 
 
 def store_unavailable(exc: BaseException) -> StoreUnavailable:

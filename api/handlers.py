@@ -1,6 +1,7 @@
 """Exception handlers: the rule of :mod:`featurestream.api.errors`, applied to every route.
 
-* :class:`ApiError` -> its own status, code and name (4xx, or 503 for :class:`StoreUnavailable`);
+* :class:`ApiError` -> its own status, code and name (4xx, or 503 for :class:`StoreUnavailable` and
+  :class:`Overloaded`, whose ``reason`` joins the body);
 * a request that fails validation -> 422 ``RequestValidationError`` listing each bad field;
 * Starlette's own ``HTTPException`` (unknown path 404, wrong method 405) -> its status;
 * an exception in :data:`STORE_OUTAGES` (the store unreachable, a deadline) -> 503
@@ -22,7 +23,7 @@ from starlette.exceptions import HTTPException
 from featurestream.api.errors import RETRY_AFTER_S, STORE_OUTAGES, ApiError, store_unavailable
 from featurestream.api.responses import OrjsonResponse
 
-__all__ = ["error_response", "install_handlers"]
+__all__ = ["error_answer", "error_response", "exception_answer", "install_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,14 @@ def error_response(
     request: Request, status: int, code: str, name: str, message: str, hint: str | None = None, **extra: Any
 ) -> OrjsonResponse:
     """The one error body: ``{"error": {"code", "name", "message", "hint"?, ...extra}}``; counted by code."""
-    state = getattr(request.app.state, "fs", None)
+    return error_answer(getattr(request.app.state, "fs", None), status, code, name, message, hint, **extra)
+
+
+def error_answer(
+    state: Any, status: int, code: str, name: str, message: str, hint: str | None = None, **extra: Any
+) -> OrjsonResponse:
+    """:func:`error_response` for callers without a Request (the lookup fast lane): ``state`` is the
+    app's ``AppState`` (or None), whose metrics count the error."""
     if state is not None:
         state.metrics.http_errors.labels(code).inc()
     body: dict[str, Any] = {"error": {"code": code, "name": name, "message": message, **extra}}
@@ -42,7 +50,7 @@ def error_response(
 
 
 def _api_error(request: Request, exc: ApiError) -> OrjsonResponse:
-    return error_response(request, exc.status_code, exc.code, exc.name, exc.message, exc.hint)
+    return error_response(request, exc.status_code, exc.code, exc.name, exc.message, exc.hint, **exc.details())
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -73,8 +81,7 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(request, exc.status_code, "http_error", "HTTPException", str(exc.detail))
 
     async def outage(request: Request, exc: Exception) -> OrjsonResponse:
-        log.warning("%s %s: online store unavailable: %s", request.method, request.url.path, exc)
-        return _api_error(request, store_unavailable(exc))
+        return exception_answer(getattr(request.app.state, "fs", None), request.method, request.url.path, exc)
 
     for kind in STORE_OUTAGES:
         if not issubclass(kind, ApiError):
@@ -82,17 +89,27 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> OrjsonResponse:
-        # A bug: the traceback goes to the log under an incident id; the client gets the id only.
-        incident = uuid.uuid4().hex[:12]
-        log.exception(
-            "unexpected error on %s %s (incident %s)", request.method, request.url.path, incident, exc_info=exc
-        )
-        return error_response(
-            request,
-            500,
-            "internal_error",
-            "InternalError",
-            "the server failed on this request; the error was logged",
-            hint=f"report incident {incident} to the operators of this server",
-            incident=incident,
-        )
+        return exception_answer(getattr(request.app.state, "fs", None), request.method, request.url.path, exc)
+
+
+def exception_answer(state: Any, method: str, path: str, exc: Exception) -> OrjsonResponse:
+    """The answer to ``exc`` raised while serving ``method path`` (the module's rule, for any caller):
+    an :class:`ApiError` is itself, a store outage a 503, anything else a logged bug (500)."""
+    if isinstance(exc, ApiError):
+        return error_answer(state, exc.status_code, exc.code, exc.name, exc.message, exc.hint, **exc.details())
+    if isinstance(exc, STORE_OUTAGES):
+        log.warning("%s %s: online store unavailable: %s", method, path, exc)
+        err = store_unavailable(exc)
+        return error_answer(state, err.status_code, err.code, err.name, err.message, err.hint)
+    # A bug: the traceback goes to the log under an incident id; the client gets the id only.
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unexpected error on %s %s (incident %s)", method, path, incident, exc_info=exc)
+    return error_answer(
+        state,
+        500,
+        "internal_error",
+        "InternalError",
+        "the server failed on this request; the error was logged",
+        hint=f"report incident {incident} to the operators of this server",
+        incident=incident,
+    )

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from featurestream.api.errors import ApiError, BodyTooLarge, PayloadTooLarge, TooCostly, Unauthorized
 from featurestream.api.handlers import error_response
 
-__all__ = ["RequestGuard", "api_key_of", "check_cost"]
+__all__ = ["RequestGuard", "api_key_of", "check_cost", "read_guarded_body", "replay_body", "send_error"]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -66,21 +66,29 @@ class RequestGuard:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            if fs.keys.enabled:
-                fs.keys.namespace_for(api_key_of(headers.get("x-api-key"), headers.get("authorization")))
-            limit = fs.config.serving.max_body_bytes
-            declared = headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise _too_large(int(declared), limit)
-            body = await _read_bounded(receive, limit)
-            if body is not None:
-                _check_structure(body, fs.config.serving.max_json_containers)
+            key = api_key_of(headers.get("x-api-key"), headers.get("authorization"))
+            body = await read_guarded_body(fs, key, headers.get("content-length"), receive)
         except (Unauthorized, PayloadTooLarge) as exc:
-            await _answer(scope, receive, send, exc)
+            await send_error(scope, receive, send, exc)
             return
         if body is None:  # the client went away
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
+
+
+async def read_guarded_body(fs: Any, api_key: str | None, content_length: str | None, receive: Receive) -> bytes | None:
+    """The body of a request, read under the first three rules of this module (``fs``: the app's
+    ``AppState``); ``None`` when the client went away. Raises :class:`Unauthorized` /
+    :class:`PayloadTooLarge` (answer it with :func:`send_error`)."""
+    if fs.keys.enabled:
+        fs.keys.namespace_for(api_key)
+    limit = fs.config.serving.max_body_bytes
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        raise _too_large(int(content_length), limit)
+    body = await _read_bounded(receive, limit)
+    if body is not None:
+        _check_structure(body, fs.config.serving.max_json_containers)
+    return body
 
 
 def _too_large(size: int, limit: int) -> BodyTooLarge:
@@ -116,7 +124,8 @@ async def _read_bounded(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read ``body`` to the app, then defers to ``receive``."""
     sent = False
 
     async def replay() -> Message:
@@ -129,8 +138,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _answer(scope: Scope, receive: Receive, send: Send, exc: ApiError) -> None:
-    response = error_response(Request(scope), exc.status_code, exc.code, exc.name, exc.message, exc.hint)
+async def send_error(scope: Scope, receive: Receive, send: Send, exc: ApiError) -> None:
+    """Answer ``exc`` with the one error body (``scope["app"]`` is the app, whose metrics count it)."""
+    response = error_response(
+        Request(scope), exc.status_code, exc.code, exc.name, exc.message, exc.hint, **exc.details()
+    )
     if isinstance(exc, PayloadTooLarge):
         response.headers["connection"] = "close"  # the unread rest of the body must not become a request
     await response(scope, receive, send)

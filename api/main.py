@@ -1,4 +1,9 @@
-"""The FastAPI app: built from a config; clients and definitions are set up in the lifespan."""
+"""The FastAPI app: built from a config; clients and definitions are set up in the lifespan.
+
+The app is a :class:`ServingApp`: well-formed lookups take the raw-ASGI fast lane
+(:mod:`featurestream.api.fastlane`) before FastAPI's middleware and routing; everything else,
+malformed lookups included, is FastAPI's as usual.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +15,62 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
+from featurestream.api.admission import stamp
 from featurestream.api.auth import KeyRing
 from featurestream.api.catalog import Catalog
+from featurestream.api.fastlane import FAST_PATHS, FastLane
 from featurestream.api.handlers import install_handlers
 from featurestream.api.limits import RequestGuard
 from featurestream.api.routers import feast, features, monitoring, ops, push, registry
 from featurestream.api.schemas import ErrorOut
 from featurestream.api.state import AppState
 from featurestream.config import Config, load_config
+from featurestream.errors import FeatureStreamError
 from featurestream.monitoring.service import MonitoringService
 from featurestream.ondemand import load_udfs
 from featurestream.online.reader import AsyncOnlineReader
 from featurestream.registry import Registry
 
-__all__ = ["create_app"]
+__all__ = ["ServingApp", "create_app"]
 
 log = logging.getLogger(__name__)
 # Documented on every route: the error body of featurestream.api.errors (FastAPI's default 422 is not ours).
 _INVALID: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut, "description": "invalid request"}}
 _BUG: dict[int | str, dict[str, Any]] = {500: {"model": ErrorOut, "description": "a bug; logged under the incident id"}}
+
+
+class ServingApp(FastAPI):
+    """FastAPI, with the lookup endpoints answered by the fast lane once the lifespan has run."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fast = FastLane(super().__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            stamp(scope)
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in FAST_PATHS:
+            fs = getattr(self.state, "fs", None)
+            if fs is not None:
+                scope["app"] = self
+                await self._fast(scope, receive, send, fs)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _warm_plans(catalog: Catalog, namespace: str) -> int:
+    """Resolve every feature service of ``namespace`` into the plan cache (start-up, not the first request)."""
+    warmed = 0
+    for svc in catalog.registry.services(namespace):
+        try:
+            catalog.service_plan(namespace, f"{svc.name}@{svc.version}")
+            catalog.service_plan(namespace, svc.name)
+            warmed += 1
+        except FeatureStreamError as exc:  # a service naming a missing view: its requests will say so
+            log.warning("feature service %s@%s not resolvable at start-up: %s", svc.name, svc.version, exc.message)
+    return warmed
 
 
 def create_app(config: Config | None = None) -> FastAPI:
@@ -51,7 +92,8 @@ def create_app(config: Config | None = None) -> FastAPI:
         app.state.monitoring = mon
         app.state.fs.feature_log = mon.logger
         mon.start(lambda: catalog.registry.views(cfg.namespace))
-        log.info("serving namespace %s, registry revision %s", cfg.namespace, catalog.revision)
+        warmed = _warm_plans(catalog, cfg.namespace)
+        log.info("serving namespace %s, revision %s, %d service plans", cfg.namespace, catalog.revision, warmed)
         gc.collect()
         gc.freeze()  # start-up objects leave the collector's scans: no GC pauses on big answers
         try:
@@ -62,7 +104,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             if app.state.fs.event_sink is not None:
                 app.state.fs.event_sink.close()
 
-    app = FastAPI(title="featurestream", version="0.1.0", lifespan=lifespan)
+    app = ServingApp(title="featurestream", version="0.1.0", lifespan=lifespan)
     for r in (feast.router, features.router, registry.router, monitoring.router, push.router):
         app.include_router(r, responses={**_INVALID, **_BUG})
     app.include_router(ops.router, responses=_BUG)  # no input, so never a 422

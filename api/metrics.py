@@ -19,6 +19,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # the lookup endpoints' children, bound once (labels() takes a lock and a dict lookup per call)
+        self.lookup_seconds = {ep: self.request_seconds.labels(ep) for ep in ("get-online-features", "v1-features")}
         self.values = Counter(
             "featurestream_feature_values",
             "Feature values served, by view and status (missing rate = non-PRESENT / all)",

@@ -7,7 +7,7 @@ A plan is built from the registry on the first request for a given list of refer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from featurestream.api.errors import BadRequest
@@ -57,6 +57,8 @@ class LookupPlan:
     columns: tuple[Column, ...]
     entity_names: tuple[str, ...]  # entity keys the views need, in first-use order
     request_fields: tuple[str, ...]  # request data the on-demand functions need
+    # What renderers derive from the plan alone (e.g. Feast's feature names), kept with it.
+    render_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def build_plan(

@@ -79,7 +79,8 @@ class NativeMetadata(BaseModel):
     features: list[str]
     resolved: list[str]
     registry_revision: int
-    degraded: str | None
+    degraded: str | None = Field(description="UNAVAILABLE or DEADLINE_EXCEEDED when every stored value is degraded")
+    degraded_reason: str | None = Field(None, description="why the stored values are degraded")
 
 
 class NativeResponse(BaseModel):

@@ -1,6 +1,7 @@
 """Process state of the app, built once in the lifespan: config, catalog, Redis reader, metrics.
 
-Also the two small pieces of store policy the request path consults:
+Also the worker's admission control (:mod:`featurestream.api.admission`) and the two small pieces
+of store policy the request path consults:
 
 * a breaker — after a connection error, reads are skipped (answered degraded at once) for
   ``retry_interval_s``, then tried again, so the app reconnects by itself when Redis returns;
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from featurestream.api.admission import Admission
 from featurestream.api.auth import KeyRing
 from featurestream.api.catalog import Catalog
 from featurestream.api.metrics import Metrics
@@ -43,6 +45,10 @@ class AppState:
     last_error: str | None = None
     _blocked_until: float = 0.0
     _cache: dict[tuple[str, tuple[str, ...]], tuple[float, list[bytes | None]]] = field(default_factory=dict)
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.config.serving.max_in_flight)
 
     # ------------------------------------------------------------------ breaker
 

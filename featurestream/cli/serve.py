@@ -51,6 +51,7 @@ def serve_command(
 
     import uvicorn
 
+    from featurestream.api.server import HTTP_PROTOCOL
     from featurestream.config import load_config
 
     repo = repo if repo is not None else repo_of(ctx)
@@ -77,5 +78,5 @@ def serve_command(
         log_level=log_level,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=HTTP_PROTOCOL,  # httptools, stamping each request's arrival (admission control)
     )

@@ -155,7 +155,7 @@ def test_lookup_degrades_on_an_outage_but_a_store_bug_is_500(
     r = app_client.post("/v1/features", json=OK)  # Redis down: a degraded answer, not an error
     assert r.status_code == 200 and r.json()["metadata"]["degraded"] == "UNAVAILABLE"
 
-    async def wrong_type(groups: Any) -> Any:
+    async def wrong_type(groups: Any, timeout_s: float | None = None) -> Any:
         raise redis_errors.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
 
     monkeypatch.setattr(state.reader, "read", wrong_type)

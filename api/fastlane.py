@@ -1,0 +1,174 @@
+"""The lookup fast lane: ``POST /get-online-features`` and ``POST /v1/features`` as raw ASGI.
+
+A well-formed lookup is answered here without FastAPI's routing, dependency injection or pydantic:
+the headers are scanned once, the body is read under the rules of :mod:`featurestream.api.limits`
+(API key before the body, size and structure before parsing), parsed with orjson (the stdlib parser
+past 64 KiB, which allocates half as much), checked against
+the shape of :class:`~featurestream.api.schemas.FeastRequest` / ``NativeRequest`` with plain type
+checks, and answered by :mod:`featurestream.api.answer` (the same functions the routes call, so
+the bytes are the same). Errors follow :func:`featurestream.api.handlers.exception_answer`.
+
+Anything this lane does not recognise as well-formed (invalid JSON, a wrong type, an unknown field
+of the native request, a malformed ``x-deadline-ms``) is handed, body and all, to the FastAPI app,
+whose routes answer it exactly as before (pydantic's 422 listing each bad field).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from featurestream.api.admission import arrival_of
+from featurestream.api.answer import Headers, feast_answer, native_answer
+from featurestream.api.errors import PayloadTooLarge, Unauthorized
+from featurestream.api.handlers import exception_answer
+from featurestream.api.limits import api_key_of, read_guarded_body, replay_body, send_error
+
+__all__ = ["FAST_PATHS", "FastLane"]
+
+FEAST_PATH = "/get-online-features"
+NATIVE_PATH = "/v1/features"
+FAST_PATHS = frozenset({FEAST_PATH, NATIVE_PATH})
+_NATIVE_FIELDS = frozenset({"features", "feature_service", "entities", "request_data", "namespace", "deadline_ms"})
+_JSON = (b"content-type", b"application/json")
+_ORJSON_MAX = 64 * 1024  # bodies up to this size are parsed by orjson, larger ones by the stdlib
+
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _str_list(v: Any) -> bool:
+    return type(v) is list and all(type(x) is str for x in v)
+
+
+def _lists(v: Any) -> bool:
+    return type(v) is dict and all(type(x) is list for x in v.values())
+
+
+def _entity_lists(v: Any) -> bool:
+    return type(v) is dict and all(type(x) is list and all(type(e) in (str, int) for e in x) for x in v.values())
+
+
+def _feast_ok(doc: Any) -> bool:
+    """True when ``doc`` is a FeastRequest pydantic would accept unchanged (no coercion needed)."""
+    return (
+        type(doc) is dict
+        and _lists(doc.get("entities"))
+        and (doc.get("features") is None or _str_list(doc["features"]))
+        and (doc.get("feature_service") is None or type(doc["feature_service"]) is str)
+        and type(doc.get("full_feature_names", False)) is bool
+    )
+
+
+def _native_ok(doc: Any) -> bool:
+    """True when ``doc`` is a NativeRequest pydantic would accept unchanged (extra fields are refused)."""
+    if type(doc) is not dict or not _NATIVE_FIELDS.issuperset(doc):
+        return False
+    d = doc.get("deadline_ms")
+    return (
+        _entity_lists(doc.get("entities"))
+        and (doc.get("features") is None or _str_list(doc["features"]))
+        and (doc.get("feature_service") is None or type(doc["feature_service"]) is str)
+        and _lists(doc.get("request_data", {}))
+        and (doc.get("namespace") is None or type(doc["namespace"]) is str)
+        and (d is None or (type(d) in (int, float) and 0 < d <= 60_000))
+    )
+
+
+def _deadline_header(raw: str | None) -> tuple[bool, float | None]:
+    """``(ok, value)`` of ``x-deadline-ms``: absent, or a number in (0, 60000]."""
+    if raw is None:
+        return True, None
+    try:
+        v = float(raw)
+    except ValueError:
+        return False, None
+    return 0 < v <= 60_000, v
+
+
+class FastLane:
+    """Answers well-formed lookups of ``scope["app"]`` (whose ``state.fs`` is the ``AppState``);
+    ``fallback`` (the FastAPI app's own handling) answers everything else."""
+
+    def __init__(self, fallback: App) -> None:
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, fs: Any) -> None:
+        arrival = arrival_of(scope)
+        path = scope["path"]
+        api_key = auth = namespace = deadline = length = None
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                length = v.decode("latin-1")
+            elif k == b"x-api-key":
+                api_key = v.decode("latin-1")
+            elif k == b"authorization":
+                auth = v.decode("latin-1")
+            elif k == b"x-featurestream-namespace":
+                namespace = v.decode("latin-1")
+            elif k == b"x-deadline-ms":
+                deadline = v.decode("latin-1")
+        key = api_key_of(api_key, auth)
+        try:
+            body = await read_guarded_body(fs, key, length, receive)
+        except (Unauthorized, PayloadTooLarge) as exc:
+            await send_error(scope, receive, send, exc)
+            return
+        if body is None:  # the client went away
+            return
+        try:
+            # orjson is ~4x faster, but builds a document tape first: on a large body it allocates twice
+            # what the stdlib parser does, and api.limits promises parsing costs a small multiple of the body
+            doc = orjson.loads(body) if len(body) <= _ORJSON_MAX else json.loads(body)
+        except ValueError:  # invalid JSON or UTF-8: the route answers it
+            doc = None
+        ok_deadline, deadline_ms = _deadline_header(deadline)
+        answer: Any
+        if path == FEAST_PATH and ok_deadline and _feast_ok(doc):
+            answer = feast_answer(
+                fs,
+                entities=doc["entities"],
+                features=doc.get("features"),
+                feature_service=doc.get("feature_service"),
+                full_feature_names=doc.get("full_feature_names", False),
+                api_key=key,
+                namespace=namespace,
+                deadline_ms=deadline_ms,
+                arrival=arrival,
+            )
+        elif path == NATIVE_PATH and _native_ok(doc):
+            answer = native_answer(
+                fs,
+                entities=doc["entities"],
+                features=doc.get("features"),
+                feature_service=doc.get("feature_service"),
+                request_data=doc.get("request_data", {}),
+                namespace=doc.get("namespace"),
+                deadline_ms=doc.get("deadline_ms"),
+                api_key=key,
+                arrival=arrival,
+            )
+        else:  # not well-formed: the route answers it (pydantic's 422 with every bad field)
+            await self.fallback(scope, replay_body(body, receive), send)
+            return
+        try:
+            content, headers = await answer
+        except Exception as exc:  # the module's error rule: exception_answer sorts it
+            response = exception_answer(fs, "POST", path, exc)
+            await response(scope, receive, send)
+            return
+        await _send_json(send, content, headers)
+
+
+async def _send_json(send: Send, content: bytes, headers: Headers) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [_JSON, (b"content-length", b"%d" % len(content)), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
