@@ -308,7 +308,8 @@ def main() -> None:
             continue
         print(
             f"ours vs {engine}: {res['wall_s'] / ours['wall_s']:.1f}x faster (wall), "
-            f"{res['cpu_s'] / ours['cpu_s']:.1f}x less CPU, {ours['peak_rss_mb'] / res['peak_rss_mb']:.2f}x the peak RSS"
+            f"{res['cpu_s'] / ours['cpu_s']:.1f}x less CPU, "
+            f"{ours['peak_rss_mb'] / res['peak_rss_mb']:.2f}x the peak RSS"
         )
 
 
