@@ -18,8 +18,10 @@ streamed rows, ``feature_time + watermark delay`` for backfilled ones (``created
 not after ``feature_time``). Online writes are monotonic, so a row that became available after a
 row with a greater ``feature_time`` never became visible; those rows are dropped before the join.
 
-Label rows keep their order and count (duplicates included): each carries its row number and
-the result is scattered back by it.
+Each view is its own ASOF query over the label keys (one query chaining the joins carried every
+earlier view's columns through each later sort: 2x the peak memory). Label rows keep their order
+and count (duplicates included): each carries its row number and every view's result is
+scattered back by it.
 """
 
 from __future__ import annotations
