@@ -302,6 +302,15 @@ def main() -> None:
         rss = f"{res['peak_rss_mb']:.0f}" if "peak_rss_mb" in res else "-"
         cpu = f"{res['cpu_s']:.2f}" if "cpu_s" in res else "-"
         print(f"| {engine} | {size} | {nl:,} | {nr * len(VIEWS):,} | {wall} | {cpu} | {rss} |")
+    ours = next((r for e, _, r in results if e == "ours" and "wall_s" in r), None)
+    for engine, size, res in results:
+        if engine == "ours" or ours is None or "wall_s" not in res or size != args.size:
+            continue
+        print(
+            f"ours vs {engine}: {res['wall_s'] / ours['wall_s']:.1f}x faster (wall), "
+            f"{res['cpu_s'] / ours['cpu_s']:.1f}x less CPU, "
+            f"{ours['peak_rss_mb'] / res['peak_rss_mb']:.2f}x the peak RSS"
+        )
 
 
 if __name__ == "__main__":

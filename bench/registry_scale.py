@@ -4,27 +4,36 @@ Generates V views x F features (TUMBLE aggregates over the demo's clicks source)
 N namespaces, then measures: the first apply (every view planned by Flink), a second apply
 (nothing changed: no planner), loading the registry, and resolving every feature reference.
 
-    .venv/bin/python bench/registry_scale.py [--views 100] [--features 50] [--namespaces 2]
+Baseline in the same run (``--baseline-views N``, default 10): N more views with SQL not seen
+before, each planned both ways in turn on the same JVM — by ``FlinkPlanner.output_columns`` and
+by the code before issue 14 (Flink's default code splitting, the schema read column by column
+over py4j, no reuse) — so both see the same load; it prints ms/view of each and the ratio.
+
+    .venv/bin/python bench/registry_scale.py [--views 100] [--features 50] [--namespaces 2] [--baseline-views 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from featurestream.apply import apply
+from featurestream.apply import apply, load_repo
 from featurestream.config import load_config
-from featurestream.jobs.planner import FlinkPlanner
+from featurestream.definitions import Column, FeatureView
+from featurestream.jobs.planner import FlinkPlanner, _columns_one_by_one
 from featurestream.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _view(i: int, n_features: int) -> str:
-    feats = ",\n".join(f"    {'SUM(amount)' if j % 2 else 'COUNT(*)'} * {j + 1} AS f{j}" for j in range(n_features))
+def _view(i: int, n_features: int, salt: int = 0) -> str:
+    feats = ",\n".join(
+        f"    {'SUM(amount)' if j % 2 else 'COUNT(*)'} * {j + 1 + salt} AS f{j}" for j in range(n_features)
+    )
     return (
         f"-- name: view_{i}\n-- version: 1\n-- entities: user_id\n-- ttl: 1d\n"
         f"SELECT\n    user_id,\n    window_end AS feature_time,\n{feats}\n"
@@ -33,12 +42,52 @@ def _view(i: int, n_features: int) -> str:
     )
 
 
+def _before_issue_14(planner: FlinkPlanner, view: FeatureView) -> list[Column]:
+    """What ``output_columns`` did before issue 14: Flink's default code splitting, the schema read
+    column by column over py4j, and no reuse of an earlier plan."""
+    conf = planner.t_env.get_config()
+    conf.set("table.generated-code.max-length", "4000")
+    try:
+        table = planner.t_env.sql_query(view.sql)
+        columns = _columns_one_by_one(table._j_table.getResolvedSchema())
+        table.explain()
+    finally:
+        conf.set("table.generated-code.max-length", str(2**31 - 1))
+    return columns
+
+
+def _baseline(planner: FlinkPlanner, root: Path, n_views: int, n_features: int) -> tuple[float, float]:
+    """ms/view of (output_columns, the code before issue 14) on the same fresh views, interleaved."""
+    features = root / "sql" / "features"
+    shutil.rmtree(features)
+    features.mkdir()
+    for i in range(n_views):
+        (features / f"view_{i}.sql").write_text(_view(i, n_features, salt=1000))
+    (root / "featurestream.yaml").write_text("namespace: baseline\nregistry_path: registry.json\n")
+    repo = load_repo(load_config(root, env={}))
+    sources = {s.name: s for s in repo.sources}
+    now = before = 0.0
+    for v in repo.views:
+        for name in v.sources:
+            planner.register_source(sources[name], v)
+        t0 = time.perf_counter()
+        old = _before_issue_14(planner, v)
+        before += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        new = planner.output_columns(v)
+        now += time.perf_counter() - t0
+        assert new == old, (new, old)
+    return now / n_views * 1000, before / n_views * 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--views", type=int, default=100)
     ap.add_argument("--features", type=int, default=50)
     ap.add_argument("--namespaces", type=int, default=2)
+    ap.add_argument("--baseline-views", type=int, default=10)
     args = ap.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "sql" / "features").mkdir(parents=True)
@@ -49,12 +98,14 @@ def main() -> None:
         planner = FlinkPlanner(load_config(REPO))
         t_jvm = time.perf_counter() - t0
         first = again = 0.0
+        per_ns: list[float] = []
         for n in range(args.namespaces):
             (root / "featurestream.yaml").write_text(f"namespace: ns{n}\nregistry_path: registry.json\n")
             cfg = load_config(root, env={})
             t0 = time.perf_counter()
             result = apply(cfg, planner=planner)
-            first += time.perf_counter() - t0
+            per_ns.append(time.perf_counter() - t0)
+            first += per_ns[-1]
             assert len(result.new_views) == args.views
             t0 = time.perf_counter()
             result = apply(cfg, planner=planner)
@@ -68,15 +119,24 @@ def main() -> None:
         for n in range(args.namespaces):
             assert len(reg.resolve(f"ns{n}", refs)) == len(refs)
         t_resolve = time.perf_counter() - t0
+        base_now, base_before = _baseline(planner, root, args.baseline_views, args.features)
     total = args.views * args.features * args.namespaces
     print(f"| {total:,} features ({args.views} views x {args.features} x {args.namespaces} namespaces) | seconds |")
     print("|---|---|")
     print(f"| start Flink's planner (JVM) | {t_jvm:.1f} |")
     per_view_ms = first / (args.views * args.namespaces) * 1000
-    print(f"| first apply, every view planned by Flink | {first:.1f} ({per_view_ms:.0f} ms/view) |")
+    each = ", ".join(f"{t:.1f}" for t in per_ns)
+    print(
+        f"| first apply, every view planned by Flink | {first:.1f} ({per_view_ms:.0f} ms/view; per namespace {each}) |"
+    )
     print(f"| second apply, nothing changed | {again:.2f} |")
     print(f"| load the registry | {t_load:.3f} |")
     print(f"| resolve all {total:,} references | {t_resolve:.3f} ({t_resolve / total * 1e6:.1f} us each) |")
+    print(
+        f"| baseline, {args.baseline_views} new views planned both ways in turn | {base_now:.0f} ms/view now, "
+        f"{base_before:.0f} ms/view before issue 14: {base_before / base_now:.1f}x |"
+    )
+    print(f"\nload average before/after: {load_before} / {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ streamed rows, ``feature_time + watermark delay`` for backfilled ones (``created
 not after ``feature_time``). Online writes are monotonic, so a row that became available after a
 row with a greater ``feature_time`` never became visible; those rows are dropped before the join.
 
-Label rows keep their order and count (duplicates included): each carries its row number and
-the result is scattered back by it.
+Each view is its own ASOF query over the label keys (one query chaining the joins carried every
+earlier view's columns through each later sort: 2x the peak memory). Label rows keep their order
+and count (duplicates included): each carries its row number and every view's result is
+scattered back by it.
 """
 
 from __future__ import annotations
@@ -116,15 +118,16 @@ _LABEL_ORDER = f"epoch_us({_T})::HUGEINT * {_HIGH} + 18446744073709551615"  # (t
 _ARROW_TO_DUCK = {"string": "VARCHAR", "large_string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER"}
 
 
-def _view_cte(
+def _view_query(
     con: duckdb.DuckDBPyConnection,
     config: Config,
-    i: int,
     req: ViewRequest,
+    labels: pa.Table,
     lo: datetime,
     hi: datetime,
     as_served: bool,
-) -> tuple[str, dict[str, str]]:
+) -> str:
+    """One view's ASOF join: ``(label row, joined feature_time in epoch µs, features...)``."""
     view = req.view
     select = view_select(
         con,
@@ -134,11 +137,13 @@ def _view_cte(
         end=(hi + timedelta(days=1)).date(),
         time_range=(lo, hi),
     )
+    ktypes = _key_types(con, select, view.entities)
     keys = ", ".join(quote(k) for k in view.entities)
     feats = ", ".join(quote(f) for f, _ in req.columns)
     created = "coalesce(created_at, TIMESTAMP '-infinity')"
     if not as_served:
-        body = f"SELECT {keys}, feature_time AS __ft, {_PACKED_ORDER} AS __ord, {feats} FROM ({select})"
+        body = f"SELECT {keys}, epoch_us(feature_time) AS __ft, {_PACKED_ORDER} AS __ord, {feats} FROM ({select})"
+        label_order = _LABEL_ORDER
     else:
         avail = (
             "CASE WHEN created_at IS NOT NULL AND created_at > feature_time THEN created_at "
@@ -146,19 +151,28 @@ def _view_cte(
         )
         ordered = f"{{'a': __avail, 'b': feature_time, 'c': {created}}}"
         body = (
-            f"SELECT {keys}, feature_time AS __ft, {ordered} AS __ord, {feats} FROM ("
+            f"SELECT {keys}, epoch_us(feature_time) AS __ft, {ordered} AS __ord, {feats} FROM ("
             f"SELECT *, {avail} AS __avail FROM ({select})) "
             f"QUALIFY coalesce({{'b': feature_time, 'c': {created}}} >= max({{'b': feature_time, 'c': {created}}}) "
             f"OVER (PARTITION BY {keys} ORDER BY {ordered} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), true)"
         )
-    return f"f{i} AS ({body})", _key_types(con, select, view.entities)
+        # make_timestamp(epoch_us(..)): the UTC wall clock by arithmetic (a cast from TIMESTAMPTZ goes through ICU)
+        label_order = f"{{'a': make_timestamp(epoch_us({_T})), 'b': TIMESTAMP 'infinity', 'c': TIMESTAMP 'infinity'}}"
+    on = " AND ".join(_key_match(labels, k, ktypes.get(k, "VARCHAR")) for k in view.entities)
+    outs = ", ".join(
+        [f"l.{_ROW}", "f.__ft", *(f"f.{quote(f)} AS {quote(f'__c{j}')}" for j, (f, _) in enumerate(req.columns))]
+    )
+    return (
+        f"WITH l AS (SELECT {_ROW}, {keys}, {label_order} AS __ord_l FROM __fs_labels), f AS ({body}) "
+        f"SELECT {outs} FROM l ASOF LEFT JOIN f ON {on} AND l.__ord_l >= f.__ord"
+    )
 
 
-def _key_match(label: pa.Table, key: str, ktype: str, i: int) -> str:
-    """``l.key = f<i>.key``; TRY_CAST the label side only when its type differs from the view's."""
+def _key_match(label: pa.Table, key: str, ktype: str) -> str:
+    """``l.key = f.key``; TRY_CAST the label side only when its type differs from the view's."""
     same = _ARROW_TO_DUCK.get(str(label.schema.field(key).type)) == ktype
     left = f"l.{quote(key)}" if same else f"TRY_CAST(l.{quote(key)} AS {ktype})"
-    return f"{left} = f{i}.{quote(key)}"
+    return f"{left} = f.{quote(key)}"
 
 
 def pit_join(
@@ -190,55 +204,57 @@ def pit_join(
     if n == 0 or not requests:
         report.seconds = time.perf_counter() - started
         return pa.table({}), report
-    tcol = labels[time_column]
+    tcol = labels[time_column].cast(UTC_US)
     mm = pc.min_max(tcol).as_py()
     t_min, t_max = mm["min"].replace(tzinfo=None), mm["max"].replace(tzinfo=None)
     base = pa.table(
         {
             _ROW: pa.array(np.arange(n, dtype=np.int64)),
-            _T: tcol.cast(UTC_US),
+            _T: tcol,
             **{k: labels[k] for k in keys_needed},
         }
     )
+    t_us = tcol.cast(pa.int64()).to_numpy()
+    columns: dict[str, pa.ChunkedArray | pa.Array] = {}
     con.register("__fs_labels", base)
     try:
-        ctes, joins, outs = [], [], [f"l.{_ROW}"]
-        for i, req in enumerate(requests):
-            cte, ktypes = _view_cte(con, config, i, req, t_min - req.max_age, t_max, as_served)
-            ctes.append(cte)
-            on = " AND ".join(_key_match(base, k, ktypes.get(k, "VARCHAR"), i) for k in req.view.entities)
-            joins.append(f"ASOF LEFT JOIN f{i} ON {on} AND l.__ord_l >= f{i}.__ord")
-            outs.append(f"f{i}.__ft AS __ft{i}")
-            outs += [f"f{i}.{quote(f)} AS {quote(f'__c{i}_{j}')}" for j, (f, _) in enumerate(req.columns)]
-        if as_served:
-            order_expr = f"{{'a': CAST({_T} AS TIMESTAMP), 'b': TIMESTAMP 'infinity', 'c': TIMESTAMP 'infinity'}}"
-        else:
-            order_expr = _LABEL_ORDER
-        label_cte = f"l AS (SELECT *, {order_expr} AS __ord_l FROM __fs_labels)"
-        sql = f"WITH {label_cte}, {', '.join(ctes)} SELECT {', '.join(outs)} FROM l {' '.join(joins)}"
-        raw = con.sql(sql).to_arrow_table()
+        for req in requests:
+            sql = _view_query(con, config, req, base, t_min - req.max_age, t_max, as_served)
+            raw = con.sql(sql).to_arrow_table()
+            _scatter(raw, req, t_us, n, columns, report)
     finally:
         con.unregister("__fs_labels")
-    position = np.empty(n, dtype=np.int64)
-    position[raw[_ROW].to_numpy()] = np.arange(n, dtype=np.int64)
-    raw = raw.take(pa.array(position))
-    t_naive = base[_T].cast(pa.timestamp("us"))
-    columns: dict[str, pa.ChunkedArray] = {}
-    for i, req in enumerate(requests):
-        ft = raw[f"__ft{i}"].cast(pa.timestamp("us"))
-        lower = pc.subtract(t_naive, pa.scalar(req.max_age, pa.duration("us")))
-        valid = pc.fill_null(pc.and_(pc.greater(ft, lower), pc.less_equal(ft, t_naive)), False)
-        has_row = int(pc.sum(pc.is_valid(ft)).as_py() or 0)
-        matched = int(pc.sum(valid).as_py() or 0)
-        leaked = int(pc.sum(pc.fill_null(pc.greater(ft, t_naive), False)).as_py() or 0)
-        report.views.append(ViewReport(req.view.ref, n, matched, has_row - matched, n - has_row, leaked))
-        for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
-            col = raw[f"__c{i}_{j}"]
-            columns[out] = _fill(col, valid, default, out)
-        if req.feature_time_column:
-            columns[req.feature_time_column] = pc.if_else(valid, ft, pa.scalar(None, ft.type)).cast(UTC_US)
     report.seconds = time.perf_counter() - started
     return pa.table(columns), report
+
+
+def _scatter(
+    raw: pa.Table,
+    req: ViewRequest,
+    t_us: np.ndarray,
+    n: int,
+    columns: dict[str, pa.ChunkedArray | pa.Array],
+    report: JoinReport,
+) -> None:
+    """Put one view's joined rows back in label order; TTL bound, defaults, match counts."""
+    position = np.empty(n, dtype=np.int64)
+    position[raw[_ROW].to_numpy()] = np.arange(n, dtype=np.int64)
+    take = pa.array(position)
+    ft_arr = raw["__ft"].take(take)
+    has = pc.is_valid(ft_arr).to_numpy(zero_copy_only=False)
+    ft = pc.fill_null(ft_arr, 0).to_numpy()
+    age = req.max_age // timedelta(microseconds=1)
+    valid_np = has & (ft > t_us - age) & (ft <= t_us)
+    has_row = int(has.sum())
+    matched = int(valid_np.sum())
+    leaked = int((has & (ft > t_us)).sum())
+    report.views.append(ViewReport(req.view.ref, n, matched, has_row - matched, n - has_row, leaked))
+    valid = pa.chunked_array([pa.array(valid_np)])
+    for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
+        columns[out] = _fill(raw[f"__c{j}"].take(take), valid, default, out)
+    if req.feature_time_column:
+        kept = pc.if_else(valid, ft_arr, pa.scalar(None, pa.int64()))
+        columns[req.feature_time_column] = kept.cast(pa.timestamp("us")).cast(UTC_US)
 
 
 def _fill(col: pa.ChunkedArray, valid: pa.ChunkedArray, default: object, name: str) -> pa.ChunkedArray:

@@ -218,3 +218,34 @@ def test_registry_resolution_at_catalog_scale(tmp_path: Path) -> None:
         reg2.resolve("e", ["view_0:f0"])
     doc = json.loads((tmp_path / "registry.json").read_text())
     assert doc["revision"] == 1
+
+
+def test_schema_read_in_one_string_matches_column_by_column(planner) -> None:  # type: ignore[no-untyped-def]
+    """The one-string read of a ResolvedSchema gives what asking column by column gives, for awkward
+    names and types (commas inside types, nested rows, quoted names, NOT NULL, time attributes)."""
+    from featurestream.jobs.planner import _columns_one_by_one, _resolved_columns
+
+    table = planner.t_env.sql_query(
+        "SELECT CAST(1.5 AS DECIMAL(10, 2)) AS `d, e`, ARRAY[1, 2] AS `a``b`, "
+        "CAST(NULL AS ROW<x INT, `y z` STRING>) AS r, MAP['k', 1.0] AS m, 'v' AS `with space`, "
+        "CAST(NULL AS TIMESTAMP_LTZ(3)) AS t, 42 AS n"
+    )
+    schema = table._j_table.getResolvedSchema()
+    fast = _resolved_columns(schema)
+    assert fast == _columns_one_by_one(schema)
+    assert [c.name for c in fast] == ["d, e", "a`b", "r", "m", "with space", "t", "n"]
+    assert fast[0].dtype == "DECIMAL(10, 2)" and not fast[0].nullable
+
+
+def test_second_namespace_reuses_plans_of_identical_definitions(repo: Config, planner) -> None:  # type: ignore[no-untyped-def]
+    first = apply(repo, planner=planner)
+    (repo.root / "featurestream.yaml").write_text("namespace: t2\nregistry_path: registry.json\n")
+    other = load_config(repo.root, env={})
+    second = apply(other, planner=planner)
+    assert {v.name: v.features for v in first.new_views} == {v.name: v.features for v in second.new_views}
+    assert {v.namespace for v in second.new_views} == {"t2"}
+    # a changed definition is planned again, and Flink still rejects what it rejects
+    path = repo.root / "sql" / "features" / "card_spend_1h.sql"
+    path.write_text(path.read_text().replace("MAX(amount)", "MAX(no_such_column)").replace("version: 1", "version: 2"))
+    with pytest.raises(ApplyError, match=r"card_spend_1h.sql:\d+.*no_such_column"):
+        apply(other, planner=planner)
