@@ -1,7 +1,8 @@
 """The online half of a feature job: a vectorised PyFlink UDF that writes rows to Redis.
 
 Each Arrow batch the UDF receives is written synchronously, in one pipeline, before the UDF
-returns. Nothing is buffered across calls, so when Flink flushes the Python operator's bundle
+returns, as columns (:meth:`online.store.RedisOnlineStore.write_columns`: the pandas Series go to
+Arrow and are encoded a column at a time, never a Python object per value). Nothing is buffered across calls, so when Flink flushes the Python operator's bundle
 at a checkpoint barrier every row before the barrier is already in Redis; rows after it are
 replayed after a crash and the monotonic, idempotent writer makes the replay harmless.
 """
@@ -46,21 +47,13 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str, passw
         def eval(self, *cols: Any) -> Any:
             import pandas as pd
 
-            n = len(cols[0])
-            frame = pd.DataFrame(dict(zip(self.columns, cols, strict=True)))
-            for col in (FEATURE_TIME, CREATED_AT):
-                ts = pd.to_datetime(frame[col])
-                frame[col] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
-            rows = frame.to_dict("records")
-            for row in rows:
-                for k, v in row.items():
-                    if hasattr(v, "tolist"):
-                        row[k] = v.tolist()
-                    elif v is pd.NaT or (isinstance(v, float) and v != v):
-                        row[k] = None
-            stats = self.store.write_rows(self.view, rows)
+            data = dict(zip(self.columns, cols, strict=True))
+            for col in (FEATURE_TIME, CREATED_AT):  # Flink's TIMESTAMP(3) arrives naive, in UTC
+                ts = pd.to_datetime(data[col])
+                data[col] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+            stats = self.store.write_columns(self.view, data)
             self.metric.inc(stats.written)
-            return pd.Series([1] * n, dtype="int64")
+            return pd.Series(1, index=range(len(cols[0])), dtype="int64")
 
         def close(self) -> None:
             if self.store is not None:
