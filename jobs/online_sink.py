@@ -2,9 +2,10 @@
 
 Each Arrow batch the UDF receives is written synchronously, in one pipeline, before the UDF
 returns, as columns (:meth:`online.store.RedisOnlineStore.write_columns`: the pandas Series go to
-Arrow and are encoded a column at a time, never a Python object per value). Nothing is buffered across calls, so when Flink flushes the Python operator's bundle
-at a checkpoint barrier every row before the barrier is already in Redis; rows after it are
-replayed after a crash and the monotonic, idempotent writer makes the replay harmless.
+Arrow and are encoded a column at a time, never a Python object per value). Nothing is buffered
+across calls, so when Flink flushes the Python operator's bundle at a checkpoint barrier every row
+before the barrier is already in Redis; rows after it are replayed after a crash and the monotonic,
+idempotent writer makes the replay harmless.
 """
 
 from __future__ import annotations

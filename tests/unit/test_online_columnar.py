@@ -95,7 +95,7 @@ def test_numpy_and_pandas_columns_encode_as_their_python_values() -> None:
 
 def test_entities_single_and_composite() -> None:
     a = [*SEPARATORS, None]
-    b = list(range(len(a) - 1)) + [None]
+    b = [*range(len(a) - 1), None]
     expected = [encode_entity((x, y)) for x, y in zip(a, b, strict=True)]
     assert encode_entities([as_column(pa.array(a)), as_column(pa.array(b))]).to_pylist() == expected
     assert encode_entities([as_column(a), as_column(b)]).to_pylist() == expected
@@ -146,10 +146,8 @@ def test_join_and_framing_match_redis_py() -> None:
     assert blobs.to_pylist() == [b"1\x009\x001.5", b'2\x009\x00"x"']
     fk, fb = frame(keys), frame(blobs)
     header = [b"60000", b"1", b"f"]
-    ours = b"".join(
-        [command_head(3 + 3 + 4, arg(b"EVAL"), arg(b"return 1"), arg(2)), fk.span(0, 2), *map(arg, header)]
-        + [fb.span(0, 2)]
-    )
+    head = command_head(3 + 3 + 4, arg(b"EVAL"), arg(b"return 1"), arg(2))
+    ours = b"".join([head, fk.span(0, 2), *map(arg, header), fb.span(0, 2)])
     theirs = b"".join(
         RedisPyConnection().pack_command("EVAL", "return 1", 2, *keys.to_pylist(), *header, *blobs.to_pylist())
     )
