@@ -54,6 +54,8 @@ def as_column(values: Any) -> Column:
     if isinstance(values, list | tuple):
         return list(values)
     try:
+        if not isinstance(values, np.ndarray) and isinstance(getattr(values, "dtype", None), np.dtype):
+            values = values.to_numpy()  # a pandas Series of a numpy dtype: Arrow converts the array faster
         arr = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
         return _pylist(values)

@@ -3,19 +3,38 @@
 Invariants (every caller relies on them):
 
 * **Shape** — one hash per ``(namespace, view, version, entity)``, key and values as in
-  :mod:`online.keys`. A row is a mapping with every entity column of the view, ``feature_time``
-  (timezone-aware ``datetime`` or epoch ms UTC), every feature of the view, and optionally
-  ``created_at`` (same types; defaults to the write time).
-* **Monotonic and idempotent** — a row is applied only when no stored row has a newer
-  ``feature_time`` (ties overwrite), atomically per key in a Lua script, so re-delivered or
-  out-of-order batches converge to the newest row whatever the order of arrival.
+  :mod:`online.keys`. A row has every entity column of the view, ``feature_time`` (timezone-aware
+  timestamp or epoch ms UTC), every feature of the view, and optionally ``created_at`` (same types;
+  a null or missing one is the write time). Rows come as columns (:meth:`write_columns`: Arrow,
+  numpy, pandas or lists, encoded a column at a time by :mod:`online.columnar`) or as mappings
+  (:meth:`write_rows`, a thin adapter over it); both store the same bytes for the same values.
+* **Monotonic and idempotent: the write rule** — atomically per key, in one Lua script
+  (:data:`online.scripts.WRITE_LUA`), a row is applied when the key holds
+
+  - no row, or
+  - a row with an older ``feature_time``, or
+  - a row with the same ``feature_time`` and a ``created_at`` no newer than the row's (or none).
+
+  So an older row never replaces a newer one; a replay of a row (same ``feature_time`` and
+  ``created_at``) is applied again and changes nothing; at an equal ``feature_time`` the latest
+  computation wins, the same row the offline point-in-time join picks (ties: latest
+  ``created_at``), so online and training agree on ties too. Within one batch rows apply in order,
+  so re-delivered or out-of-order batches converge to the same row whatever the arrival order.
+
+  What the rule does **not** do: judge whether a row is complete. A job restarted on empty state
+  (``--fresh``, lost checkpoints) that re-emits a window it saw only part of writes that partial
+  row with a *newer* ``created_at``, and it wins the tie. The rule protects the newest
+  computation against older ones (an old ``materialize`` or backfill over a newer stream row, a
+  slow duplicate writer); keeping partial windows out is the job's side (a fresh start must not
+  emit a window that began before its first event), not something a stored timestamp can decide.
 * **Expiry** — each written key expires the view's ``ttl`` after the write; a skipped write does
   not extend the key's life.
-* **One round trip per batch** — rows go in chunks of ``chunk_rows`` per script call, and the calls
-  of ``pipeline_chunks`` chunks share one pipeline (the bulk path: hundreds of thousands of rows/s).
-  On Redis Cluster a chunk is split per slot (a script touches one slot) and the calls are sent as
-  one pipeline per node (:mod:`online.cluster`); reads are one cluster pipeline, one round trip
-  per node.
+* **Few round trips per batch** — rows go in chunks of ``chunk_rows`` per script call, and
+  ``pipeline_chunks`` chunks make one batch sent as one buffer; the next batch is encoded and sent
+  before the previous one's replies are read (:mod:`online.resp`), so client and server work at
+  once. On Redis Cluster rows are grouped per slot (a script touches one slot) and each batch's
+  calls go as one pipeline per node (:mod:`online.cluster`); reads are one cluster pipeline, one
+  round trip per node.
 """
 
 from __future__ import annotations
