@@ -130,6 +130,16 @@ def _sink(view: FeatureView, redis_url: str) -> Any:
     return fn
 
 
+def _calibration() -> float:
+    """ns per ``repr(float)`` in this process now: how fast this shared machine runs at the moment
+    (about 100-200 ns on an idle core; ×10 means every figure of the run is ×10 too)."""
+    xs = [i * 0.37 for i in range(200_000)]
+    t = time.perf_counter()
+    for x in xs:
+        repr(x)
+    return (time.perf_counter() - t) / len(xs) * 1e9
+
+
 def _measure(client: redis.Redis, fn: Callable[[], object], n: int) -> dict[str, float]:
     client.config_resetstat()
     s_cpu, c_cpu, t = _server_cpu(client), time.process_time(), time.perf_counter()
@@ -201,7 +211,8 @@ def main() -> None:
 
         print(
             f"{args.views} views x {args.entities:,} entities x {args.features} float features = {n:,} view-rows; "
-            f"chunk_rows={store.chunk_rows} pipeline_chunks={store.pipeline_chunks}; load average {os.getloadavg()}"
+            f"chunk_rows={store.chunk_rows} pipeline_chunks={store.pipeline_chunks}; load average {os.getloadavg()}; "
+            f"repr(float) {_calibration():.0f} ns"
         )
         print(
             f"{'path':<12} {'case':<9} {'wall s':>7} {'rows/s':>10} {'÷ floor':>8} "
@@ -228,7 +239,7 @@ def main() -> None:
             check = store.read(views[-1], [(f"u{args.entities - 1}",)])[0]
             want = tables[-1].column("f0")[args.entities - 1].as_py()
             assert check is not None and check.values["f0"] == want, (name, check)
-    print(f"load average after: {os.getloadavg()}")
+    print(f"load average after: {os.getloadavg()}; repr(float) {_calibration():.0f} ns")
 
 
 if __name__ == "__main__":
