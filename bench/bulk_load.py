@@ -132,7 +132,7 @@ def _sink(view: FeatureView, redis_url: str) -> Any:
 
 def _calibration() -> float:
     """ns per ``repr(float)`` in this process now: how fast this shared machine runs at the moment
-    (about 100-200 ns on an idle core; ×10 means every figure of the run is ×10 too)."""
+    (about 100-200 ns on an idle core; ten times that means every figure of the run is slowed as much)."""
     xs = [i * 0.37 for i in range(200_000)]
     t = time.perf_counter()
     for x in xs:
