@@ -18,7 +18,7 @@ call per value. The rule it keeps, checked value by value in ``tests/unit/test_o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -75,7 +75,10 @@ def _pylist(values: Any) -> list[Any]:
 def encode_values(col: Column) -> pa.Array:
     """Element ``i`` is ``encode_value`` of value ``i`` (see the module rule); a binary array."""
     if isinstance(col, list):
-        return pa.array([encode_value(v) for v in col], pa.binary())
+        typed = _typed(col)
+        if typed is None:
+            return _each(encode_value, col)
+        col = typed
     t = col.type
     if pa.types.is_float32(t) or pa.types.is_float64(t):
         # nulls become NaN, which orjson writes as null, exactly like None
@@ -93,7 +96,46 @@ def encode_values(col: Column) -> pa.Array:
         return pa.array([b"null"] * len(col), pa.binary())
     if pa.types.is_timestamp(t) and t.unit == "ns":  # to_pylist would give pd.Timestamp, not a datetime
         col = col.cast(pa.timestamp("us", t.tz), safe=False)
-    return pa.array([encode_value(v) for v in col.to_pylist()], pa.binary())
+    return _each(encode_value, col.to_pylist())
+
+
+def _each(encode: Callable[[Any], bytes], values: list[Any]) -> pa.Array:
+    """``encode`` of every value, as one binary array. The bytes are copied into one buffer as they
+    come: keeping a list of orjson's results costs several times the encoding (each result pins a
+    freshly allocated buffer; measured 2.2 us against 0.4 us a value)."""
+    buf = bytearray()
+    offsets = [0]
+    extend, append = buf.extend, offsets.append
+    for v in values:
+        extend(encode(v))
+        append(len(buf))
+    large = len(buf) >= 2**31
+    return pa.Array.from_buffers(
+        pa.large_binary() if large else pa.binary(),
+        len(values),
+        [None, pa.py_buffer(np.array(offsets, dtype=np.int64 if large else np.int32)), pa.py_buffer(buf)],
+    )
+
+
+_PY_TYPES = {float: pa.float64(), int: pa.int64(), bool: pa.bool_(), str: pa.string()}
+
+
+def _typed(values: list[Any]) -> pa.Array | None:
+    """A list whose values are all of one plain type (float, int within int64, bool, str) as an
+    Arrow array of that type, which encodes to the same bytes value by value; else None."""
+    if not values:
+        return None
+    kind = _PY_TYPES.get(type(values[0]))
+    if kind is None or not all(type(v) is type(values[0]) for v in values):
+        return None
+    try:
+        return pa.array(values, kind)
+    except (OverflowError, pa.ArrowInvalid):
+        return None
+
+
+def _entity_text(value: Any) -> bytes:
+    return encode_entity((value,)).encode()
 
 
 def _numbers(values: np.ndarray, nulls: pa.Array | None) -> pa.Array:
@@ -130,7 +172,10 @@ def encode_entities(cols: Sequence[Column]) -> pa.Array:
 
 def _entity_part(col: Column) -> pa.Array:
     if isinstance(col, list):
-        return pa.array([encode_entity((v,)) for v in col], pa.string())
+        typed = _typed(col)
+        if typed is None or pa.types.is_floating(typed.type) or pa.types.is_boolean(typed.type):
+            return _each(_entity_text, col).cast(pa.string())
+        col = typed
     t = col.type
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t):
         s = col.cast(pa.string())
@@ -139,7 +184,7 @@ def _entity_part(col: Column) -> pa.Array:
         if pa.types.is_integer(t) or not pc.any(pc.match_substring_regex(s, r"[\\|]")).as_py():
             return s
         return pc.replace_substring(pc.replace_substring(s, "\\", "\\\\"), "|", "\\|")
-    return pa.array([encode_entity((v,)) for v in col.to_pylist()], pa.string())
+    return _each(_entity_text, col.to_pylist()).cast(pa.string())
 
 
 # ----------------------------------------------------------------------------------------- times
@@ -152,6 +197,9 @@ def epoch_ms(col: Column, name: str, *, default: int | None = None, first_row: i
     ``name`` and the first bad row (counted from ``first_row``).
     """
     if isinstance(col, list):
+        typed = _typed(col)
+        if typed is not None and pa.types.is_integer(typed.type):
+            return typed.to_numpy()
         return np.fromiter(
             (_one_ms(v, name, first_row + i, default) for i, v in enumerate(col)), dtype=np.int64, count=len(col)
         )

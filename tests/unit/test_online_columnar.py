@@ -74,6 +74,27 @@ def test_random_strings_and_entities(values: list[str | None]) -> None:
     assert encode_entities([col]).to_pylist() == [encode_entity((v,)) for v in values]
 
 
+@given(
+    st.one_of(
+        st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=30),
+        st.lists(st.integers(), max_size=30),  # beyond int64 too: those stay Python ints
+        st.lists(st.booleans(), max_size=30),
+        st.lists(st.text(), max_size=30),
+        st.lists(st.one_of(st.integers(), st.booleans(), st.floats(), st.none()), max_size=30),
+    )
+)
+def test_random_python_lists(values: list[Any]) -> None:
+    col = as_column(values)
+    assert encode_entities([col]).to_pylist() == [encode_entity((v,)) for v in values]
+    try:
+        want = _expected(values)
+    except TypeError:  # an integer JSON cannot hold (beyond 64 bits) is refused either way
+        with pytest.raises(TypeError):
+            encode_values(col)
+        return
+    assert encode_values(col).to_pylist() == want
+
+
 def test_lists_keep_each_python_value_as_it_is() -> None:
     mixed = [1, 2.5, "x|y", True, None, [1, 2], {"k": 1}, np.float32(0.1), datetime(2024, 1, 1, tzinfo=UTC)]
     assert encode_values(as_column(mixed)).to_pylist() == _expected(mixed)
