@@ -93,7 +93,12 @@ def _floor_args(view: FeatureView, table: pa.Table) -> list[tuple[bytes, list[by
     return out
 
 
-def _floor(client: redis.Redis, ttl: int, encoded: list[tuple[bytes, list[bytes]]], batch: int) -> None:
+def _floor(client: redis.Redis, ttl: int, encoded: list[list[tuple[bytes, list[bytes]]]], batch: int) -> None:
+    for view_rows in encoded:
+        _floor_one(client, ttl, view_rows, batch)
+
+
+def _floor_one(client: redis.Redis, ttl: int, encoded: list[tuple[bytes, list[bytes]]], batch: int) -> None:
     for s in range(0, len(encoded), batch):
         pipe = client.pipeline(transaction=False)
         for key, flat in encoded[s : s + batch]:
@@ -187,7 +192,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bulk-bench-") as tmp:
         if "floor" in paths:
             encoded = [_floor_args(v, t) for v, t in zip(views, tables, strict=True)]
-            prepared["floor"] = lambda: [_floor(client, ttl, e, args.batch) for e in encoded]
+            prepared["floor"] = lambda: _floor(client, ttl, encoded, args.batch)
         if "columns" in paths:
             prepared["columns"] = lambda: [store.write_columns(v, c) for v, c in zip(views, columns, strict=True)]
         if "columns-par" in paths:
