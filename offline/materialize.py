@@ -1,17 +1,19 @@
 """Bulk-load the latest offline row per entity into the online store (Redis).
 
 The online writer (:class:`online.store.RedisOnlineStore`) is monotonic: a row never overwrites
-a stored row with a newer ``feature_time``, so materializing old data over fresher streamed rows
-is harmless, and re-running is idempotent.
+a stored row with a newer ``feature_time`` (nor, at an equal ``feature_time``, one with a newer
+``created_at``), so materializing old data over fresher streamed rows is harmless, and re-running
+is idempotent. Rows go from DuckDB to the writer as Arrow columns (``write_columns``), never as
+Python objects per value.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
@@ -23,7 +25,7 @@ Progress = Callable[[int, int], None]
 
 
 class OnlineWriter(Protocol):
-    def write_rows(self, view: FeatureView, rows: list[dict[str, object]]) -> object: ...
+    def write_columns(self, view: FeatureView, columns: Mapping[str, Any]) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,9 @@ def materialize(
             progress(0, total)
         reader = con.sql("SELECT * FROM __latest").to_arrow_reader(batch_rows)
         for batch in reader:
-            rows = batch.to_pylist()
-            stats = writer.write_rows(view, rows)
-            written += int(getattr(stats, "written", len(rows)))
-            done += len(rows)
+            stats = writer.write_columns(view, dict(zip(batch.schema.names, batch.columns, strict=True)))
+            written += int(getattr(stats, "written", batch.num_rows))
+            done += batch.num_rows
             if progress:
                 progress(done, total)
     finally:

@@ -1,73 +1,83 @@
 """Running a multi-key script on Redis Cluster: calls grouped per node, one pipeline per node.
 
 The rule it owns: on a cluster a Lua script may touch keys of ONE slot only, so every call handed
-here must already hold keys of one slot (:func:`online.scripts.split_by_slot` does the split).
-The calls are grouped by the master that owns their slot and each master's calls go out as one
-pipeline: one round trip per node, whatever the number of slots. redis-py's cluster pipeline
-refuses EVALSHA, so each node's own client (from the cluster client's pool) runs its pipeline.
+here names the one slot its keys live in (the writer groups rows by slot). The calls are grouped by
+the master that owns their slot and each master's calls go out as one pipeline, all masters first
+sent then read: one round trip per node, whatever the number of slots. redis-py's cluster pipeline
+refuses scripts, so each node's own client (from the cluster client's pool) carries its pipeline,
+framed by :mod:`online.resp`.
 
 When the topology moved under us (MOVED/ASK, a failover, a node that went away) the slot map is
-refreshed and the whole batch sent once more; that is safe because the online writer's script is
-idempotent (a replayed row is a no-op). Callers must not pass non-idempotent scripts.
+refreshed and the calls that failed are sent once more; that is safe because the online writer's
+script is idempotent (a replayed row is a no-op). Callers must not pass non-idempotent scripts.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import AskError, ClusterDownError, MovedError, NoScriptError, TryAgainError
+from redis.exceptions import AskError, ClusterDownError, MovedError, SlotNotCoveredError, TryAgainError
 
-__all__ = ["evalsha_per_node"]
+from featurestream.online.resp import Connection
 
-_TOPOLOGY_ERRORS = (MovedError, AskError, TryAgainError, ClusterDownError, redis.ConnectionError)
+__all__ = ["eval_per_node"]
 
-
-def _node_pipeline(
-    conn: redis.Redis, sha: str, script: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
-) -> list[Any]:
-    for attempt in (0, 1):
-        pipe = conn.pipeline(transaction=False)
-        for keys, argv in calls:
-            pipe.evalsha(sha, len(keys), *keys, *argv)
-        try:
-            return list(pipe.execute())
-        except NoScriptError:
-            if attempt:
-                raise
-            conn.script_load(script)  # this node restarted or flushed its scripts
-    raise AssertionError("unreachable")
+_TOPOLOGY_REPLIES = (MovedError, AskError, TryAgainError, ClusterDownError)
 
 
-def evalsha_per_node(
-    client: RedisCluster, script: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
-) -> list[Any]:
-    """The replies of ``EVALSHA script`` for each ``(keys, argv)`` call, in call order.
+def _node_pipeline(conn: Connection, calls: Sequence[bytes]) -> None:
+    """Send one node's calls as one pipeline (their replies are read after every node was sent)."""
+    conn.send(b"".join(calls), len(calls))
 
-    Every call's keys must share one slot (see the module rule); an empty call list costs nothing.
+
+def eval_per_node(client: RedisCluster, calls: Sequence[tuple[int, bytes]]) -> list[Any]:
+    """The replies of framed script ``calls`` (``(slot, framed command)``), in call order.
+
+    Error replies other than topology moves are returned as their exceptions; a node that cannot be
+    reached twice raises. An empty call list costs nothing.
     """
-    sha = hashlib.sha1(script.encode()).hexdigest()
+    replies: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
     for attempt in (0, 1):
-        by_node: dict[str, tuple[redis.Redis, list[int]]] = {}
-        for i, (keys, _) in enumerate(calls):
-            node = client.get_node_from_key(keys[0])
-            entry = by_node.get(node.name)
-            if entry is None:
-                entry = by_node[node.name] = (client.get_redis_connection(node), [])
-            entry[1].append(i)
-        replies: list[Any] = [None] * len(calls)
+        failed: list[int] = []
+        error: BaseException | None = None
         try:
-            for conn, positions in by_node.values():
-                for i, reply in zip(
-                    positions, _node_pipeline(conn, sha, script, [calls[i] for i in positions]), strict=True
-                ):
-                    replies[i] = reply
+            by_node: dict[str, tuple[Any, list[int]]] = {}
+            for i in todo:
+                node = client.nodes_manager.get_node_from_slot(calls[i][0])
+                by_node.setdefault(node.name, (node, []))[1].append(i)
+        except SlotNotCoveredError as exc:
+            by_node, failed, error = {}, list(todo), exc
+        with ExitStack() as stack:
+            sent: list[tuple[Connection, list[int]]] = []
+            for node, positions in by_node.values():
+                try:
+                    conn = stack.enter_context(Connection(client.get_redis_connection(node)))
+                    _node_pipeline(conn, [calls[i][1] for i in positions])
+                    sent.append((conn, positions))
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    failed += positions
+                    error = exc
+            for conn, positions in sent:
+                try:
+                    for i, reply in zip(positions, conn.read(), strict=True):
+                        if isinstance(reply, _TOPOLOGY_REPLIES):
+                            failed.append(i)
+                            error = reply
+                        else:
+                            replies[i] = reply
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    failed += [i for i in positions if replies[i] is None]
+                    error = exc
+        if not failed:
             return replies
-        except _TOPOLOGY_ERRORS:
-            if attempt:
-                raise
-            client.nodes_manager.initialize()  # re-read the slot map, then resend (idempotent)
+        if attempt:
+            assert error is not None
+            raise error
+        client.nodes_manager.initialize()  # re-read the slot map, then resend what failed (idempotent)
+        todo = sorted(failed)
     raise AssertionError("unreachable")

@@ -14,35 +14,50 @@ __all__ = ["READ_LUA", "WRITE_LUA", "read_args", "split_by_slot"]
 
 # KEYS: one per row. ARGV: ttl_ms, nfeatures, feature names..., then one blob per row:
 # ``ft_ms \0 ct_ms \0 value_1 \0 ... value_n`` (JSON values never hold a raw NUL byte). One argument
-# per row instead of 2n+2 halves the protocol cost, which dominates bulk loads.
-# A row is written only when no stored row is newer (stored _ft <= incoming _ft: ties overwrite),
-# so replays are idempotent and an older row never replaces a newer one. Expiry restarts at write.
+# per row instead of 2n+4 keeps the arguments the server must turn into Lua strings few.
+# The write rule (online.store's docstring): a row is applied when the key holds no row, or a row
+# with an older feature_time, or one with the same feature_time and a created_at no newer than the
+# row's (ties of both overwrite: a replay is idempotent). Expiry restarts at each applied write.
+# The HSET argument table is built once per call and only its values change per row; _ct is read
+# only on a feature_time tie.
 WRITE_LUA = """
 local ttl = tonumber(ARGV[1])
 local nf = tonumber(ARGV[2])
-local names = {}
-for j = 1, nf do names[j] = ARGV[2 + j] end
+local args = {'_ft', '', '_ct', ''}
+for j = 1, nf do args[2 * j + 3] = ARGV[2 + j] end
 local base = nf + 2
 local written = 0
-local find, sub = string.find, string.sub
+local find, sub, call, num = string.find, string.sub, redis.call, tonumber
 for i = 1, #KEYS do
+  local key = KEYS[i]
   local blob = ARGV[base + i]
   local e = find(blob, '\\0', 1, true)
   local ft = sub(blob, 1, e - 1)
-  local cur = redis.call('HGET', KEYS[i], '_ft')
-  if (not cur) or tonumber(cur) <= tonumber(ft) then
-    local s = e + 1
-    e = find(blob, '\\0', s, true)
-    local args = {'_ft', ft, '_ct', sub(blob, s, e - 1)}
+  local s = e + 1
+  e = find(blob, '\\0', s, true)
+  local ct = sub(blob, s, e - 1)
+  local cur = call('HGET', key, '_ft')
+  local apply = not cur
+  if not apply then
+    local a, b = num(cur), num(ft)
+    if a < b then
+      apply = true
+    elseif a == b then
+      local cct = call('HGET', key, '_ct')
+      apply = (not cct) or num(cct) <= num(ct)
+    end
+  end
+  if apply then
+    args[2] = ft
+    args[4] = ct
     s = e + 1
     for j = 1, nf do
       e = find(blob, '\\0', s, true) or 0
-      args[2 * j + 3] = names[j]
       args[2 * j + 4] = sub(blob, s, e - 1)
       s = e + 1
     end
-    redis.call('HSET', KEYS[i], unpack(args))
-    if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+    call('HSET', key, unpack(args))
+    if ttl > 0 then call('PEXPIRE', key, ttl) end
     written = written + 1
   end
 end

@@ -3,50 +3,92 @@
 Invariants (every caller relies on them):
 
 * **Shape** — one hash per ``(namespace, view, version, entity)``, key and values as in
-  :mod:`online.keys`. A row is a mapping with every entity column of the view, ``feature_time``
-  (timezone-aware ``datetime`` or epoch ms UTC), every feature of the view, and optionally
-  ``created_at`` (same types; defaults to the write time).
-* **Monotonic and idempotent** — a row is applied only when no stored row has a newer
-  ``feature_time`` (ties overwrite), atomically per key in a Lua script, so re-delivered or
-  out-of-order batches converge to the newest row whatever the order of arrival.
+  :mod:`online.keys`. A row has every entity column of the view, ``feature_time`` (timezone-aware
+  timestamp or epoch ms UTC), every feature of the view, and optionally ``created_at`` (same types;
+  a null or missing one is the write time). Rows come as columns (:meth:`write_columns`: Arrow,
+  numpy, pandas or lists, encoded a column at a time by :mod:`online.columnar`) or as mappings
+  (:meth:`write_rows`, a thin adapter over it); both store the same bytes for the same values.
+* **Monotonic and idempotent: the write rule** — atomically per key, in one Lua script
+  (:data:`online.scripts.WRITE_LUA`), a row is applied when the key holds
+
+  - no row, or
+  - a row with an older ``feature_time``, or
+  - a row with the same ``feature_time`` and a ``created_at`` no newer than the row's (or none).
+
+  So an older row never replaces a newer one; a replay of a row (same ``feature_time`` and
+  ``created_at``) is applied again and changes nothing; at an equal ``feature_time`` the latest
+  computation wins, the same row the offline point-in-time join picks (ties: latest
+  ``created_at``), so online and training agree on ties too. Within one batch rows apply in order,
+  so re-delivered or out-of-order batches converge to the same row whatever the arrival order.
+
+  What the rule does **not** do: judge whether a row is complete. A job restarted on empty state
+  (``--fresh``, lost checkpoints) that re-emits a window it saw only part of writes that partial
+  row with a *newer* ``created_at``, and it wins the tie. The rule protects the newest
+  computation against older ones (an old ``materialize`` or backfill over a newer stream row, a
+  slow duplicate writer); keeping partial windows out is the job's side (a fresh start must not
+  emit a window that began before its first event), not something a stored timestamp can decide.
 * **Expiry** — each written key expires the view's ``ttl`` after the write; a skipped write does
   not extend the key's life.
-* **One round trip per batch** — rows go in chunks of ``chunk_rows`` per script call, and the calls
-  of ``pipeline_chunks`` chunks share one pipeline (the bulk path: hundreds of thousands of rows/s).
-  On Redis Cluster a chunk is split per slot (a script touches one slot) and the calls are sent as
-  one pipeline per node (:mod:`online.cluster`); reads are one cluster pipeline, one round trip
-  per node.
+* **Few round trips per batch** — rows go in chunks of ``chunk_rows`` per script call, and
+  ``pipeline_chunks`` chunks make one batch sent as one buffer; the next batch is encoded and sent
+  before the previous one's replies are read (:mod:`online.resp`), so client and server work at
+  once. On Redis Cluster rows are grouped per slot (a script touches one slot) and each batch's
+  calls go as one pipeline per node (:mod:`online.cluster`); reads are one cluster pipeline, one
+  round trip per node.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice, pairwise
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import redis
 from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.definitions import FeatureView
 from featurestream.online.client import redis_client
-from featurestream.online.cluster import evalsha_per_node
+from featurestream.online.cluster import eval_per_node
+from featurestream.online.columnar import Column, as_column, encode_entities, encode_values, epoch_ms, join_bytes
 from featurestream.online.errors import OnlineStoreError, OnlineStoreUnavailable
 from featurestream.online.keys import (
     CREATED_FIELD,
     FEATURE_TIME_FIELD,
     decode_value,
     encode_entity,
-    encode_value,
     entity_key,
     key_parts,
 )
-from featurestream.online.scripts import READ_LUA, WRITE_LUA, read_args, split_by_slot
+from featurestream.online.resp import Connection, arg, command_head, frame
+from featurestream.online.scripts import READ_LUA, WRITE_LUA, read_args
 from featurestream.semantics import max_age_ms, to_epoch_ms
 
 __all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats"]
+
+
+_EVAL = (arg(b"EVAL"), arg(WRITE_LUA))  # EVAL, not EVALSHA: a restarted or flushed server never answers NOSCRIPT
+
+
+def _header(view: FeatureView) -> tuple[bytes, int]:
+    """The framed ARGV head of :data:`WRITE_LUA` for ``view`` (ttl, feature count, names) and its length."""
+    names = view.feature_names
+    return b"".join([arg(max_age_ms(view)), arg(len(names)), *(arg(n) for n in names)]), 2 + len(names)
+
+
+def _count(replies: Sequence[Any]) -> int:
+    """Rows applied, from the script's replies; the first error reply is raised."""
+    for r in replies:
+        if isinstance(r, redis.ResponseError):
+            raise OnlineStoreError(f"Redis refused the write: {r}", hint="see the Redis server's log") from r
+    return sum(int(r) for r in replies)
 
 
 @dataclass(frozen=True)
@@ -118,100 +160,152 @@ class RedisOnlineStore:
 
     # ------------------------------------------------------------------ writes
 
+    def write_columns(
+        self, view: FeatureView, columns: Mapping[str, Any], *, created_at: datetime | int | None = None
+    ) -> WriteStats:
+        """Write feature rows of ``view`` given as columns (see the module invariants).
+
+        ``columns`` maps every entity column of the view, ``feature_time``, every feature and
+        optionally ``created_at`` to equally long columns: Arrow arrays, numpy arrays, pandas
+        Series or lists (encoded as :mod:`online.columnar` states: the same bytes as
+        :meth:`write_rows` writes for the same values). A null ``created_at`` (or none) is
+        ``created_at``, else the write time. Returns how many rows were applied.
+
+        Raises :class:`OnlineStoreError` for a missing column, columns of unequal lengths, a naive
+        timestamp, a null ``feature_time`` or a value JSON cannot hold;
+        :class:`OnlineStoreUnavailable` when Redis cannot be reached.
+        """
+        names = self._feature_names(view)
+        needed = (*view.entities, FEATURE_TIME, *names)
+        missing = [c for c in needed if c not in columns]
+        if missing:
+            raise OnlineStoreError(
+                f"columns for {view.ref} lack {', '.join(repr(c) for c in missing)}",
+                hint=f"pass {', '.join(needed)} (and optionally {CREATED_AT})",
+            )
+        cols = {c: as_column(columns[c]) for c in (*needed, CREATED_AT) if c in columns}
+        lengths = {c: len(v) for c, v in cols.items()}
+        n = lengths[FEATURE_TIME]
+        if any(m != n for m in lengths.values()):
+            raise OnlineStoreError(f"columns for {view.ref} differ in length: {lengths}")
+        ct_ms = int(time.time() * 1000) if created_at is None else to_epoch_ms(created_at)
+        try:
+            written = self._write_cluster(view, cols, n, ct_ms) if self._cluster else self._write(view, cols, n, ct_ms)
+        except redis.ConnectionError as exc:
+            raise OnlineStoreUnavailable(f"cannot write to Redis: {exc}", hint="is the Redis server up?") from exc
+        except redis.TimeoutError as exc:
+            raise OnlineStoreUnavailable(f"Redis write timed out: {exc}") from exc
+        except redis.ResponseError as exc:
+            raise OnlineStoreError(f"Redis refused the write: {exc}", hint="see the Redis server's log") from exc
+        return WriteStats(n, written)
+
     def write_rows(
         self, view: FeatureView, rows: Iterable[Mapping[str, Any]], *, created_at: datetime | int | None = None
     ) -> WriteStats:
-        """Write feature rows of ``view`` (see the module invariants). Returns how many were applied.
+        """Write feature rows of ``view`` given as mappings: :meth:`write_columns` over batches of
+        the rows turned into columns (lists, so each value is encoded as the object it is).
 
         Raises :class:`OnlineStoreError` for a row missing a column, a naive datetime, or a view
         without features; :class:`OnlineStoreUnavailable` when Redis cannot be reached.
         """
+        names = self._feature_names(view)
+        needed = (*view.entities, FEATURE_TIME, *names)
+        ct_ms = int(time.time() * 1000) if created_at is None else to_epoch_ms(created_at)
+        step = self.chunk_rows * self.pipeline_chunks
+        total = written = 0
+        it = iter(rows)
+        while batch := list(islice(it, step)):
+            try:
+                cols: dict[str, list[Any]] = {c: [r[c] for r in batch] for c in needed}
+            except KeyError as exc:
+                bad = next(i for i, r in enumerate(batch) if exc.args[0] not in r)
+                raise OnlineStoreError(
+                    f"row {total + bad} for {view.ref} has no column {exc.args[0]!r}",
+                    hint=f"rows need {', '.join(needed)}",
+                ) from exc
+            cols[CREATED_AT] = [r.get(CREATED_AT) for r in batch]
+            stats = self.write_columns(view, cols, created_at=ct_ms)
+            total += stats.rows
+            written += stats.written
+        return WriteStats(total, written)
+
+    write_bulk = write_columns  # the columnar path is the bulk path
+
+    def _feature_names(self, view: FeatureView) -> tuple[str, ...]:
         if not view.features:
             raise OnlineStoreError(
                 f"feature view {view.ref} has no features registered",
                 hint="run 'featurestream apply' so the registry infers the view's output schema",
             )
-        ct_ms = int(time.time() * 1000) if created_at is None else to_epoch_ms(created_at)
-        names = view.feature_names
-        header: list[Any] = [max_age_ms(view), len(names), *names]
-        total = written = 0
-        batch: list[tuple[list[str], list[Any]]] = []
-        try:
-            for keys, blobs in self._chunks(view, rows, ct_ms):
-                total += len(keys)
-                batch.append((keys, header + blobs))
-                if len(batch) >= self.pipeline_chunks:
-                    written += self._run_writes(batch)
-                    batch = []
-            if batch:
-                written += self._run_writes(batch)
-        except redis.ConnectionError as exc:
-            raise OnlineStoreUnavailable(f"cannot write to Redis: {exc}", hint="is the Redis server up?") from exc
-        except redis.TimeoutError as exc:
-            raise OnlineStoreUnavailable(f"Redis write timed out: {exc}") from exc
-        return WriteStats(total, written)
+        return tuple(view.feature_names)
 
-    write_bulk = write_rows  # the same path; pipelining in chunks is what makes it a bulk load
-
-    def _chunks(
-        self, view: FeatureView, rows: Iterable[Mapping[str, Any]], ct_ms: int
-    ) -> Iterator[tuple[list[str], list[bytes]]]:
+    def _encode(
+        self, view: FeatureView, cols: Mapping[str, Column], a: int, b: int, ct_ms: int
+    ) -> tuple[pa.Array, pa.Array]:
+        """The keys and blobs (``ft \\0 ct \\0 value...``, :data:`WRITE_LUA`) of rows ``[a, b)``."""
+        sl = {c: v.slice(a, b - a) if isinstance(v, pa.Array) else v[a:b] for c, v in cols.items()}
         prefix, suffix = key_parts(self.namespace, view.name, view.version)
-        ents = view.entities
-        single = ents[0] if len(ents) == 1 else None
-        names = view.feature_names
-        default_ct = str(ct_ms).encode()
-        dumps = encode_value
-        keys: list[str] = []
-        blobs: list[bytes] = []
-        for n, row in enumerate(rows):
-            try:
-                ent = encode_entity((row[single],) if single else [row[e] for e in ents])
-                ft = row[FEATURE_TIME]
-                ct = row.get(CREATED_AT)
-                head = [
-                    str(ft if type(ft) is int else to_epoch_ms(ft)).encode(),
-                    default_ct if ct is None else str(ct if type(ct) is int else to_epoch_ms(ct)).encode(),
-                ]
-                blobs.append(b"\0".join(head + [dumps(row[f]) for f in names]))
-                keys.append(prefix + ent + suffix)
-            except KeyError as exc:
-                raise OnlineStoreError(
-                    f"row {n} for {view.ref} has no column {exc.args[0]!r}",
-                    hint=f"rows need {', '.join((*ents, FEATURE_TIME, *names))}",
-                ) from exc
-            except (ValueError, TypeError) as exc:
-                raise OnlineStoreError(f"row {n} for {view.ref}: {exc}") from exc
-            if len(keys) >= self.chunk_rows:
-                yield from self._slotted(keys, blobs)
-                keys, blobs = [], []
-        if keys:
-            yield from self._slotted(keys, blobs)
+        try:
+            keys = pc.binary_join_element_wise(prefix, encode_entities([sl[e] for e in view.entities]), suffix, "")
+            ft = pa.array(epoch_ms(sl[FEATURE_TIME], FEATURE_TIME, first_row=a)).cast(pa.string())
+            ct = (
+                pa.array(epoch_ms(sl[CREATED_AT], CREATED_AT, default=ct_ms, first_row=a)).cast(pa.string())
+                if CREATED_AT in sl
+                else pa.scalar(str(ct_ms))
+            )
+            blobs = join_bytes([ft, ct, *(encode_values(sl[f]) for f in view.feature_names)], b"\0")
+        except (ValueError, TypeError) as exc:
+            raise OnlineStoreError(f"rows for {view.ref}: {exc}") from exc
+        return keys, blobs
 
-    def _slotted(self, keys: list[str], blobs: list[bytes]) -> Iterator[tuple[list[str], list[bytes]]]:
-        if not self._cluster:
-            yield keys, blobs
-            return
-        for positions in split_by_slot(keys).values():
-            yield [keys[i] for i in positions], [blobs[i] for i in positions]
+    def _commands(self, keys: pa.Array, blobs: pa.Array, header: bytes, nheader: int) -> tuple[bytes, int]:
+        """The framed EVAL commands of rows in chunks of ``chunk_rows``, as one buffer."""
+        fk, fb = frame(keys), frame(blobs)
+        parts: list[bytes | memoryview] = []
+        for s in range(0, len(fk), self.chunk_rows):
+            e = min(len(fk), s + self.chunk_rows)
+            parts += [command_head(3 + nheader + 2 * (e - s), *_EVAL, arg(e - s)), fk.span(s, e), header, fb.span(s, e)]
+        return b"".join(parts), len(parts) // 4
 
-    def _run_writes(self, batch: list[tuple[list[str], list[Any]]]) -> int:
-        if isinstance(self.client, RedisCluster):  # each call is one slot (_slotted): one pipeline per node
-            return sum(int(n) for n in evalsha_per_node(self.client, WRITE_LUA, batch))
-        if self._write_sha is None:
-            self._write_sha = str(self.client.script_load(WRITE_LUA))
-        for attempt in (0, 1):
-            pipe = self.client.pipeline(transaction=False)
-            for keys, argv in batch:
-                pipe.evalsha(self._write_sha, len(keys), *keys, *argv)
-            try:
-                return sum(int(n) for n in pipe.execute())
-            except redis.exceptions.NoScriptError:
-                if attempt:
-                    raise
-                # The server restarted or flushed its scripts; writes are idempotent, so resend.
-                self._write_sha = str(self.client.script_load(WRITE_LUA))
-        raise AssertionError("unreachable")
+    def _write(self, view: FeatureView, cols: Mapping[str, Column], n: int, ct_ms: int) -> int:
+        """Standalone: batches of ``chunk_rows * pipeline_chunks`` rows on one connection; batch
+        ``k + 1`` is encoded and sent before batch ``k``'s replies are read."""
+        header, nheader = _header(view)
+        step = self.chunk_rows * self.pipeline_chunks
+        written = 0
+        with Connection(self.client) as conn:  # type: ignore[arg-type]
+            for a in range(0, n, step):
+                keys, blobs = self._encode(view, cols, a, min(n, a + step), ct_ms)
+                conn.send(*self._commands(keys, blobs, header, nheader))
+                if conn.pending > 1:
+                    written += _count(conn.read())
+            while conn.pending:
+                written += _count(conn.read())
+        return written
+
+    def _write_cluster(self, view: FeatureView, cols: Mapping[str, Column], n: int, ct_ms: int) -> int:
+        """Redis Cluster: each batch's rows grouped by slot (a script call touches one slot), chunks
+        of ``chunk_rows`` rows of one slot, one pipeline per node (:mod:`online.cluster`)."""
+        assert isinstance(self.client, RedisCluster)
+        header, nheader = _header(view)
+        step = self.chunk_rows * self.pipeline_chunks
+        written = 0
+        for a in range(0, n, step):
+            keys, blobs = self._encode(view, cols, a, min(n, a + step), ct_ms)
+            slots = np.fromiter((key_slot(k.encode()) for k in keys.to_pylist()), dtype=np.int32, count=len(keys))
+            order = np.argsort(slots, kind="stable")  # rows of one key keep their order
+            slots = slots[order]
+            fk, fb = frame(keys.take(order)), frame(blobs.take(order))
+            starts = np.flatnonzero(np.diff(slots, prepend=-1))
+            bounds = [*starts.tolist(), len(slots)]
+            calls: list[tuple[int, bytes]] = []
+            for s0, e0 in pairwise(bounds):
+                for s in range(s0, e0, self.chunk_rows):
+                    e = min(e0, s + self.chunk_rows)
+                    head = command_head(3 + nheader + 2 * (e - s), *_EVAL, arg(e - s))
+                    calls.append((int(slots[s]), b"".join((head, fk.span(s, e), header, fb.span(s, e)))))
+            written += _count(eval_per_node(self.client, calls))
+        return written
 
     # ------------------------------------------------------------------ reads
 

@@ -1,0 +1,268 @@
+"""The columnar writer against a real Redis: the same stored bytes as the row writer, the tie rule
+(equal feature_time: the newer-or-equal created_at wins), replays, errors, and the streaming sink."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import redis
+
+from featurestream.columns import CREATED_AT, FEATURE_TIME
+from featurestream.definitions import FeatureView
+from featurestream.online.errors import OnlineStoreError
+from featurestream.online.keys import entity_key
+from featurestream.online.store import RedisOnlineStore
+from tests.support.views import make_view
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+FEATURES = {
+    "n": "BIGINT",
+    "x": "DOUBLE",
+    "s": "STRING",
+    "b": "BOOLEAN",
+    "emb": "ARRAY<DOUBLE>",
+    "ts": "TIMESTAMP_LTZ(3)",
+}
+VIEW = make_view("cols_view", ["card", "shop"], FEATURES, ttl=timedelta(days=2))
+ODD = ["plain", "a|b", "back\\slash", "", 'quote"d', "new\nline", "nul\0", "é😀", "|", "\\|"]
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    floats = [0.1, -0.0, 1e20, math.nan, math.inf, -math.inf, None, 5e-324, 1.5e-7, 123.0]
+    return [
+        {
+            "card": ODD[i % len(ODD)] + str(i // len(ODD)),
+            "shop": i % 7 if i % 11 else None,
+            FEATURE_TIME: T0 + timedelta(seconds=i, microseconds=1500),
+            CREATED_AT: None if i % 5 == 0 else T0 + timedelta(hours=1, milliseconds=i),
+            "n": None if i % 9 == 0 else i * 10**9 - 3,
+            "x": floats[i % len(floats)],
+            "s": None if i % 8 == 0 else ODD[(i * 3) % len(ODD)],
+            "b": None if i % 6 == 0 else bool(i % 2),
+            "emb": None if i % 4 == 0 else [float(i), math.nan, 0.25][: i % 4],
+            "ts": None if i % 3 == 0 else T0 - timedelta(days=i),
+        }
+        for i in range(n)
+    ]
+
+
+def _dump(store: RedisOnlineStore, view: FeatureView) -> dict[str, dict[bytes, bytes]]:
+    """Every hash of the view in the store's namespace, keyed without the namespace."""
+    client = store.client
+    prefix = "{" + store.namespace + ":"
+    out: dict[str, dict[bytes, bytes]] = {}
+    for raw in client.scan_iter(match=prefix + "*", count=1000):
+        key = raw.decode()
+        h = client.hgetall(key)
+        assert isinstance(h, dict)
+        ttl = client.pttl(key)
+        assert isinstance(ttl, int) and 0 < ttl <= view.ttl.total_seconds() * 1000
+        out[key[len(prefix) :]] = h
+    return out
+
+
+def _store(redis_url: str, **kw: Any) -> RedisOnlineStore:
+    return RedisOnlineStore.from_url(redis_url, "cols" + uuid.uuid4().hex[:8], **kw)
+
+
+def test_columns_store_the_same_bytes_as_rows(redis_url: str) -> None:
+    rows = _rows(300)
+    names = list(rows[0])
+    ct = T0 + timedelta(hours=2)
+    by_rows = _store(redis_url)
+    assert by_rows.write_rows(VIEW, rows, created_at=ct).written == 300
+    want = _dump(by_rows, VIEW)
+    assert len(want) == 300
+    sample = want[f"plain0|None}}:{VIEW.name}:1"]  # a null entity value is str(None), as ever
+    assert sample[b"_ct"] == str(int(ct.timestamp() * 1000)).encode()  # a null created_at takes the default
+    assert sample[b"x"] == b"0.1" and sample[b"s"] == b"null" and sample[b"emb"] == b"null"
+
+    table = pa.Table.from_pylist(rows)
+    frame = pd.DataFrame(rows).astype({"shop": "Int64", "n": "Int64"})  # a plain int64 column has no null
+    inputs: dict[str, dict[str, Any]] = {
+        "arrow": {c: table.column(c) for c in names},
+        "lists": {c: [r[c] for r in rows] for c in names},
+        "pandas": {c: frame[c] for c in names},
+    }
+    for kind, columns in inputs.items():
+        store = _store(redis_url, chunk_rows=17, pipeline_chunks=4)  # many batches, sent ahead of replies
+        stats = store.write_columns(VIEW, columns, created_at=ct)
+        assert (stats.rows, stats.written) == (300, 300), kind
+        assert _dump(store, VIEW) == want, kind
+
+
+def test_numpy_columns_and_float32_match_their_python_values(redis_url: str) -> None:
+    view = make_view("np_view", ["user_id"], {"f": "FLOAT", "i": "BIGINT"}, ttl=timedelta(hours=1))
+    f32 = np.array([0.1, np.nan, 3.0], dtype=np.float32)
+    ft = np.array([1, 2, 3], dtype=np.int64) + int(datetime.now(UTC).timestamp() * 1000)
+    a, b = _store(redis_url), _store(redis_url)
+    a.write_columns(view, {"user_id": np.array([7, 8, 9]), FEATURE_TIME: ft, "f": f32, "i": np.arange(3)})
+    b.write_rows(
+        view,
+        [
+            {"user_id": int(u), FEATURE_TIME: int(t), "f": float(f), "i": int(i)}
+            for u, t, f, i in zip([7, 8, 9], ft, f32, range(3), strict=True)
+        ],
+        created_at=10,
+    )
+    got, want = _dump(a, view), _dump(b, view)
+    for h in (*got.values(), *want.values()):
+        h.pop(b"_ct")  # the write times differ
+    assert got == want and got[f"7}}:{view.name}:1"][b"f"] == b"0.10000000149011612"
+
+
+def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float) -> int:
+    view = make_view("tie_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
+    cols: dict[str, list[Any]] = {"k": ["a"], FEATURE_TIME: [ft], "v": [value]}
+    if ct is not None:
+        cols[CREATED_AT] = [ct]
+    return store.write_columns(view, cols).written
+
+
+def _stored(store: RedisOnlineStore) -> tuple[int, int, float]:
+    h = store.client.hgetall(entity_key(store.namespace, "tie_view", 1, "a"))
+    assert isinstance(h, dict)
+    return int(h[b"_ft"]), int(h[b"_ct"]), float(h[b"v"])
+
+
+def test_ties_of_feature_time_go_to_the_newer_or_equal_created_at(redis_url: str) -> None:
+    store = _store(redis_url)
+    t = int(datetime.now(UTC).timestamp() * 1000)
+    assert _one(store, t, 1000, 1.0) == 1
+    assert _one(store, t, 999, 2.0) == 0  # an older computation of the same row never wins
+    assert _stored(store) == (t, 1000, 1.0)
+    assert _one(store, t, 1000, 1.0) == 1  # a replay (same row) is applied again: idempotent
+    assert _one(store, t, 1001, 3.0) == 1  # a newer computation of the same row wins
+    assert _stored(store) == (t, 1001, 3.0)
+    assert _one(store, t + 1, 5, 4.0) == 1  # a newer feature_time wins whatever its created_at
+    assert _one(store, t, 10**15, 5.0) == 0  # an older feature_time loses whatever its created_at
+    assert _stored(store) == (t + 1, 5, 4.0)
+    # a stored row without _ct (written before created_at was kept): a tie applies
+    key = entity_key(store.namespace, "tie_view", 1, "a")
+    store.client.hdel(key, "_ct")
+    assert _one(store, t + 1, 1, 6.0) == 1 and _stored(store) == (t + 1, 1, 6.0)
+
+
+def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str) -> None:
+    view = make_view("tie_batch", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
+    t = int(datetime.now(UTC).timestamp() * 1000)
+    rows = [(t, 5, 1.0), (t, 7, 2.0), (t, 6, 3.0), (t - 1, 9, 4.0)]
+    results = []
+    for order in (rows, rows[::-1], rows[1:] + rows[:1]):
+        store = _store(redis_url)
+        store.write_columns(
+            view,
+            {
+                "k": ["a"] * 4,
+                FEATURE_TIME: [r[0] for r in order],
+                CREATED_AT: [r[1] for r in order],
+                "v": [r[2] for r in order],
+            },
+        )
+        row = store.read(view, [["a"]])[0]
+        assert row is not None
+        results.append((row.feature_time_ms, row.created_ms, row.values["v"]))
+    assert results == [(t, 7, 2.0)] * 3
+
+
+def test_replaying_columns_converges_and_skips_older(redis_url: str) -> None:
+    store = _store(redis_url, chunk_rows=10, pipeline_chunks=2)
+    view = make_view("replay_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
+    t = int(datetime.now(UTC).timestamp() * 1000)
+    cols = {"k": pa.array([f"k{i % 97}" for i in range(500)]), FEATURE_TIME: pa.array(t + np.arange(500))}
+    cols["v"] = pa.array(np.arange(500, dtype=np.float64))
+    cols[CREATED_AT] = pa.array(np.full(500, 42))
+    first = store.write_columns(view, cols)
+    assert first.rows == 500 and first.written == 500  # ascending feature_time: every row applies
+    before = _dump(store, view)
+    again = store.write_columns(view, cols)
+    assert again.written == 97  # only each key's newest row is a tie; the older ones are skipped
+    assert _dump(store, view) == before
+    assert store.read(view, [["k3"]])[0].values["v"] == 488.0  # type: ignore[union-attr]
+
+
+def test_bad_columns_are_refused_and_the_connection_stays_usable(redis_url: str) -> None:
+    store = _store(redis_url)
+    view = make_view("bad_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
+    ok = {"k": ["a"], FEATURE_TIME: [1], "v": [1.0]}
+    with pytest.raises(OnlineStoreError, match="lack 'v'"):
+        store.write_columns(view, {"k": ["a"], FEATURE_TIME: [1]})
+    with pytest.raises(OnlineStoreError, match="differ in length"):
+        store.write_columns(view, {**ok, "v": [1.0, 2.0]})
+    with pytest.raises(OnlineStoreError, match="naive"):
+        store.write_columns(view, {**ok, FEATURE_TIME: pa.array([datetime(2024, 1, 1)], pa.timestamp("ms"))})
+    with pytest.raises(OnlineStoreError, match="feature_time is null in row 1"):
+        store.write_columns(view, {"k": ["a", "b"], FEATURE_TIME: pa.array([1, None]), "v": [1.0, 2.0]})
+    with pytest.raises(OnlineStoreError, match="not JSON serializable"):
+        store.write_columns(view, {**ok, "v": [object()]})
+    # an error reply in the middle of a pipeline (a key of another type) is reported, and the
+    # connection, still in step, serves the next write
+    store.client.set(entity_key(store.namespace, "bad_view", 1, "str"), "not a hash")
+    cols = {"k": ["a", "str", "c"], FEATURE_TIME: [1, 1, 1], "v": [1.0, 2.0, 3.0]}
+    store.chunk_rows = 1
+    with pytest.raises(OnlineStoreError, match="WRONGTYPE"):
+        store.write_columns(view, cols)
+    assert store.write_columns(view, {**ok, FEATURE_TIME: [2]}).written == 1
+    assert store.read(view, [["a"], ["c"]])[1] is not None
+
+
+def test_streaming_sink_writes_pandas_batches_like_rows(redis_url: str) -> None:
+    """The Flink pandas UDF's eval on Series as Flink hands them over (naive UTC timestamps)."""
+    from featurestream.jobs.online_sink import make_online_sink
+
+    class _Counter:
+        n = 0
+
+        def inc(self, k: int) -> None:
+            self.n += k
+
+    written = _Counter()
+
+    class _Ctx:  # Flink's FunctionContext, as far as the sink uses it
+        def get_metric_group(self) -> Any:
+            return self
+
+        def counter(self, name: str) -> _Counter:
+            return written
+
+    # as the job hands them over: entity keys CAST AS STRING, a BIGINT column without nulls (Arrow
+    # gives pandas a float column for an integer column with nulls)
+    rows = [{**r, "shop": None if r["shop"] is None else str(r["shop"]), "n": i} for i, r in enumerate(_rows(120))]
+    ns = "sink" + uuid.uuid4().hex[:8]
+    sink = make_online_sink(VIEW.to_dict(), redis_url, ns)._func
+    sink.open(_Ctx())
+    try:
+        frame = pd.DataFrame(rows)
+        for col in (FEATURE_TIME, CREATED_AT):
+            frame[col] = pd.to_datetime(frame[col], utc=True).dt.tz_localize(None)  # Flink's naive TIMESTAMP(3)
+        order = [*VIEW.entities, FEATURE_TIME, CREATED_AT, *VIEW.feature_names]
+        out = sink.eval(*(frame[c] for c in order))
+        assert list(out) == [1] * 120 and written.n == 120
+        by_rows = _store(redis_url)
+        by_rows.write_rows(VIEW, rows, created_at=0)
+        got, want = _dump(sink.store, VIEW), _dump(by_rows, VIEW)
+        for k in want:  # rows without created_at: the sink saw NaT and wrote its own time
+            if int(want[k][b"_ct"]) == 0:
+                got[k].pop(b"_ct")
+                want[k].pop(b"_ct")
+        assert got == want
+    finally:
+        sink.close()
+
+
+def test_store_against_a_missing_server_is_unavailable() -> None:
+    from featurestream.online.errors import OnlineStoreUnavailable
+
+    store = RedisOnlineStore(redis.Redis(port=1, socket_connect_timeout=0.5), "x")
+    view = make_view("gone_view", ["k"], {"v": "DOUBLE"})
+    with pytest.raises(OnlineStoreUnavailable, match="cannot write to Redis"):
+        store.write_columns(view, {"k": ["a"], FEATURE_TIME: [1], "v": [1.0]})
