@@ -11,6 +11,7 @@ import click
 from featurestream.cli.common import ERROR_EXIT, EXIT_CODES, RepoContext
 from featurestream.jobs.control import JobManager
 from featurestream.jobs.flink import FlinkClient
+from featurestream.secrets import redact
 
 __all__ = ["jobs"]
 
@@ -26,33 +27,52 @@ def jobs() -> None:
 @jobs.command("submit", epilog=EXIT_CODES)
 @click.argument("views", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Submit every registered view version.")
-@click.option("--fresh", is_flag=True, help="Ignore a recorded savepoint and start from the topic's offsets.")
-@click.option("--savepoint", help="Restore from this savepoint or retained checkpoint path.")
+@click.option("--fresh", is_flag=True, help="Ignore recorded savepoints and start from the topics' offsets.")
+@click.option("--savepoint", help="Restore from this savepoint or retained checkpoint path (one view only).")
 @_JSON
 @click.pass_obj
 def submit_cmd(
     c: RepoContext, views: tuple[str, ...], all_: bool, fresh: bool, savepoint: str | None, as_json: bool
 ) -> None:
-    """Compile and submit VIEW[@VERSION]... (or --all); a running job is left as it is."""
+    """Compile and submit VIEW[@VERSION]... (or --all); a running job is left as it is.
+
+    Every view becomes its own Flink job, all submitted by one Flink client start-up. A view that
+    fails is reported on its own line and does not stop the others; the exit code is then 1.
+    """
     jm = JobManager(c.config)
     targets = jm.registry.views(c.config.namespace) if all_ else [jm.view(v) for v in views]
     if not targets:
         raise click.UsageError("name at least one view, or --all")
-    done = []
-    for v in targets:
-        t0 = time.monotonic()
-        if not as_json:
-            click.echo(f"{v.ref:<28} compiling and submitting ...")
-        jid, new = jm.submit(v, savepoint=savepoint, fresh=fresh)
-        seconds = time.monotonic() - t0
-        done.append({"view": v.ref, "job_id": jid, "submitted": new, "seconds": round(seconds, 2)})
-        if not as_json:
-            click.echo(
-                f"{v.ref:<28} {'submitted' if new else 'already running'} as {jid}"
-                + (f" in {seconds:.1f}s" if new else "")
-            )
+    if savepoint is not None and len(targets) > 1:
+        raise click.UsageError("--savepoint restores one job: name one view")
+    t0 = time.monotonic()
+    if not as_json:
+        click.echo(f"compiling {len(targets)} view(s) and submitting them with one Flink client ...")
+    results = jm.submit_many(targets, savepoint=savepoint, fresh=fresh)
+    seconds = time.monotonic() - t0
+    done = [
+        {
+            "view": r.view.ref,
+            "job_id": r.job_id,
+            "submitted": r.submitted,
+            **({"error": redact(str(r.error))} if r.error is not None else {}),
+        }
+        for r in results
+    ]
+    failed = [r for r in results if r.error is not None]
     if as_json:
-        click.echo(json.dumps({"jobs": done}, indent=1))
+        click.echo(json.dumps({"jobs": done, "seconds": round(seconds, 2)}, indent=1))
+    else:
+        for r in results:
+            if r.error is None:
+                click.echo(f"{r.view.ref:<28} {'submitted' if r.submitted else 'already running'} as {r.job_id}")
+        for r in failed:
+            click.secho(f"error: {r.view.ref}: {redact(str(r.error))}", fg="red", err=True)
+        new = sum(1 for r in results if r.submitted)
+        kept = len(results) - new - len(failed)
+        click.echo(f"{new} submitted, {kept} already running, {len(failed)} failed in {seconds:.1f}s")
+    if failed:
+        sys.exit(ERROR_EXIT)
 
 
 @jobs.command("list", epilog=EXIT_CODES)
