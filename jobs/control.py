@@ -133,7 +133,9 @@ class JobManager:
         error and never stops the others.
         """
         from featurestream.jobs.compiler import compile_streaming_job
+        from featurestream.stack.jars import require_jars
 
+        require_jars(self.config.jars_path, "flink")  # before any topic is created or view compiled
         if savepoint is not None and len(views) > 1:
             raise RegistryError(
                 f"one savepoint cannot restore {len(views)} jobs",

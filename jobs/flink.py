@@ -196,9 +196,11 @@ class FlinkClient:
         values reach the runner only through the ``flink run`` process's environment.
         """
         from featurestream.stack.flink import client_env, flink_home
+        from featurestream.stack.jars import require_jars
 
         if not specs:
             return []
+        require_jars(self.config.jars_path, "flink")  # the client plans every job with the connectors
         secrets = config_secrets(self.config.redis.url, self.config.kafka.properties)
         specs_dir = self.config.state_path / "jobs"
         specs_dir.mkdir(parents=True, exist_ok=True)
@@ -235,15 +237,23 @@ class FlinkClient:
 
 @dataclass(frozen=True)
 class JobProgress:
-    """One poll of a job: ``state`` (Flink's), ``elapsed_s``, records emitted by its source vertices
-    and received by its sink vertices (sums over subtasks; Flink refreshes them about every second)."""
+    """One poll of a job (``GET /jobs/<id>``, vertex metrics summed over subtasks; Flink refreshes
+    them about every second).
+
+    ``records_read``: records its source vertices read. ``records_final``: records that reached its
+    final stage (the vertices feeding no other; in a windowed view that is the input of the final
+    aggregation, not yet the rows written). ``stages_done``/``stages``: finished vertices of those
+    known so far (a batch job's graph grows while it runs).
+    """
 
     job_id: str
     name: str
     state: str
     elapsed_s: float
     records_read: int
-    records_written: int
+    records_final: int
+    stages_done: int
+    stages: int
 
     @property
     def done(self) -> bool:
@@ -253,22 +263,24 @@ class JobProgress:
     def from_rest(cls, job: dict[str, Any]) -> JobProgress:
         vertices = job.get("vertices", [])
         nodes = job.get("plan", {}).get("nodes", [])
-        fed = {i.get("id") for n in nodes for i in n.get("inputs", [])}  # vertices feeding another
-        has_input = {n.get("id") for n in nodes if n.get("inputs")}
-        read = written = 0
+        feeding = {i.get("id") for n in nodes for i in n.get("inputs", [])}
+        with_input = {n.get("id") for n in nodes if n.get("inputs")}
+        read = final = 0
         for v in vertices:
             m = v.get("metrics", {})
-            if v.get("id") not in has_input:  # a source vertex: what it emitted is what was read
-                read += int(m.get("write-records", 0) or 0)
-            if v.get("id") not in fed:  # a sink vertex: what reached it is what was written
-                written += int(m.get("read-records", 0) or 0)
+            if v.get("id") not in with_input:  # a source vertex counts what its reader produced
+                read += int(m.get("read-records", 0) or 0) or int(m.get("write-records", 0) or 0)
+            elif v.get("id") not in feeding:
+                final += int(m.get("read-records", 0) or 0)
         return cls(
             job_id=str(job.get("jid", "")),
             name=str(job.get("name", "")),
             state=str(job.get("state", "?")),
             elapsed_s=max(0.0, float(job.get("duration", 0) or 0) / 1000.0),
             records_read=read,
-            records_written=written,
+            records_final=final,
+            stages_done=sum(1 for v in vertices if v.get("status") == "FINISHED"),
+            stages=len(vertices),
         )
 
 

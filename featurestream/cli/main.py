@@ -30,11 +30,22 @@ def _emit(as_json: bool, doc: object, text: list[str]) -> None:
 
 class _Group(click.Group):
     """Turns FeatureStreamError -- and a service that cannot be reached (cli.failures) -- into one
-    clean message and exit code 1 (no traceback)."""
+    clean message and exit code 1 (no traceback). A usage error (an unknown option, a missing
+    argument) exits 1 as well, not click's 2: 2 means a check breached, and only that."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = ERROR_EXIT
+            raise
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = ERROR_EXIT
+            raise
         except FeatureStreamError as exc:
             click.secho(f"error: {redact(str(exc))}", fg="red", err=True)
             sys.exit(ERROR_EXIT)

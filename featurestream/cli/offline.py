@@ -196,7 +196,8 @@ def backfill_command(ctx: click.Context, view: str, inputs: str, start, end, as_
     bar = Progress(f"backfill {fv.ref}", unit="events", enabled=not as_json)
 
     def progress(p: JobProgress, total: int) -> None:
-        bar.update(p.records_read, total, f"{p.records_written:,} rows written  {p.state}", force=p.done)
+        detail = f"stage {p.stages_done}/{p.stages} done  {p.state}"
+        bar.update(p.records_read, total, detail, elapsed=p.elapsed_s, force=p.done)
 
     try:
         result = backfill(

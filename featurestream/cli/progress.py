@@ -57,9 +57,10 @@ class Progress:
         self._printed = ""
         self._width = 0
 
-    def line(self, done: int, total: int | None, detail: str = "") -> str:
-        """The text of the progress line for ``done`` of ``total`` at the clock's current time."""
-        elapsed = self.clock() - self.started
+    def line(self, done: int, total: int | None, detail: str = "", *, elapsed: float | None = None) -> str:
+        """The text of the progress line for ``done`` of ``total`` after ``elapsed`` seconds (default:
+        since this progress started; a caller timing the work itself, like a Flink job, passes its own)."""
+        elapsed = self.clock() - self.started if elapsed is None else elapsed
         rate = done / elapsed if elapsed > 0 else 0.0
         parts = [self.label]
         if total:
@@ -74,10 +75,18 @@ class Progress:
             parts.append(detail)
         return "  ".join(parts)
 
-    def update(self, done: int, total: int | None = None, detail: str = "", *, force: bool = False) -> None:
+    def update(
+        self,
+        done: int,
+        total: int | None = None,
+        detail: str = "",
+        *,
+        elapsed: float | None = None,
+        force: bool = False,
+    ) -> None:
         if not self.enabled:
             return
-        self._line = self.line(done, total, detail)
+        self._line = self.line(done, total, detail, elapsed=elapsed)
         now = self.clock()
         if not force and self._last_shown is not None and now - self._last_shown < self.every:
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from featurestream.errors import StackError
 
-__all__ = ["POM", "ensure_jars", "flink_jars", "flink_plugins", "kafka_classpath"]
+__all__ = ["POM", "ensure_jars", "flink_jars", "flink_plugins", "kafka_classpath", "require_jars"]
 
 POM = Path(__file__).with_name("pom.xml")
 SETTINGS = Path(__file__).with_name("settings.xml")
@@ -27,6 +27,22 @@ def _resolved(jars_dir: Path) -> bool:
         if not all(any(n.startswith(prefix) for n in names) for prefix in prefixes):
             return False
     return True
+
+
+def require_jars(jars_dir: Path, *parts: str) -> None:
+    """Raise :class:`StackError` saying "run `featurestream setup`" when the resolved jars of
+    ``parts`` (``"flink"``, ``"kafka"``, ...; default all) are missing from ``jars_dir``. Without this
+    check Flink only says "Could not find any factory for identifier 'kafka'"."""
+    missing = []
+    for sub in parts or tuple(_MARKERS):
+        d = jars_dir / sub
+        names = [p.name for p in d.glob("*.jar")] if d.is_dir() else []
+        missing += [f"{sub}/{prefix}*.jar" for prefix in _MARKERS[sub] if not any(n.startswith(prefix) for n in names)]
+    if missing:
+        raise StackError(
+            f"expected the resolved jars {', '.join(missing)} in {jars_dir}, found none",
+            hint="run `featurestream setup` (resolves them with Maven, once per user)",
+        )
 
 
 def ensure_jars(jars_dir: Path, *, quiet: bool = False) -> bool:
