@@ -112,9 +112,16 @@ def _status_doc(s: Any) -> dict[str, object]:
 @pass_ctx
 def setup(c: RepoContext, as_json: bool) -> None:
     """Resolve the Java side (Kafka broker, Flink Kafka connector, Parquet format) with Maven."""
+    from featurestream.cli.progress import Progress
     from featurestream.stack import Stack
 
-    did = Stack(c.config, log=(lambda m: None) if as_json else click.echo).setup()
+    bar = Progress("setup: Maven downloads", unit="files", enabled=not as_json)
+    try:  # Maven does not say how many files it will fetch: a count, a rate and the megabytes, no ETA
+        did = Stack(c.config, log=(lambda m: None) if as_json else click.echo).setup(
+            on_download=lambda files, size: bar.update(files, None, f"{size / 1e6:,.1f} MB")
+        )
+    finally:
+        bar.close()
     jars = c.config.jars_path
     _emit(
         as_json, {"resolved": did, "jars": str(jars)}, ["jars resolved" if did else f"jars already present in {jars}"]
