@@ -147,6 +147,8 @@ class JobManager:
         specs, restore = [], {}
         for view in views:
             name = job_name(view)
+            if view.ref in out or any(v.ref == view.ref for v, _ in specs):
+                continue  # named twice: one job
             if name in running:
                 out[view.ref] = ViewSubmission(view, running[name]["jid"], False)
                 continue

@@ -4,6 +4,7 @@ failing alone; and a backfill that shows its progress while the Flink job runs."
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,7 +82,9 @@ def test_backfill_shows_progress_while_the_flink_job_runs(stack, tmp_path: Path)
     events = generator.clicks(3000, datetime(2026, 6, 30, 23, 0, tzinfo=UTC), 3600, n_keys=20, seed=3)
     inputs = tmp_path / "events.jsonl"
     inputs.write_bytes(b"\n".join(events.payloads) + b"\n")
-    result = CliRunner().invoke(
+    # the isolated repo's featurestream.yaml names every address; no override of the caller's applies
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("FEATURESTREAM")}
+    result = CliRunner(env=env).invoke(
         main, ["-r", str(tmp_path / "repo"), "backfill", "user_clicks_10m", "--from", str(inputs)]
     )
     assert result.exit_code == 0, result.output
