@@ -11,6 +11,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
@@ -144,7 +145,8 @@ class JobManager:
         out: dict[str, ViewSubmission] = {}
         running = self.running()
         saved = {} if fresh else self._saved()
-        specs, restore = [], {}
+        specs: list[tuple[FeatureView, dict[str, Any]]] = []
+        restore: dict[str, str] = {}
         for view in views:
             name = job_name(view)
             if view.ref in out or any(v.ref == view.ref for v, _ in specs):

@@ -18,7 +18,9 @@ __all__ = ["BREACH_EXIT", "ERROR_EXIT", "EXIT_CODES", "RepoContext", "config_of"
 ERROR_EXIT = 1
 BREACH_EXIT = 2
 # \b keeps click from re-wrapping the lines of the epilog.
-EXIT_CODES = "\b\nExit codes: 0 ok, 1 error, 2 a check breached.\n(A usage error, such as an unknown option, is an error: 1.)"
+EXIT_CODES = (
+    "\b\nExit codes: 0 ok, 1 error, 2 a check breached.\n(A usage error, such as an unknown option, is an error: 1.)"
+)
 
 
 class RepoContext:

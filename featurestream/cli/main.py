@@ -37,14 +37,14 @@ class _Group(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            exc.exit_code = ERROR_EXIT
+            setattr(exc, "exit_code", ERROR_EXIT)  # noqa: B010 (click types it as a class variable)
             raise
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            exc.exit_code = ERROR_EXIT
+            setattr(exc, "exit_code", ERROR_EXIT)  # noqa: B010 (click types it as a class variable)
             raise
         except FeatureStreamError as exc:
             click.secho(f"error: {redact(str(exc))}", fg="red", err=True)

@@ -68,7 +68,12 @@ def test_runner_main_takes_repeated_specs_and_exits_1_when_any_failed(
         p.write_text(json.dumps(_spec(name)))
         paths += ["--spec", str(p)]
     seen: list[list[str]] = []
-    monkeypatch.setattr(runner, "run_all", lambda specs, wait=False: seen.append([s["name"] for s in specs]) or [])
+
+    def fake_run_all(specs: list[dict[str, Any]], wait: bool = False) -> list[dict[str, Any]]:
+        seen.append([s["name"] for s in specs])
+        return [{"name": s["name"], "job_id": "j"} for s in specs]
+
+    monkeypatch.setattr(runner, "run_all", fake_run_all)
     assert runner.main(paths) == 0 and seen == [["a", "b"]]
     monkeypatch.setattr(runner, "run_all", lambda specs, wait=False: [{"name": "a", "error": "x"}])
     assert runner.main(paths) == 1
