@@ -53,13 +53,13 @@ def _submit_jobs(config: Config, views: dict[str, FeatureView], echo: Echo) -> N
 
     echo("== 3/7 streaming jobs (Kafka -> Flink SQL -> Redis + Parquet)")
     jm = JobManager(config)
-    for v in views.values():
-        t0 = time.monotonic()
-        jid, new = jm.submit(v)
-        echo(
-            f"   {v.ref:<22} {'submitted' if new else 'already running'} as {jid}"
-            + (f" ({time.monotonic() - t0:.0f}s)" if new else "")
-        )
+    t0 = time.monotonic()
+    results = jm.submit_many(list(views.values()))  # one Flink client start-up for every job
+    for r in results:
+        if r.error is not None:
+            raise r.error
+        echo(f"   {r.view.ref:<22} {'submitted' if r.submitted else 'already running'} as {r.job_id}")
+    echo(f"   ({time.monotonic() - t0:.0f}s)")
     for jid in {j["jid"] for j in jm.running().values()}:
         jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
 

@@ -100,7 +100,12 @@ class FeatureStore:
         end: date | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> MaterializeResult:
-        """Load the latest offline row per entity of ``view`` (``name`` or ``name@version``) into Redis."""
+        """Load the latest offline row per entity of ``view`` (``name`` or ``name@version``) into Redis.
+
+        Only rows with ``feature_time`` in the UTC dates ``[start, end)`` count: ``end`` is exclusive,
+        exactly as ``featurestream materialize --end`` and ``backfill --end``
+        (:class:`featurestream.dates.DateWindow`, the one owner of that rule).
+        """
         from featurestream.offline.materialize import materialize
         from featurestream.online.generation import ensure_generation
         from featurestream.online.store import RedisOnlineStore

@@ -22,8 +22,10 @@ from pathlib import Path
 
 from featurestream import storage
 from featurestream.config import Config, S3Config
+from featurestream.dates import DateWindow
 from featurestream.definitions import FeatureView, Source
 from featurestream.errors import FeatureStreamError
+from featurestream.jobs.flink import JobProgress
 
 __all__ = ["BackfillResult", "backfill", "stage_events"]
 
@@ -116,8 +118,17 @@ def backfill(
     start: date | None = None,
     end: date | None = None,
     echo: Callable[[str], None] = lambda m: None,
+    progress: Callable[[JobProgress, int], None] | None = None,
+    timeout_s: float = 3600.0,
 ) -> BackfillResult:
-    """Run the batch job of ``view`` over ``inputs`` and swap its date partitions into the store."""
+    """Run the batch job of ``view`` over ``inputs`` and swap its date partitions into the store.
+
+    With ``start``/``end`` (UTC dates ``[start, end)``, :class:`featurestream.dates.DateWindow`) only
+    rows of that window are written, and every partition of the window is replaced. ``progress``
+    gets every poll of the running job (state, events read, rows written) with the number of staged
+    input events (the total ``records_read`` grows to), about once a second.
+    """
+    window = DateWindow(start, end)  # refuses an empty window before anything is staged
     from featurestream.jobs.compiler import compile_batch_job
     from featurestream.jobs.flink import FlinkClient
     from featurestream.offline.layout import delete_partitions, partition_dates, replace_partition
@@ -144,17 +155,18 @@ def backfill(
         input_path=storage.as_flink_uri(staged),
         output_path=storage.as_flink_uri(output),
         dead_letter_path=storage.as_flink_uri(rejected_at),
-        start=start.isoformat() if start else None,
-        end=end.isoformat() if end else None,
+        start=window.start,
+        end=window.end,
     )
     echo(f"running the view's SQL in Flink {spec['mode']} mode ...")
-    job_id = FlinkClient(config).submit(spec, wait=True, timeout=3600)
+    flink = FlinkClient(config)
+    job_id = flink.submit(spec)  # detached: the job's progress is polled over REST, not waited on
+    flink.wait_until_done(job_id, on_progress=(lambda p: progress(p, n)) if progress else None, timeout=timeout_s)
 
     produced = [d for d in storage.list_dirs(config.s3, output) if d.startswith("date=")]
     doomed: set[str] = set()
-    if start or end:
-        lo, hi = start or date.min, end or date.max
-        doomed = {str(d) for d in partition_dates(config, view) if lo <= d < hi}
+    if window.bounded:
+        doomed = {str(d) for d in partition_dates(config, view) if d in window}
     for name in produced:
         day = name.split("=", 1)[1]
         doomed.discard(day)

@@ -16,11 +16,12 @@ over files, with the same parsing, de-duplication and output columns.
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from featurestream.columns import CREATED_AT, FEATURE_TIME, PARTITION_DATE
 from featurestream.config import Config
+from featurestream.dates import DateWindow
 from featurestream.definitions import FeatureView, Source
 from featurestream.kafka_props import flink_options
 from featurestream.naming import (
@@ -399,11 +400,12 @@ def compile_batch_job(
     output_path: str,
     dead_letter_path: str,
     offline_format: str = "parquet",
-    start: str | None = None,
-    end: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
 ) -> dict[str, Any]:
     """The backfill job: the view's SQL over JSON-lines files into ``output_path`` (offline layout
-    of one view version; the caller swaps its date partitions into the store).
+    of one view version; the caller swaps its date partitions into the store). Only rows with
+    ``feature_time`` in the UTC dates ``[start, end)`` are written (:class:`featurestream.dates.DateWindow`).
 
     Aligned windows run in Flink batch mode. SESSION windows are not supported by Flink's batch mode,
     so those views run in streaming mode over the bounded files (the job ends with the input, and the
@@ -432,12 +434,8 @@ def compile_batch_job(
         )
     ents = ", ".join(f"`{e}`" for e in view.entities)
     feats = ", ".join(f"`{f.name}`" for f in view.features)
-    where = []
-    if start:
-        where.append(f"`{FEATURE_TIME}` >= TIMESTAMP {_q(start + ' 00:00:00')}")
-    if end:
-        where.append(f"`{FEATURE_TIME}` < TIMESTAMP {_q(end + ' 00:00:00')}")
-    cond = (" WHERE " + " AND ".join(where)) if where else ""
+    kept = DateWindow(start, end).time_condition(f"`{FEATURE_TIME}`")
+    cond = f" WHERE {kept}" if kept else ""
     inserts.insert(
         0,
         f"INSERT INTO fs_offline SELECT {ents}, `{FEATURE_TIME}`, {feats}, {CREATED_AT}, "

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
-from featurestream.errors import RegistryError
-from featurestream.jobs.flink import FlinkClient
+from featurestream.errors import FeatureStreamError, RegistryError
+from featurestream.jobs.flink import FlinkClient, FlinkError
 from featurestream.jobs.restore import RestorePoint, RunLog, choose, graph_fingerprint
 from featurestream.kafka_props import KafkaConnectError, describe_listener, kafka_admin
 from featurestream.naming import dlq_topic, job_name, late_topic, source_topic
 from featurestream.registry import Registry
 
-__all__ = ["JobManager", "view_source"]
+__all__ = ["JobManager", "ViewSubmission", "view_source"]
 
 
 def view_source(registry: Registry, view: FeatureView) -> Source:
@@ -36,6 +38,17 @@ def view_source(registry: Registry, view: FeatureView) -> Source:
             hint="name one source of sql/sources/ in the view's FROM clause and run 'featurestream apply'",
         )
     return Source.from_dict(srcs[view.sources[0]])
+
+
+@dataclass(frozen=True)
+class ViewSubmission:
+    """What ``submit_many`` did for one view: its job id (``submitted`` False when it already ran),
+    or the error that kept it from running."""
+
+    view: FeatureView
+    job_id: str | None
+    submitted: bool
+    error: FeatureStreamError | None = None
 
 
 class JobManager:
@@ -116,38 +129,97 @@ class JobManager:
 
     def submit(self, view: FeatureView, *, savepoint: str | None = None, fresh: bool = False) -> tuple[str, bool]:
         """Submit the view's streaming job unless it already runs. Returns (job id, submitted now)."""
-        from featurestream.jobs.compiler import compile_streaming_job
+        (one,) = self.submit_many([view], savepoint=savepoint, fresh=fresh)
+        if one.error is not None:
+            raise one.error
+        assert one.job_id is not None
+        return one.job_id, one.submitted
 
-        name = job_name(view)
-        running = self.running()
-        if name in running:
-            return running[name]["jid"], False
-        source = self.source_of(view)
-        self.ensure_topics(view, source)  # the Kafka preflight: fails within seconds on bad credentials
-        overview = self.flink._request("GET", "/overview")
-        deadline = time.monotonic() + 60  # slots of just-cancelled jobs come back within seconds
-        while int(overview.get("slots-available", 0)) < 1 and time.monotonic() < deadline:
-            time.sleep(1)
-            overview = self.flink._request("GET", "/overview")
-        if int(overview.get("slots-available", 0)) < 1:
+    def submit_many(
+        self, views: list[FeatureView], *, savepoint: str | None = None, fresh: bool = False
+    ) -> list[ViewSubmission]:
+        """Submit the streaming job of every view that is not running yet, with ONE Flink client
+        start-up; each view stays its own job (own name, configuration, checkpoints and restore path).
+
+        A view resumes from ``savepoint`` (only with a single view), else, unless ``fresh``, from the
+        newest savepoint or retained checkpoint of its own job graph (:meth:`restore_point`). Returns
+        one :class:`ViewSubmission` per view, in order; a view that fails (its topics, a free slot,
+        compiling, Flink refusing it) carries its own error and never stops the others.
+        """
+        from featurestream.jobs.compiler import compile_streaming_job
+        from featurestream.stack.jars import require_jars
+
+        require_jars(self.config.jars_path, "flink")  # before any topic is created or view compiled
+        if savepoint is not None and len(views) > 1:
             raise RegistryError(
-                f"the Flink cluster has no free task slot ({overview.get('slots-total', 0)} in use) for {view.ref}",
-                hint="cancel a job ('featurestream jobs cancel VIEW') or raise stack.flink.task_slots "
-                "(then 'featurestream down --only flink && featurestream up')",
+                f"one savepoint cannot restore {len(views)} jobs",
+                hint="name one view with --savepoint; the others resume from their recorded savepoints",
             )
-        spec = compile_streaming_job(view, source, self.config)
-        graph = graph_fingerprint(spec)
-        point = None
-        if savepoint is not None:
-            point = RestorePoint(savepoint, "savepoint", graph, 0)
-        elif not fresh:
-            point = self.restore_point(name, graph)
-        if point is None:  # a job from the topic's start fills the store; a restored one does not refill it
+        out: dict[str, ViewSubmission] = {}
+        running = self.running()
+        specs: list[tuple[FeatureView, dict[str, Any]]] = []
+        restore: dict[str, str] = {}
+        points: dict[str, RestorePoint | None] = {}
+        graphs: dict[str, str] = {}
+        for view in views:
+            name = job_name(view)
+            if view.ref in out or any(v.ref == view.ref for v, _ in specs):
+                continue  # named twice: one job
+            if name in running:
+                out[view.ref] = ViewSubmission(view, running[name]["jid"], False)
+                continue
+            try:
+                source = self.source_of(view)
+                self.ensure_topics(view, source)  # the Kafka preflight: fails within seconds on bad credentials
+                spec = compile_streaming_job(view, source, self.config)
+                graph = graph_fingerprint(spec)
+                point = None
+                if savepoint is not None:
+                    point = RestorePoint(savepoint, "savepoint", graph, 0)
+                elif not fresh:  # the rule of featurestream.jobs.restore: same graph, newest state
+                    point = self.restore_point(name, graph)
+            except FeatureStreamError as exc:
+                out[view.ref] = ViewSubmission(view, None, False, exc)
+                continue
+            specs.append((view, spec))
+            graphs[name], points[name] = graph, point
+            if point is not None:
+                restore[name] = point.path
+        free = self._free_slots(len(specs)) if specs else 0
+        for view, _ in specs[free:]:
+            out[view.ref] = ViewSubmission(
+                view,
+                None,
+                False,
+                RegistryError(
+                    f"the Flink cluster has no free task slot for {view.ref} ({free} free for {len(specs)} new jobs)",
+                    hint="cancel a job ('featurestream jobs cancel VIEW') or raise stack.flink.task_slots "
+                    "(then 'featurestream down --only flink && featurestream up')",
+                ),
+            )
+        specs = specs[:free]
+        if any(points[job_name(v)] is None for v, _ in specs):
+            # a job from the topic's start fills the store; a restored one does not refill it
             self.mark_online_generation()
-        job_id = self.flink.submit(spec, savepoint=point.path if point else None)
-        self.log.record_run(name, job_id, graph)
-        self.restored_from[name] = point
-        return job_id, True
+        results = self.flink.submit_many([s for _, s in specs], restore=restore) if specs else []
+        for (view, _), res in zip(specs, results, strict=True):
+            err = None if res.job_id else FlinkError(res.error or f"submitting {view.ref} failed")
+            out[view.ref] = ViewSubmission(view, res.job_id, res.job_id is not None, err)
+            if res.job_id:
+                name = job_name(view)
+                self.log.record_run(name, res.job_id, graphs[name])
+                self.restored_from[name] = points[name]
+        return [out[v.ref] for v in views]
+
+    def _free_slots(self, wanted: int, wait_s: float = 60.0) -> int:
+        """Free task slots, waiting up to ``wait_s`` for ``wanted`` of them (slots of just-cancelled
+        jobs come back within seconds)."""
+        deadline = time.monotonic() + wait_s
+        free = int(self.flink._request("GET", "/overview").get("slots-available", 0))
+        while free < wanted and time.monotonic() < deadline:
+            time.sleep(1)
+            free = int(self.flink._request("GET", "/overview").get("slots-available", 0))
+        return min(free, wanted)
 
     def mark_online_generation(self) -> str:
         """Write the online store's generation marker unless present (the job starts filling it)."""

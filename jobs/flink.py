@@ -12,6 +12,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -19,12 +21,15 @@ from featurestream.config import Config
 from featurestream.errors import FeatureStreamError
 from featurestream.secrets import config_secrets, redact, seal
 
-__all__ = ["FlinkClient", "FlinkError"]
+__all__ = ["RESTORE_KEY", "FlinkClient", "FlinkError", "JobProgress", "Submitted", "parse_results"]
 
 
 # The job's entry point, run as a module by the client's Python (``flink run -pym``): no file path
 # of the submitting machine is named, so none reaches the job's configuration.
 RUNNER_MODULE = "featurestream.jobs.runner"
+# Where a job resumes from (a savepoint or a retained checkpoint), set in that job's own
+# configuration: Flink 2.x's key (``execution.savepoint.path`` is its deprecated alias).
+RESTORE_KEY = "execution.state-recovery.path"
 
 
 class FlinkError(FeatureStreamError):
@@ -118,6 +123,39 @@ class FlinkClient:
             time.sleep(0.5)
         raise FlinkError(f"job {job_id} is {state}, not {'/'.join(states)}, after {timeout:.0f}s")
 
+    def progress(self, job_id: str) -> JobProgress:
+        """How far a job is, from ``GET /jobs/<id>``: its state, elapsed time, and the records its
+        source vertices emitted (``records_read``) and its sink vertices received (``records_written``)."""
+        return JobProgress.from_rest(self.job(job_id))
+
+    def wait_until_done(
+        self,
+        job_id: str,
+        *,
+        on_progress: Callable[[JobProgress], None] | None = None,
+        interval: float = 1.0,
+        timeout: float = 3600.0,
+    ) -> JobProgress:
+        """Poll a (batch or bounded) job until it finishes, reporting each poll to ``on_progress``;
+        returns the final progress. A job that fails or is cancelled raises :class:`FlinkError` with
+        Flink's root exception; one still running after ``timeout`` seconds is cancelled and raises."""
+        deadline = time.monotonic() + timeout
+        while True:
+            prog = self.progress(job_id)
+            if on_progress is not None:
+                on_progress(prog)
+            if prog.state == "FINISHED":
+                return prog
+            if prog.state in ("FAILED", "CANCELED", "CANCELLING"):
+                raise FlinkError(f"job {prog.name or job_id} {prog.state.lower()}: {self.exceptions(job_id)}")
+            if time.monotonic() > deadline:
+                self.cancel(job_id)
+                raise FlinkError(
+                    f"job {prog.name or job_id} still {prog.state} after {timeout:.0f}s; cancelled it",
+                    hint="give it more time, or a smaller input (--start/--end)",
+                )
+            time.sleep(interval)
+
     def exceptions(self, job_id: str) -> str:
         try:
             exc = self._request("GET", f"/jobs/{job_id}/exceptions")
@@ -133,36 +171,157 @@ class FlinkClient:
     def submit(
         self, spec: dict[str, Any], *, savepoint: str | None = None, wait: bool = False, timeout: float = 300.0
     ) -> str:
-        """Submit a job spec with ``flink run -pym``; returns the Flink job id.
+        """Submit one job spec; returns the Flink job id or raises :class:`FlinkError`."""
+        (result,) = self.submit_many(
+            [spec], restore={spec["name"]: savepoint} if savepoint else None, wait=wait, timeout=timeout
+        )
+        if result.job_id is None:
+            raise FlinkError(result.error or f"submitting {spec['name']} failed")
+        return result.job_id
 
-        The spec file holds references in place of secrets (:func:`featurestream.secrets.seal`); their
+    def submit_many(
+        self,
+        specs: list[dict[str, Any]],
+        *,
+        restore: dict[str, str] | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> list[Submitted]:
+        """Submit job specs with ONE ``flink run -pym`` (one client start-up); each spec stays its own
+        Flink job. ``restore`` maps a spec's name to the savepoint or retained checkpoint it resumes
+        from, passed in that job's own configuration (``execution.state-recovery.path``). Returns one
+        :class:`Submitted` per spec, in order: a job id, or the error of that spec alone.
+
+        The spec files hold references in place of secrets (:func:`featurestream.secrets.seal`); their
         values reach the runner only through the ``flink run`` process's environment.
         """
         from featurestream.stack.flink import client_env, flink_home
+        from featurestream.stack.jars import require_jars
 
+        if not specs:
+            return []
+        require_jars(self.config.jars_path, "flink")  # the client plans every job with the connectors
         secrets = config_secrets(self.config.redis.url, self.config.kafka.properties)
-        sealed, secret_env = seal(spec, secrets)
         specs_dir = self.config.state_path / "jobs"
         specs_dir.mkdir(parents=True, exist_ok=True)
-        spec_path = specs_dir / f"{spec['name']}.json"
-        spec_path.write_text(json.dumps(sealed, indent=1))
         url = urlparse(self.rest_url)
         cmd = ["bash", str(flink_home() / "bin" / "flink"), "run", "-m", f"{url.hostname}:{url.port or 8081}"]
         if not wait:
             cmd.append("-d")
-        if savepoint:
-            cmd += ["-s", savepoint]
-        cmd += ["-pym", RUNNER_MODULE, "--spec", str(spec_path)]
+        cmd += ["-pym", RUNNER_MODULE]
+        env = client_env(self.config, self.rest_url)
+        for spec in specs:
+            path = (restore or {}).get(spec["name"])
+            if path:
+                spec = {**spec, "config": {**spec.get("config", {}), RESTORE_KEY: path}}
+            sealed, secret_env = seal(spec, secrets)
+            spec_path = specs_dir / f"{spec['name']}.json"
+            spec_path.write_text(json.dumps(sealed, indent=1))
+            cmd += ["--spec", str(spec_path)]
+            env.update(secret_env)
         if wait:
             cmd.append("--wait")
-        env = client_env(self.config, self.rest_url)
-        env.update(secret_env)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        if timeout is None:  # the client starts once; each further job costs a few seconds of planning
+            timeout = 300.0 + 60.0 * (len(specs) - 1)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise FlinkError(
+                f"submitting {', '.join(s['name'] for s in specs)} did not finish within {timeout:.0f}s",
+                hint="check the Flink cluster ('featurestream jobs list') and the client log under "
+                f"{self.config.state_path / 'flink-client' / 'log'}",
+            ) from exc
         out = redact(proc.stdout + proc.stderr, secrets)
-        m = re.search(r"JobID ([0-9a-f]{32})", out) or re.search(r"submitted as ([0-9a-f]{32})", out)
-        if proc.returncode != 0 or m is None:
-            raise FlinkError(f"submitting {spec['name']} failed (exit {proc.returncode}):\n{_trim(out)}")
-        return m.group(1)
+        return parse_results([s["name"] for s in specs], out, proc.returncode)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """One poll of a job (``GET /jobs/<id>``, vertex metrics summed over subtasks; Flink refreshes
+    them about every second).
+
+    ``records_read``: records its source vertices read. ``records_final``: records that reached its
+    final stage (the vertices feeding no other; in a windowed view that is the input of the final
+    aggregation, not yet the rows written). ``stages_done``/``stages``: finished vertices of those
+    known so far (a batch job's graph grows while it runs).
+    """
+
+    job_id: str
+    name: str
+    state: str
+    elapsed_s: float
+    records_read: int
+    records_final: int
+    stages_done: int
+    stages: int
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("FINISHED", "FAILED", "CANCELED")
+
+    @classmethod
+    def from_rest(cls, job: dict[str, Any]) -> JobProgress:
+        vertices = job.get("vertices", [])
+        nodes = job.get("plan", {}).get("nodes", [])
+        feeding = {i.get("id") for n in nodes for i in n.get("inputs", [])}
+        with_input = {n.get("id") for n in nodes if n.get("inputs")}
+        read = final = 0
+        for v in vertices:
+            m = v.get("metrics", {})
+            if v.get("id") not in with_input:  # a source vertex counts what its reader produced
+                read += int(m.get("read-records", 0) or 0) or int(m.get("write-records", 0) or 0)
+            elif v.get("id") not in feeding:
+                final += int(m.get("read-records", 0) or 0)
+        return cls(
+            job_id=str(job.get("jid", "")),
+            name=str(job.get("name", "")),
+            state=str(job.get("state", "?")),
+            elapsed_s=max(0.0, float(job.get("duration", 0) or 0) / 1000.0),
+            records_read=read,
+            records_final=final,
+            stages_done=sum(1 for v in vertices if v.get("status") == "FINISHED"),
+            stages=len(vertices),
+        )
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The outcome of one spec of a submission: its Flink job id, or why it failed."""
+
+    name: str
+    job_id: str | None
+    error: str | None = None
+
+
+def parse_results(names: list[str], out: str, returncode: int) -> list[Submitted]:
+    """One :class:`Submitted` per name from the client's output: the runner's result line of that
+    spec, else (the client failed before or around the runner) the whole output's trimmed error."""
+    from featurestream.jobs.runner import RESULT_PREFIX
+
+    found: dict[str, dict[str, Any]] = {}
+    for line in out.splitlines():
+        at = line.find(RESULT_PREFIX)
+        if at < 0:
+            continue
+        try:
+            doc = json.loads(line[at + len(RESULT_PREFIX) :])
+        except ValueError:
+            continue
+        found[str(doc.get("name"))] = doc
+    results = []
+    for name in names:
+        doc = found.get(name)
+        if doc is not None and doc.get("job_id"):
+            results.append(Submitted(name, str(doc["job_id"])))
+        elif doc is not None and doc.get("error"):
+            results.append(Submitted(name, None, f"submitting {name} failed: {_trim(str(doc['error']), keep=20)}"))
+        else:
+            m = re.search(r"JobID ([0-9a-f]{32})", out) if len(names) == 1 and returncode == 0 else None
+            if m is not None:  # a runner without result lines (an older installed runtime)
+                results.append(Submitted(name, m.group(1)))
+            else:
+                results.append(Submitted(name, None, f"submitting {name} failed (exit {returncode}):\n{_trim(out)}"))
+    return results
 
 
 def _trim(out: str, keep: int = 60) -> str:

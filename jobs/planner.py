@@ -25,7 +25,7 @@ from typing import Any
 
 from featurestream.config import Config
 from featurestream.definitions import Column, FeatureView, Source
-from featurestream.errors import DefinitionError, StackError
+from featurestream.errors import DefinitionError
 
 __all__ = ["FlinkPlanner"]
 
@@ -40,16 +40,11 @@ class FlinkPlanner:
     def __init__(self, config: Config) -> None:
         from pyflink.table import EnvironmentSettings, TableEnvironment
 
-        from featurestream.stack.jars import flink_jars
+        from featurestream.stack.jars import flink_jars, require_jars
 
         jars_dir = config.jars_path
+        require_jars(jars_dir, "flink")  # the Kafka connector and the Parquet format
         jars = flink_jars(jars_dir)
-        if not jars:
-            # Without them Flink only says "Could not find any factory for identifier 'kafka'".
-            raise StackError(
-                f"expected the Flink Kafka connector and Parquet jars in {jars_dir / 'flink'}, found none",
-                hint="run `featurestream setup` (resolves them with Maven, once)",
-            )
         self.config = config
         self.t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
         conf = self.t_env.get_config()

@@ -24,7 +24,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -126,7 +126,7 @@ def _offline_live(
     try:
         lo = (now - max_age(view)).astimezone(UTC).replace(tzinfo=None)
         hi = now.astimezone(UTC).replace(tzinfo=None)
-        select = view_select(con, config, view, start=lo.date(), end=hi.date())
+        select = view_select(con, config, view, start=lo.date(), end=(hi + timedelta(days=1)).date())
         keys = ", ".join(quote(k) for k in view.entities)
         sql = (
             f"SELECT {keys}, epoch_ms(max(feature_time)) FROM ({select}) "

@@ -78,7 +78,7 @@ def offline_rows(
 ) -> pa.Table:
     """``feature_time``, ``created_at`` (naive UTC) and the features of the view's rows in ``window``."""
     lo, hi = window.naive()
-    select = view_select(con, config, view, start=(lo - timedelta(days=1)).date(), end=hi.date())
+    select = view_select(con, config, view, start=(lo - timedelta(days=1)).date(), end=(hi + timedelta(days=1)).date())
     names = view.feature_names if features is None else features
     cols = ", ".join([FEATURE_TIME, CREATED_AT, *(quote(n) for n in names)])
     sql = (

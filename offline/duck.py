@@ -118,7 +118,8 @@ def view_select(
     """A ``SELECT`` of the view's offline rows with normalised columns.
 
     Columns: the entity keys, ``feature_time`` and ``created_at`` as UTC ``TIMESTAMP``, then every
-    declared feature (NULL when a file lacks it). ``start``/``end`` prune date partitions.
+    declared feature (NULL when a file lacks it). ``start``/``end`` prune date partitions to
+    ``[start, end)`` (:class:`featurestream.dates.DateWindow`).
     ``time_range=(lo, hi)`` (naive UTC) keeps only rows with ``lo < feature_time <= hi``; the filter
     is written on the stored column when it already is a timestamp, so the Parquet scan applies it
     (row-group statistics, no per-row cast) instead of a filter above the normalising cast.

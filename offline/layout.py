@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from featurestream import storage
 from featurestream.columns import CREATED_AT, FEATURE_TIME, PARTITION_DATE
 from featurestream.config import Config
+from featurestream.dates import DateWindow
 from featurestream.definitions import FeatureView
 from featurestream.naming import offline_dir
 from featurestream.offline.errors import OfflineError
@@ -124,17 +125,19 @@ def partition_files(config: Config, view: FeatureView, day: date | str) -> list[
 
 
 def data_files(config: Config, view: FeatureView, start: date | None = None, end: date | None = None) -> list[str]:
-    """The committed data files of a view (:func:`partition_files`), optionally only partitions in ``[start, end]``."""
+    """The committed data files of a view (:func:`partition_files`), optionally only the date
+    partitions in ``[start, end)`` (:class:`featurestream.dates.DateWindow`: ``end`` exclusive)."""
+    window = DateWindow(start, end)
     files: list[str] = []
     for day in partition_dates(config, view):
-        if (start is not None and day < start) or (end is not None and day > end):
+        if day not in window:
             continue
         files += partition_files(config, view, day)
     return files
 
 
 def read_view(config: Config, view: FeatureView, start: date | None = None, end: date | None = None) -> pa.Table:
-    """Every committed row of one view version as one Arrow table (optionally partitions in ``[start, end]``).
+    """Every committed row of one view version as one Arrow table (optionally partitions in ``[start, end)``).
 
     Reads exactly the files :func:`data_files` lists (the commit rule above), so a streaming job's
     in-progress files are never read. Columns are as stored (no ``date`` partition column, no

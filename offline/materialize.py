@@ -12,10 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Protocol
 
 from featurestream.config import Config
+from featurestream.dates import DateWindow
 from featurestream.definitions import FeatureView
 from featurestream.offline.duck import connect, quote, view_select
 
@@ -40,15 +41,12 @@ class MaterializeResult:
         return self.rows - self.written
 
 
-def latest_rows_sql(select: str, view: FeatureView, start: date | None, end: date | None) -> str:
-    """The newest row per entity (ties: latest ``created_at``) with ``feature_time`` in [start, end]."""
+def latest_rows_sql(select: str, view: FeatureView, window: DateWindow) -> str:
+    """The newest row per entity (ties: latest ``created_at``) with ``feature_time`` in ``window``
+    (UTC dates ``[start, end)``)."""
     keys = ", ".join(quote(k) for k in view.entities)
-    conds = []
-    if start is not None:
-        conds.append(f"feature_time >= TIMESTAMP '{start.isoformat()}'")
-    if end is not None:
-        conds.append(f"feature_time < TIMESTAMP '{(end + timedelta(days=1)).isoformat()}'")
-    where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    cond = window.time_condition("feature_time")
+    where = f"WHERE {cond}" if cond else ""
     cols = [quote(k) for k in view.entities] + [quote(f) for f in view.feature_names]
     return (
         f"SELECT {', '.join(cols)}, epoch_ms(feature_time) AS feature_time, epoch_ms(created_at) AS created_at "
@@ -67,12 +65,14 @@ def materialize(
     batch_rows: int = 50_000,
     progress: Progress | None = None,
 ) -> MaterializeResult:
-    """Write the latest row per entity of ``view`` (partitions ``start``..``end``) via ``writer``."""
+    """Write the latest row per entity of ``view`` with ``feature_time`` in the UTC dates
+    ``[start, end)`` (``end`` exclusive, :class:`featurestream.dates.DateWindow`) via ``writer``."""
+    window = DateWindow(start, end)
     started = time.perf_counter()
     con = connect(config)
     try:
-        select = view_select(con, config, view, start=start, end=end)
-        con.execute(f"CREATE TEMP TABLE __latest AS {latest_rows_sql(select, view, start, end)}").fetchall()
+        select = view_select(con, config, view, start=window.start, end=window.end)
+        con.execute(f"CREATE TEMP TABLE __latest AS {latest_rows_sql(select, view, window)}").fetchall()
         total = int(con.execute("SELECT count(*) FROM __latest").fetchall()[0][0])
         done = written = 0
         if progress:

@@ -2,7 +2,7 @@
 
 The rule: a command never reads the current directory itself; it asks :func:`config_of`, which
 answers from the group's ``--repo`` (default ``.``). Exit codes are the same everywhere:
-0 ok, 1 error (a message, no traceback), 2 a check breached (monitor, audit, leakage).
+0 ok, 1 error (a message, no traceback; a usage error too), 2 a check breached (monitor, audit, leakage).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ __all__ = ["BREACH_EXIT", "ERROR_EXIT", "EXIT_CODES", "RepoContext", "config_of"
 ERROR_EXIT = 1
 BREACH_EXIT = 2
 # \b keeps click from re-wrapping the lines of the epilog.
-EXIT_CODES = "\b\nExit codes: 0 ok, 1 error, 2 a check breached."
+EXIT_CODES = (
+    "\b\nExit codes: 0 ok, 1 error, 2 a check breached.\n(A usage error, such as an unknown option, is an error: 1.)"
+)
 
 
 class RepoContext:

@@ -9,9 +9,11 @@ import time
 import click
 
 from featurestream.cli.common import ERROR_EXIT, EXIT_CODES, RepoContext
+from featurestream.definitions import FeatureView
 from featurestream.jobs.control import JobManager
 from featurestream.jobs.flink import FlinkClient
 from featurestream.naming import job_name
+from featurestream.secrets import redact
 
 __all__ = ["jobs"]
 
@@ -28,9 +30,9 @@ def jobs() -> None:
 @click.argument("views", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Submit every registered view version.")
 @click.option(
-    "--fresh", is_flag=True, help="Ignore recorded savepoints and retained checkpoints; start from the topic's offsets."
+    "--fresh", is_flag=True, help="Ignore recorded savepoints and retained checkpoints; start from the topics' offsets."
 )
-@click.option("--savepoint", help="Restore from this savepoint or retained checkpoint path.")
+@click.option("--savepoint", help="Restore from this savepoint or retained checkpoint path (one view only).")
 @_JSON
 @click.pass_obj
 def submit_cmd(
@@ -38,32 +40,56 @@ def submit_cmd(
 ) -> None:
     """Compile and submit VIEW[@VERSION]... (or --all); a running job is left as it is.
 
-    A job resumes from the newest savepoint or retained checkpoint of its own job graph (a job
-    lost with its JobManager resumes from its last checkpoint), never from another graph's."""
+    Every view becomes its own Flink job, all submitted by one Flink client start-up. A view that
+    fails is reported on its own line and does not stop the others; the exit code is then 1. A job
+    resumes from the newest savepoint or retained checkpoint of its own job graph (a job lost with
+    its JobManager resumes from its last checkpoint), never from another graph's.
+    """
     jm = JobManager(c.config)
     targets = jm.registry.views(c.config.namespace) if all_ else [jm.view(v) for v in views]
     if not targets:
         raise click.UsageError("name at least one view, or --all")
-    done = []
-    for v in targets:
-        t0 = time.monotonic()
-        if not as_json:
-            click.echo(f"{v.ref:<28} compiling and submitting ...")
-        jid, new = jm.submit(v, savepoint=savepoint, fresh=fresh)
-        seconds = time.monotonic() - t0
-        point = jm.restored_from.get(job_name(v)) if new else None
-        resumed = f"{point.kind} {point.path}" if point else None
-        done.append(
-            {"view": v.ref, "job_id": jid, "submitted": new, "seconds": round(seconds, 2), "resumed_from": resumed}
-        )
-        if not as_json:
-            click.echo(
-                f"{v.ref:<28} {'submitted' if new else 'already running'} as {jid}"
-                + (f" in {seconds:.1f}s" if new else "")
-                + (f", resuming from {resumed}" if resumed else "")
-            )
+    if savepoint is not None and len(targets) > 1:
+        raise click.UsageError("--savepoint restores one job: name one view")
+    t0 = time.monotonic()
+    if not as_json:
+        click.echo(f"compiling {len(targets)} view(s) and submitting them with one Flink client ...")
+    results = jm.submit_many(targets, savepoint=savepoint, fresh=fresh)
+    seconds = time.monotonic() - t0
+    done = [
+        {
+            "view": r.view.ref,
+            "job_id": r.job_id,
+            "submitted": r.submitted,
+            "resumed_from": _resumed(jm, r.view) if r.submitted else None,
+            **({"error": redact(str(r.error))} if r.error is not None else {}),
+        }
+        for r in results
+    ]
+    failed = [r for r in results if r.error is not None]
     if as_json:
-        click.echo(json.dumps({"jobs": done}, indent=1))
+        click.echo(json.dumps({"jobs": done, "seconds": round(seconds, 2)}, indent=1))
+    else:
+        for r in results:
+            if r.error is None:
+                resumed = _resumed(jm, r.view) if r.submitted else None
+                click.echo(
+                    f"{r.view.ref:<28} {'submitted' if r.submitted else 'already running'} as {r.job_id}"
+                    + (f", resuming from {resumed}" if resumed else "")
+                )
+        for r in failed:
+            click.secho(f"error: {r.view.ref}: {redact(str(r.error))}", fg="red", err=True)
+        new = sum(1 for r in results if r.submitted)
+        kept = len(results) - new - len(failed)
+        click.echo(f"{new} submitted, {kept} already running, {len(failed)} failed in {seconds:.1f}s")
+    if failed:
+        sys.exit(ERROR_EXIT)
+
+
+def _resumed(jm: JobManager, view: FeatureView) -> str | None:
+    """What the view's just-submitted job resumed from ("savepoint PATH"), None for the topic."""
+    point = jm.restored_from.get(job_name(view))
+    return f"{point.kind} {point.path}" if point else None
 
 
 @jobs.command("list", epilog=EXIT_CODES)

@@ -30,11 +30,22 @@ def _emit(as_json: bool, doc: object, text: list[str]) -> None:
 
 class _Group(click.Group):
     """Turns FeatureStreamError -- and a service that cannot be reached (cli.failures) -- into one
-    clean message and exit code 1 (no traceback)."""
+    clean message and exit code 1 (no traceback). A usage error (an unknown option, a missing
+    argument) exits 1 as well, not click's 2: 2 means a check breached, and only that."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            setattr(exc, "exit_code", ERROR_EXIT)  # noqa: B010 (click types it as a class variable)
+            raise
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            setattr(exc, "exit_code", ERROR_EXIT)  # noqa: B010 (click types it as a class variable)
+            raise
         except FeatureStreamError as exc:
             click.secho(f"error: {redact(str(exc))}", fg="red", err=True)
             sys.exit(ERROR_EXIT)
@@ -101,9 +112,16 @@ def _status_doc(s: Any) -> dict[str, object]:
 @pass_ctx
 def setup(c: RepoContext, as_json: bool) -> None:
     """Resolve the Java side (Kafka broker, Flink Kafka connector, Parquet format) with Maven."""
+    from featurestream.cli.progress import Progress
     from featurestream.stack import Stack
 
-    did = Stack(c.config, log=(lambda m: None) if as_json else click.echo).setup()
+    bar = Progress("setup: Maven downloads", unit="files", enabled=not as_json)
+    try:  # Maven does not say how many files it will fetch: a count, a rate and the megabytes, no ETA
+        did = Stack(c.config, log=(lambda m: None) if as_json else click.echo).setup(
+            on_download=lambda files, size: bar.update(files, None, f"{size / 1e6:,.1f} MB")
+        )
+    finally:
+        bar.close()
     jars = c.config.jars_path
     _emit(
         as_json, {"resolved": did, "jars": str(jars)}, ["jars resolved" if did else f"jars already present in {jars}"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import cast
 
@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from featurestream.cli.common import BREACH_EXIT, EXIT_CODES, config_of
+from featurestream.cli.progress import Progress
 from featurestream.config import Config
 from featurestream.errors import FeatureStreamError
 
@@ -142,27 +143,21 @@ def sql_command(ctx: click.Context, query: str, out: Path | None, limit: int, as
 @_JSON
 @click.pass_context
 def materialize_command(ctx: click.Context, view: str, start: object, end: object, as_json: bool) -> None:
-    """Load the latest offline row per entity of VIEW (name or name@version) into Redis."""
+    """Load the latest offline row per entity of VIEW (name or name@version) into Redis.
+
+    With --start/--end only rows of those UTC dates count: --start inclusive, --end exclusive.
+    """
     from featurestream.store import FeatureStore
 
     d0: date | None = start.date() if start is not None else None  # type: ignore[attr-defined]
-    # --end is exclusive, like backfill's; the store takes the last date partition, inclusive.
-    d1: date | None = end.date() - timedelta(days=1) if end is not None else None  # type: ignore[attr-defined]
-    if d0 is not None and d1 is not None and d1 < d0:
-        raise click.UsageError(f"--end must be after --start (it is exclusive), found {d0}..{d1 + timedelta(days=1)}")
+    d1: date | None = end.date() if end is not None else None  # type: ignore[attr-defined]
     try:
         store = FeatureStore(config=_config(ctx))
-        with click.progressbar(
-            length=1, label=f"materialize {view}", file=sys.stderr, show_eta=True, show_percent=True
-        ) as bar:
-            state = {"done": 0}
-
-            def progress(done: int, total: int) -> None:
-                bar.length = max(total, 1)
-                bar.update(done - state["done"])
-                state["done"] = done
-
-            result = store.materialize(view, start=d0, end=d1, progress=progress)
+        bar = Progress(f"materialize {view}", unit="rows", enabled=not as_json)
+        try:
+            result = store.materialize(view, start=d0, end=d1, progress=lambda done, total: bar.update(done, total))
+        finally:
+            bar.close()
     except FeatureStreamError as exc:
         raise click.ClickException(str(exc)) from exc
     rate = result.rows / result.seconds if result.seconds else 0.0
@@ -193,19 +188,30 @@ def backfill_command(ctx: click.Context, view: str, inputs: str, start, end, as_
     replacing only the date partitions it touches (or all of --start..--end)."""
     from featurestream.jobs.backfill import backfill
     from featurestream.jobs.control import JobManager
+    from featurestream.jobs.flink import JobProgress
 
     config = _config(ctx)
     jm = JobManager(config)
     fv = jm.view(view)
-    result = backfill(
-        config,
-        fv,
-        jm.source_of(fv),
-        inputs,
-        start=start.date() if start else None,
-        end=end.date() if end else None,
-        echo=(lambda m: click.echo(m, err=True)) if as_json else click.echo,
-    )
+    bar = Progress(f"backfill {fv.ref}", unit="events", enabled=not as_json)
+
+    def progress(p: JobProgress, total: int) -> None:
+        detail = f"stage {p.stages_done}/{p.stages} done  {p.state}"
+        bar.update(p.records_read, total, detail, elapsed=p.elapsed_s, force=p.done)
+
+    try:
+        result = backfill(
+            config,
+            fv,
+            jm.source_of(fv),
+            inputs,
+            start=start.date() if start else None,
+            end=end.date() if end else None,
+            echo=(lambda m: click.echo(m, err=True)) if as_json else click.echo,
+            progress=progress,
+        )
+    finally:
+        bar.close()
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(result) | {"view": fv.ref}, indent=1))
         return

@@ -77,9 +77,10 @@ class Stack:
 
     # ------------------------------------------------------------------ up
 
-    def setup(self) -> bool:
-        """Resolve the jars (no-op when present). Returns True when it downloaded."""
-        return ensure_jars(self.config.jars_path, quiet=False)
+    def setup(self, on_download: Callable[[int, int], None] | None = None) -> bool:
+        """Resolve the jars (no-op when present). Returns True when it downloaded.
+        ``on_download(files, bytes)`` follows Maven's downloads (running totals)."""
+        return ensure_jars(self.config.jars_path, quiet=False, on_download=on_download)
 
     def _claim_port(self, proc: ManagedProcess, port: int, what: str, setting: str) -> None:
         if not proc.running() and port_open(port):

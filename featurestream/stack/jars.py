@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from featurestream.errors import StackError
 
-__all__ = ["POM", "ensure_jars", "flink_jars", "flink_plugins", "kafka_classpath"]
+__all__ = ["POM", "downloaded_bytes", "ensure_jars", "flink_jars", "flink_plugins", "kafka_classpath", "require_jars"]
 
 POM = Path(__file__).with_name("pom.xml")
 SETTINGS = Path(__file__).with_name("settings.xml")
@@ -29,8 +32,37 @@ def _resolved(jars_dir: Path) -> bool:
     return True
 
 
-def ensure_jars(jars_dir: Path, *, quiet: bool = False) -> bool:
-    """Copy the stack's jars into ``jars_dir/{kafka,flink}``; returns False when already there."""
+def require_jars(jars_dir: Path, *parts: str) -> None:
+    """Raise :class:`StackError` saying "run `featurestream setup`" when the resolved jars of
+    ``parts`` (``"flink"``, ``"kafka"``, ...; default all) are missing from ``jars_dir``. Without this
+    check Flink only says "Could not find any factory for identifier 'kafka'"."""
+    missing = []
+    for sub in parts or tuple(_MARKERS):
+        d = jars_dir / sub
+        names = [p.name for p in d.glob("*.jar")] if d.is_dir() else []
+        missing += [f"{sub}/{prefix}*.jar" for prefix in _MARKERS[sub] if not any(n.startswith(prefix) for n in names)]
+    if missing:
+        raise StackError(
+            f"expected the resolved jars {', '.join(missing)} in {jars_dir}, found none",
+            hint="run `featurestream setup` (resolves them with Maven, once per user)",
+        )
+
+
+# Maven's batch-mode line for each finished download: "[INFO] Downloaded from central: URL (1.2 MB at 3 MB/s)"
+_DOWNLOADED = re.compile(r"Downloaded from [^:]+: \S+ \(([\d.]+) (B|kB|KB|MB|GB)")
+_UNIT = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def downloaded_bytes(line: str) -> int | None:
+    """The size of the download a Maven output line reports, or None for any other line."""
+    m = _DOWNLOADED.search(line)
+    return int(float(m.group(1)) * _UNIT[m.group(2)]) if m else None
+
+
+def ensure_jars(jars_dir: Path, *, quiet: bool = False, on_download: Callable[[int, int], None] | None = None) -> bool:
+    """Copy the stack's jars into ``jars_dir/{kafka,flink}``; returns False when already there.
+
+    ``on_download(files, bytes)`` is called after each file Maven downloads (running totals)."""
     if _resolved(jars_dir):
         return False
     for tool, fix in (
@@ -42,14 +74,23 @@ def ensure_jars(jars_dir: Path, *, quiet: bool = False) -> bool:
     jars_dir.mkdir(parents=True, exist_ok=True)
     # Our settings are the *global* ones (-gs): a user's own ~/.m2/settings.xml (a company mirror,
     # a proxy) is still read and takes precedence, as Maven merges user over global settings.
-    cmd = ["mvn", "-B", "-q", "-gs", str(SETTINGS), "-f", str(POM), f"-Djars.dir={jars_dir}", "package"]
+    cmd = ["mvn", "-B", "-gs", str(SETTINGS), "-f", str(POM), f"-Djars.dir={jars_dir}", "package"]
     if not quiet:
         print(f"resolving Kafka and Flink connector jars with Maven into {jars_dir} ...", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    tail: collections.deque[str] = collections.deque(maxlen=20)
+    files = size = 0
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip())
+            got = downloaded_bytes(line)
+            if got is not None:
+                files, size = files + 1, size + got
+                if on_download is not None:
+                    on_download(files, size)
     if proc.returncode != 0 or not _resolved(jars_dir):
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
         raise StackError(
-            f"Maven could not resolve the stack's jars (exit {proc.returncode}):\n{tail}",
+            f"Maven could not resolve the stack's jars (exit {proc.returncode}):\n" + "\n".join(tail),
             hint="check network access to Maven Central, then run 'featurestream setup' again",
         )
     return True

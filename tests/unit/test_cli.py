@@ -97,3 +97,36 @@ def test_errors_exit_1_without_a_traceback(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["-r", str(tmp_path), "ls"])
     assert result.exit_code == 1
     assert "serving.port" in result.output and "Traceback" not in result.output
+
+
+def _dummy_args(cmd: click.Command, tmp_path: Path) -> list[str]:
+    """Values for the command's required parameters that pass click's own checks."""
+    existing = tmp_path / "input.jsonl"
+    existing.write_text("{}\n")
+    args: list[str] = []
+    for p in cmd.params:
+        if not p.required:
+            continue
+        if isinstance(p.type, click.Choice):
+            value = str(p.type.choices[0])
+        elif isinstance(p.type, click.Path):
+            value = str(existing) if p.type.file_okay else str(tmp_path / "out-dir")
+        else:
+            value = "x"
+        args += [value] if isinstance(p, click.Argument) else [p.opts[0], value]
+    return args
+
+
+@pytest.mark.parametrize(("path", "cmd"), LEAVES, ids=[" ".join(p) for p, _ in LEAVES])
+def test_every_command_works_on_the_groups_repo(path: tuple[str, ...], cmd: click.Command, tmp_path: Path) -> None:
+    """Run from elsewhere with -r naming a repo whose config is invalid: every command reads THAT repo
+    (and stops at its config, before touching anything), none the current folder."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "featurestream.yaml").write_text("serving:\n  port: not-a-port\n")
+    result = CliRunner().invoke(main, ["-r", str(repo), *path, *_dummy_args(cmd, tmp_path)])
+    assert result.exit_code == 1, result.output
+    if path == ("init",):  # init scaffolds the -r folder: it refuses one that already has a config
+        assert "featurestream.yaml" in result.output and "empty folder" in result.output
+    else:
+        assert "serving.port" in result.output and str(repo / "featurestream.yaml") in result.output

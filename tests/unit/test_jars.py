@@ -3,7 +3,6 @@ as the global settings, which Maven merges under the user's ~/.m2/settings.xml."
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +12,56 @@ from featurestream.errors import StackError
 from featurestream.stack import jars
 
 
-def test_our_settings_are_global_so_the_users_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class _FakeMaven:
+    """Stands in for ``subprocess.Popen`` of ``mvn``: records the command, replays ``lines``."""
+
     calls: list[list[str]] = []
+    lines: list[str] = []
+    returncode = 1
 
-    def run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1, "", "offline")
+    def __init__(self, cmd: list[str], **kw: Any) -> None:
+        type(self).calls.append(cmd)
+        self.stdout = iter(type(self).lines)
 
+    def __enter__(self) -> _FakeMaven:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _fake_maven(monkeypatch: pytest.MonkeyPatch, lines: list[str]) -> type[_FakeMaven]:
+    fake = type("Maven", (_FakeMaven,), {"calls": [], "lines": lines})
     monkeypatch.setattr(jars.shutil, "which", lambda tool: f"/usr/bin/{tool}")
-    monkeypatch.setattr(jars.subprocess, "run", run)
-    with pytest.raises(StackError, match="fix: check network access to Maven Central"):
+    monkeypatch.setattr(jars.subprocess, "Popen", fake)
+    return fake
+
+
+def test_our_settings_are_global_so_the_users_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _fake_maven(monkeypatch, ["[ERROR] offline\n"])
+    with pytest.raises(StackError, match=r"(?s)offline.*fix: check network access to Maven Central"):
         jars.ensure_jars(tmp_path / "jars", quiet=True)
-    (cmd,) = calls
+    (cmd,) = fake.calls
     assert cmd[cmd.index("-gs") + 1] == str(jars.SETTINGS)
     assert "-s" not in cmd  # -s would replace ~/.m2/settings.xml instead of merging under it
+
+
+def test_setup_reports_each_maven_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress of setup's downloads: files and bytes so far, from Maven's batch-mode lines."""
+    _fake_maven(
+        monkeypatch,
+        [
+            "[INFO] Downloading from central: https://repo.maven.apache.org/maven2/a/a.pom\n",
+            "[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/a/a.pom (1.2 kB at 3.0 kB/s)\n",
+            "[INFO] Building jars 1\n",
+            "[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/b/b.jar (3.4 MB at 9 MB/s)\n",
+        ],
+    )
+    seen: list[tuple[int, int]] = []
+    with pytest.raises(StackError):  # the fake resolves nothing
+        jars.ensure_jars(tmp_path / "jars", quiet=True, on_download=lambda n, size: seen.append((n, size)))
+    assert seen == [(1, 1200), (2, 3_401_200)]
+    assert jars.downloaded_bytes("[INFO] BUILD SUCCESS") is None
 
 
 def test_jars_are_cached_once_per_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

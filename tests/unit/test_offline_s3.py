@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -239,7 +240,7 @@ def test_backfill_swaps_the_jobs_partitions_in_under_the_commit_rule(
         paths.update(kw)
         return {"mode": "batch"}
 
-    def fake_submit(self: object, spec: object, wait: bool, timeout: float) -> str:
+    def fake_submit(self: object, spec: object) -> str:
         assert paths["input_path"].startswith("s3://" if where == "s3" else "file://")
         out = paths["output_path"].removeprefix("file://")
         table = pa.table({"user_id": ["new"], "feature_time": pa.array([T0], pa.timestamp("ms")), "n": [7]})
@@ -251,11 +252,21 @@ def test_backfill_swaps_the_jobs_partitions_in_under_the_commit_rule(
         storage.write_bytes(cfg.s3, storage.join(dead, "dead", "part-1"), b'{"payload": "x"}\n{"payload": "y"}\n')
         return "job-1"
 
+    def fake_wait(self: object, job_id: str, *, on_progress: Any, timeout: float) -> flink.JobProgress:
+        done = flink.JobProgress(job_id, "backfill", "FINISHED", 2.0, 1, 1, 2, 2)
+        on_progress(done)
+        return done
+
     monkeypatch.setattr(compiler, "compile_batch_job", fake_compile)
     monkeypatch.setattr(flink.FlinkClient, "submit", fake_submit)
+    monkeypatch.setattr(flink.FlinkClient, "wait_until_done", fake_wait)
     events = tmp_path / "events.jsonl"
     events.write_text(json.dumps({"event_id": "e", "user_id": "new", "ts": 1}) + "\n")
-    result = bf.backfill(cfg, VIEW, SOURCE, events)
+    polls: list[tuple[str, int, int]] = []
+    result = bf.backfill(
+        cfg, VIEW, SOURCE, events, progress=lambda p, total: polls.append((p.state, p.records_read, total))
+    )
+    assert polls == [("FINISHED", 1, 1)]  # each poll of the job, with the staged events as the total
     assert (result.input_events, result.dead_letters, result.replaced) == (1, 2, [f"date={T0.date()}"])
     table = read_view(cfg, VIEW)
     assert sorted(zip(table["user_id"].to_pylist(), table["n"].to_pylist(), strict=True)) == [("kept", 1), ("new", 7)]
