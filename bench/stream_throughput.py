@@ -16,8 +16,8 @@ where the time goes. The two plain-SQL jobs are baselines of this bench, not par
 
 Phase 2 (freshness): a row-wise view (latest amount per card) at a fixed event rate; a probe
 event every 20 ms, each with its own card id, timed from the producer's acknowledgement to the
-moment its key exists in Redis. The floor is watermark delay + watermark interval, because
-de-duplication by event id is ordered by event time.
+moment its key exists in Redis. De-duplication keeps the first copy by arrival, so nothing on the
+row-wise path waits for the watermark; the floor is the Python sink's bundle (200 ms or 1000 rows).
 
     .venv/bin/python bench/stream_throughput.py [--events 500000] [--rate 2000] [--seconds 30]
 """
@@ -337,7 +337,7 @@ def main() -> None:
     )
     print(
         f"append -> visible in Redis: p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, max {f['max_ms']:.0f} ms "
-        f"(watermark delay 5000 ms + interval 200 ms is the floor)"
+        "(target: p99 <= 1000 ms; the online sink's bundle time, 200 ms, is the floor)"
     )
 
 

@@ -25,7 +25,7 @@ class FlinkPlanner:
     def __init__(self, config: Config) -> None:
         from pyflink.table import EnvironmentSettings, TableEnvironment
 
-        from featurestream.stack.jars import flink_jars
+        from featurestream.stack.jars import flink_jars, format_jar
 
         jars_dir = config.jars_path
         jars = flink_jars(jars_dir)
@@ -34,6 +34,11 @@ class FlinkPlanner:
             raise StackError(
                 f"expected the Flink Kafka connector and Parquet jars in {jars_dir / 'flink'}, found none",
                 hint="run `featurestream setup` (resolves them with Maven, once)",
+            )
+        if not format_jar(jars_dir).exists():
+            raise StackError(
+                f"featurestream's source format is not built for these sources ({format_jar(jars_dir)} is missing)",
+                hint="run `featurestream setup` (builds jobs/java with Maven, once per change)",
             )
         self.config = config
         self.t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
