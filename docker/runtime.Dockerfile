@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The featurestream runtime image: the official Flink image plus PyFlink, featurestream[stream],
-# the Maven-resolved connector jars and the S3 filesystem plugin. JobManagers, TaskManagers and the
-# one-shot `apply` / `jobs submit` containers run it.
+# the Maven-resolved connector jars, featurestream's own format jar and the S3 filesystem plugin.
+# JobManagers, TaskManagers and the one-shot `apply` / `jobs submit` containers run it.
 #
 #   docker build -f docker/runtime.Dockerfile -t featurestream-runtime:0.1.0 .     (from the repo root)
 #
@@ -12,11 +12,15 @@ ARG PYFLINK_VERSION=2.2.1
 ARG PYTHON_VERSION=3.11
 ARG UV_VERSION=0.9.5
 
-# --- jars: resolved by Maven from the same pom.xml `featurestream setup` uses (never ~/.m2 of the builder)
+# --- jars: resolved by Maven from the same pom.xml `featurestream setup` uses (never ~/.m2 of the builder),
+# and featurestream's own Java (jobs/java: the `featurestream-json` source format), built the same way
 FROM maven:3.9-eclipse-temurin-17 AS jars
 WORKDIR /build
 COPY featurestream/stack/pom.xml featurestream/stack/settings.xml ./
 RUN mvn -B -q -s settings.xml -Djars.dir=/jars package
+COPY jobs/java /build/java
+RUN mvn -B -q -s settings.xml -f java/pom.xml -Dbuild.dir=/build/java-target package \
+    && cp /build/java-target/featurestream-java.jar /jars/flink/
 
 # --- uv: a pinned, self-contained CPython (the Flink image's own python3 is not 3.11 everywhere)
 FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv

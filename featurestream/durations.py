@@ -44,6 +44,11 @@ def format_duration(td: timedelta) -> str:
     return f"{ms}ms"
 
 
+def flink_intervals(text: str) -> list[timedelta]:
+    """Every ``INTERVAL 'n' UNIT`` literal in ``text``, in order."""
+    return [float(m.group(1)) * _FLINK_UNITS[m.group(2).upper()] for m in _FLINK_INTERVAL.finditer(text)]
+
+
 def parse_flink_interval(text: str) -> timedelta | None:
     """The first ``INTERVAL 'n' UNIT`` literal in ``text``, or None."""
     m = _FLINK_INTERVAL.search(text)

@@ -43,7 +43,7 @@ class FlinkPlanner:
         from featurestream.stack.jars import flink_jars, require_jars
 
         jars_dir = config.jars_path
-        require_jars(jars_dir, "flink")  # the Kafka connector and the Parquet format
+        require_jars(jars_dir, "flink")  # the Kafka connector, the Parquet format and our JSON format
         jars = flink_jars(jars_dir)
         self.config = config
         self.t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from featurestream.config import Config
 from featurestream.errors import StackError
 from featurestream.stack.flink import FlinkService
-from featurestream.stack.jars import ensure_jars
+from featurestream.stack.jars import ensure_format_jar, ensure_jars
 from featurestream.stack.kafka import KafkaService
 from featurestream.stack.process import ManagedProcess, port_open, wait_until
 from featurestream.stack.redis import RedisService
@@ -78,9 +78,11 @@ class Stack:
     # ------------------------------------------------------------------ up
 
     def setup(self, on_download: Callable[[int, int], None] | None = None) -> bool:
-        """Resolve the jars (no-op when present). Returns True when it downloaded.
+        """Resolve the jars and build featurestream's own (no-ops when present). True when it did work.
         ``on_download(files, bytes)`` follows Maven's downloads (running totals)."""
-        return ensure_jars(self.config.jars_path, quiet=False, on_download=on_download)
+        resolved = ensure_jars(self.config.jars_path, quiet=False, on_download=on_download)
+        built = ensure_format_jar(self.config.jars_path, quiet=False)
+        return resolved or built
 
     def _claim_port(self, proc: ManagedProcess, port: int, what: str, setting: str) -> None:
         if not proc.running() and port_open(port):

@@ -54,7 +54,8 @@ def isolated_repo(
         "redis": {"url": base.redis.url},
         "flink": {"rest_url": base.flink.rest_url},
         "offline": {"path": str(dest / "offline")},
-        "stack": {"kafka": {"partitions": partitions}},
+        # the base's Flink REST port: a job for the local stack (on any port) gets its Python runtime
+        "stack": {"kafka": {"partitions": partitions}, "flink": {"rest_port": base.stack.flink.rest_port}},
     }
     for k, v in (extra or {}).items():
         cfg[k] = v

@@ -22,9 +22,9 @@ DOCKERFILES = sorted((REPO / "docker").glob("*.Dockerfile"))
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
-def _pom_properties() -> dict[str, str]:
+def _pom_properties(pom: Path = REPO / "featurestream" / "stack" / "pom.xml") -> dict[str, str]:
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    root = ET.parse(REPO / "featurestream" / "stack" / "pom.xml").getroot()
+    root = ET.parse(pom).getroot()
     props = root.find("m:properties", ns)
     assert props is not None
     return {el.tag.split("}")[1]: (el.text or "") for el in props}
@@ -87,6 +87,9 @@ def test_runtime_image_versions_match_the_tested_ones() -> None:
     assert "COPY featurestream/stack/pom.xml featurestream/stack/settings.xml" in text
     assert "mvn -B -q -s settings.xml" in text
     assert "flink-s3-fs-hadoop-${FLINK_VERSION}.jar /opt/flink/plugins/s3-fs-hadoop/" in text
+    # featurestream's own format (jobs/java) is built in the same stage, against the same Flink
+    assert "COPY jobs/java /build/java" in text and "featurestream-java.jar /jars/flink/" in text
+    assert _pom_properties(REPO / "jobs" / "java" / "pom.xml")["flink.version"] == pom["flink.version"]
     assert PYTHON.startswith("/opt/featurestream/venv/") and "VIRTUAL_ENV=/opt/featurestream/venv" in text
 
 
