@@ -80,9 +80,11 @@ def job_placement(config: Config) -> dict[str, str]:
     / ``savepoints_dir`` (e.g. ``s3://...``), ``flink.parallelism`` and ``flink.python_executable``
     (a path on the cluster; for the local stack, the stack's own runtime). Unset values leave the
     cluster's defaults. Nothing here names a path of the submitting machine unless the target is
-    the local stack, whose cluster shares this machine."""
+    the local stack, whose cluster shares this machine. Checkpoints are always retained on
+    cancellation and failure: the restore rule (:mod:`featurestream.jobs.restore`) resumes a job lost
+    with its JobManager from its last one, on any cluster."""
     f = config.flink
-    out: dict[str, str] = {}
+    out: dict[str, str] = {"execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
     python = f.python_executable or (
         (config.stack.flink.python or sys.executable) if config.targets_local_stack else ""
     )

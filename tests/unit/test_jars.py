@@ -3,6 +3,7 @@ as the global settings, which Maven merges under the user's ~/.m2/settings.xml."
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 

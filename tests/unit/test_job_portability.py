@@ -50,10 +50,12 @@ def test_submitting_client_reads_only_the_rest_address(tmp_path: Path) -> None:
 
 
 def test_state_locations_and_parallelism_travel_in_the_job(tmp_path: Path) -> None:
+    retain = {"execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
     local = job_placement(_cfg(tmp_path))  # the local stack shares this machine and its runtime
-    assert local == {"python.executable": sys.executable}
+    assert local == {"python.executable": sys.executable, **retain}
     remote = _cfg(tmp_path, "flink:\n  rest_url: http://flink.internal:8081\n")
-    assert job_placement(remote) == {}, "a remote cluster's job names no path of this machine"
+    # a remote cluster's job names no path of this machine, and still keeps its checkpoints on cancel
+    assert job_placement(remote) == retain
     cfg = _cfg(
         tmp_path,
         "flink:\n  rest_url: http://flink.internal:8081\n  checkpoints_dir: s3://b/ckpt\n"
