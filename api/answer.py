@@ -31,8 +31,11 @@ from featurestream.semantics import DEGRADED_STATUSES, FILLED_STATUSES, Status
 __all__ = ["Headers", "feast_answer", "native_answer"]
 
 Headers = list[tuple[bytes, bytes]]
+# Feast knows five statuses (PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE, NULL_VALUE, INVALID): every one of
+# ours beyond its first three (store down or late, an on-demand function that raised or ran out of
+# time, a stored value that is not JSON) is INVALID there, so the Feast SDK can parse every answer.
 _FEAST_STATUS = {s: s.value for s in Status}
-_FEAST_STATUS.update({s: "INVALID" for s in DEGRADED_STATUSES})
+_FEAST_STATUS.update({s: "INVALID" for s in (*DEGRADED_STATUSES, Status.ERROR, Status.TIMEOUT)})
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 

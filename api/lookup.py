@@ -237,9 +237,26 @@ def classify_reads(
             null_row if r[0] is None else b",".join(r if None not in r else [b"null" if b is None else b for b in r])  # type: ignore[arg-type]
             for r in rows
         ]
-        matrix = _loads(b"[[" + b"],[".join(parts) + b"]]")
+        try:
+            matrix = _loads(b"[[" + b"],[".join(parts) + b"]]")
+        except orjson.JSONDecodeError:  # a value not written by featurestream: only its row is lost
+            matrix = _decode_rows(read.view.ref, parts, nf, st_col)
         out.append(ReadRows(st_col, ft_col, list(zip(*matrix, strict=True)), br))
     return out
+
+
+def _decode_rows(view_ref: str, parts: list[bytes], nf: int, st_col: list[Status]) -> list[Any]:
+    """Row by row: a row holding a value that is not JSON gets nulls and status ``ERROR`` (its
+    default in the native API), and is logged; every other row keeps its values."""
+    matrix: list[Any] = []
+    for i, part in enumerate(parts):
+        try:
+            matrix.append(_loads(b"[" + part + b"]"))
+        except orjson.JSONDecodeError:
+            log.warning("a stored row of %s holds a value that is not JSON; served as ERROR", view_ref)
+            st_col[i] = Status.ERROR
+            matrix.append([None] * nf)
+    return matrix
 
 
 def assemble_columns(

@@ -41,7 +41,7 @@ class Status(StrEnum):
     OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"  # row exists but is max_age old or older
     UNAVAILABLE = "UNAVAILABLE"  # the online store could not be reached
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"  # the online store did not answer within the deadline
-    ERROR = "ERROR"  # an on-demand function raised
+    ERROR = "ERROR"  # an on-demand function raised, or a stored value is not JSON (written by hand?)
     TIMEOUT = "TIMEOUT"  # an on-demand function exceeded its budget
 
 

@@ -191,3 +191,31 @@ def test_admission_rules() -> None:
     adm.release()
     assert adm.in_flight == 0
     assert adm.admit(now, now, adm.read_s / 2) <= adm.read_s / 2  # alone, a short deadline is still tried
+
+
+@pytest.mark.anyio
+async def test_a_stored_value_that_is_not_json_costs_its_row_not_the_request(tmp_path: Path) -> None:
+    """A hand-written Redis value (not JSON) gives that entity's row status ERROR and its default;
+    the other entities keep their values, and the request is a 200, never a 500."""
+
+    async def read(groups: Any, timeout_s: float | None = None) -> list[list[bytes | None]]:
+        now = str(int(time.time() * 1000)).encode()
+        rows: list[list[bytes | None]] = []
+        for keys, fields in groups:
+            for k in keys:
+                bad = k.startswith("{default:c2}")
+                rows.append([now, *([b"not json" if bad else b"7.5"] * (len(fields) - 1))])
+        return rows
+
+    async with served(tmp_path) as (client, state, _):
+        state.reader.read = read
+        body = {**FEAST, "entities": {"card_id": ["c1", "c2", "c3"]}}
+        r = await client.post("/get-online-features", json=body, headers=LONG)
+        assert r.status_code == 200, r.text
+        spend = r.json()["results"][1]
+        assert spend["values"] == [7.5, None, 7.5]
+        assert spend["statuses"] == ["PRESENT", "INVALID", "PRESENT"]  # Feast's word for it
+        r = await client.post("/v1/features", json={**NATIVE, "entities": {"card_id": ["c2"]}, "deadline_ms": 60_000})
+        assert r.status_code == 200, r.text
+        (value,) = r.json()["results"][0]["features"].values()
+        assert value == {**value, "status": "ERROR", "default_applied": True}, value
