@@ -240,7 +240,9 @@ class JobProgress:
     """One poll of a job (``GET /jobs/<id>``, vertex metrics summed over subtasks; Flink refreshes
     them about every second).
 
-    ``records_read``: records its source vertices read. ``records_final``: records that reached its
+    ``records_read``: records read by its busiest source vertex. A job reads one source, but a batch
+    plan may scan it once per branch (the view's rows and the dead letters), so the scans are not
+    summed. ``records_final``: records that reached its
     final stage (the vertices feeding no other; in a windowed view that is the input of the final
     aggregation, not yet the rows written). ``stages_done``/``stages``: finished vertices of those
     known so far (a batch job's graph grows while it runs).
@@ -269,7 +271,7 @@ class JobProgress:
         for v in vertices:
             m = v.get("metrics", {})
             if v.get("id") not in with_input:  # a source vertex counts what its reader produced
-                read += int(m.get("read-records", 0) or 0) or int(m.get("write-records", 0) or 0)
+                read = max(read, int(m.get("read-records", 0) or 0) or int(m.get("write-records", 0) or 0))
             elif v.get("id") not in feeding:
                 final += int(m.get("read-records", 0) or 0)
         return cls(

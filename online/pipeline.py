@@ -11,8 +11,11 @@ pipelined on the socket without a pool, a lock or a round trip each, and replies
   replies, so the connection is never torn down by a timeout and later replies still match;
 * a lost connection fails every waiting request with ``redis.exceptions.ConnectionError`` (an
   outage: :data:`featurestream.api.errors.STORE_OUTAGES`), and the next request reconnects;
-* an error reply (``WRONGTYPE``, ...) raises ``redis.exceptions.ResponseError``: a bug or corrupt
-  data, never an outage.
+* an error reply saying the server cannot answer yet (``LOADING`` its AOF/RDB after a restart,
+  ``BUSY`` with a script, ``MASTERDOWN``, ``TRYAGAIN``, ``CLUSTERDOWN``) raises
+  ``redis.exceptions.BusyLoadingError`` (a ``ConnectionError``): an outage, served degraded;
+* any other error reply (``WRONGTYPE``, ...) raises ``redis.exceptions.ResponseError``: a bug or
+  corrupt data, never an outage.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from urllib.parse import urlsplit
 
 import hiredis
 from redis.asyncio.connection import parse_url
+from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 
 __all__ = ["PIPELINE_SCHEMES", "PipelinedConnection", "encode_command"]
 
 PIPELINE_SCHEMES = ("redis", "unix")  # TLS (rediss://) and cluster URLs keep redis-py's clients
+# Error replies of a server that is up but cannot answer yet: outages, not bugs.
+_NOT_YET = ("LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN ")
 
 
 def _bulk(arg: bytes) -> bytes:
@@ -169,6 +174,8 @@ class PipelinedConnection:
                 timer.cancel()
         for r in out:
             if type(r) is ResponseError:
+                if str(r).startswith(_NOT_YET):
+                    raise BusyLoadingError(f"Redis cannot answer yet: {r}")
                 raise r
         return out
 

@@ -36,12 +36,34 @@ def test_the_window_is_start_inclusive_end_exclusive() -> None:
         DateWindow(D1, D1)
 
 
+class _Marker:
+    """The generation-marker calls materialize makes on the store's client (SET NX, GET)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def set(self, key: str, value: str, nx: bool = False) -> None:
+        if not (nx and key in self.values):
+            self.values[key] = value
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+
 class _Recorder:
+    """Stands in for the online store: records the rows materialize writes (as columns)."""
+
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
+        self.client = _Marker()
 
     def write_rows(self, view: Any, rows: list[dict[str, Any]]) -> None:
         self.rows += rows
+
+    def write_columns(self, view: Any, columns: dict[str, Any]) -> None:
+        lists = {k: (v.to_pylist() if hasattr(v, "to_pylist") else list(v)) for k, v in columns.items()}
+        n = len(next(iter(lists.values()))) if lists else 0
+        self.rows += [{k: col[i] for k, col in lists.items()} for i in range(n)]
 
     def close(self) -> None:
         pass

@@ -285,6 +285,15 @@ def _rest_job(state: str, src_read: int, final_read: int, *, graph_complete: boo
     }
 
 
+def test_job_progress_counts_a_source_scanned_twice_once() -> None:
+    """A batch plan may scan the one staged input once per branch (rows and dead letters): the
+    events read are those of the busiest scan, so a finished job shows n/n, not 2n/n."""
+    job = _rest_job("FINISHED", 3090, 3090)
+    job["vertices"].append({"id": "src2", "status": "FINISHED", "metrics": {"read-records": 3090}})
+    job["plan"]["nodes"].append({"id": "src2"})
+    assert JobProgress.from_rest(job).records_read == 3090
+
+
 def test_job_progress_reads_source_and_final_stage_records() -> None:
     p = JobProgress.from_rest(_rest_job("RUNNING", 1200, 300))
     assert (p.state, p.elapsed_s, p.records_read, p.records_final, p.stages_done, p.stages) == (
