@@ -36,6 +36,10 @@ class FlinkError(FeatureStreamError):
     """The Flink cluster refused or failed a request."""
 
 
+# Flink's refusal to checkpoint a job whose tasks are not all running yet (deploying, restarting).
+_TASKS_NOT_RUNNING = "Not all required tasks are currently running"
+
+
 class FlinkClient:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -105,9 +109,15 @@ class FlinkClient:
             st = self._request("GET", f"/jobs/{job_id}/savepoints/{trigger}")
             if st.get("status", {}).get("id") == "COMPLETED":
                 op = st.get("operation", {})
-                if "failure-cause" in op:
-                    raise FlinkError(f"savepoint failed: {op['failure-cause'].get('stack-trace', '')[:1500]}")
-                return str(op["location"])
+                if "failure-cause" not in op:
+                    return str(op["location"])
+                trace = str(op["failure-cause"].get("stack-trace", ""))
+                if _TASKS_NOT_RUNNING not in trace:
+                    raise FlinkError(f"savepoint failed: {trace[:1500]}")
+                # a job just RUNNING may still be deploying its tasks (or restarting them): try again
+                time.sleep(1.0)
+                trigger = self._request("POST", f"/jobs/{job_id}/savepoints", body)["request-id"]
+                continue
             time.sleep(0.5)
         raise FlinkError(f"savepoint of job {job_id} did not complete within {timeout:.0f}s")
 
