@@ -30,7 +30,7 @@ def _client(tmp_path: Path, failures: list[str]) -> tuple[FlinkClient, list[str]
             return {"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {"stack-trace": failures.pop(0)}}}
         return {"status": {"id": "COMPLETED"}, "operation": {"location": "file:/sp/1"}}
 
-    client._request = request  # type: ignore[method-assign]
+    client._request = request  # type: ignore[method-assign,assignment]
     return client, calls
 
 
