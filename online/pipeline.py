@@ -30,23 +30,13 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-__all__ = ["PIPELINE_SCHEMES", "PipelinedConnection", "encode_command"]
+from featurestream.online.resp import command
+
+__all__ = ["PIPELINE_SCHEMES", "PipelinedConnection"]
 
 PIPELINE_SCHEMES = ("redis", "unix")  # TLS (rediss://) and cluster URLs keep redis-py's clients
 # Error replies of a server that is up but cannot answer yet: outages, not bugs.
 _NOT_YET = ("LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN ")
-
-
-def _bulk(arg: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(arg), arg)
-
-
-def encode_command(*args: str | bytes | int) -> bytes:
-    """One RESP command (an array of bulk strings)."""
-    parts = [b"*%d\r\n" % len(args)]
-    for a in args:
-        parts.append(_bulk(a if isinstance(a, bytes) else str(a).encode()))
-    return b"".join(parts)
 
 
 class _Waiter:
@@ -106,9 +96,9 @@ class PipelinedConnection:
         if opts.get("password"):
             user = opts.get("username")
             auth = ("AUTH", user, opts["password"]) if user else ("AUTH", opts["password"])
-            self._hello.append(encode_command(*auth))
+            self._hello.append(command(*auth))
         if int(opts.get("db") or 0):
-            self._hello.append(encode_command("SELECT", int(opts["db"])))
+            self._hello.append(command("SELECT", int(opts["db"])))
         self.connect_timeout_s = connect_timeout_s
         self.waiting: deque[_Waiter] = deque()
         self._transport: asyncio.Transport | None = None

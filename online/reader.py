@@ -27,16 +27,13 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from featurestream.online.client import redis_client
-from featurestream.online.pipeline import PIPELINE_SCHEMES, PipelinedConnection, encode_command
+from featurestream.online.pipeline import PIPELINE_SCHEMES, PipelinedConnection
+from featurestream.online.resp import arg, command
 from featurestream.online.scripts import READ_LUA, read_args
 
 __all__ = ["AsyncOnlineReader"]
 
 _READ_SHA = hashlib.sha1(READ_LUA.encode()).hexdigest().encode()  # what SCRIPT LOAD answers for it
-
-
-def _bulk(arg: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(arg), arg)
 
 
 class AsyncOnlineReader:
@@ -108,7 +105,7 @@ class AsyncOnlineReader:
         (parsed in C) per request, whatever its number of keys; ``SCRIPT LOAD`` once per Redis."""
         assert self._pipe is not None
         keys: list[bytes] = []
-        argv: list[bytes] = [_bulk(b"%d" % len(groups))]
+        argv: list[bytes] = [arg(b"%d" % len(groups))]
         nargs = 4  # EVALSHA, sha, numkeys, ngroups
         for gkeys, fields in groups:
             ftuple = fields if type(fields) is tuple else tuple(fields)
@@ -116,11 +113,9 @@ class AsyncOnlineReader:
             if encoded is None:
                 if len(self._fields) > 4096:  # field lists come from cached plans: bounded, but never trusted
                     self._fields.clear()
-                encoded = self._fields[ftuple] = _bulk(b"%d" % len(ftuple)) + b"".join(
-                    _bulk(f.encode()) for f in ftuple
-                )
-            keys.extend(_bulk(k.encode()) for k in gkeys)
-            argv.append(_bulk(b"%d" % len(gkeys)))
+                encoded = self._fields[ftuple] = arg(b"%d" % len(ftuple)) + b"".join(arg(f.encode()) for f in ftuple)
+            keys.extend(arg(k.encode()) for k in gkeys)
+            argv.append(arg(b"%d" % len(gkeys)))
             argv.append(encoded)
             nargs += len(gkeys) + 2 + len(ftuple)
         if not keys:
@@ -128,7 +123,7 @@ class AsyncOnlineReader:
         head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (
             nargs,
             _READ_SHA,
-            _bulk(b"%d" % len(keys)),
+            arg(b"%d" % len(keys)),
         )
         payload = b"".join((head, *keys, *argv))
         try:
@@ -136,7 +131,7 @@ class AsyncOnlineReader:
         except ResponseError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-            await self._pipe.execute(encode_command("SCRIPT", "LOAD", READ_LUA), 1, timeout_s)
+            await self._pipe.execute(command("SCRIPT", "LOAD", READ_LUA), 1, timeout_s)
             reply = (await self._pipe.execute(payload, 1, timeout_s))[0]
         return reply  # type: ignore[no-any-return]
 

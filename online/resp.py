@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 
-__all__ = ["Connection", "Framed", "arg", "command_head", "frame"]
+__all__ = ["Connection", "Framed", "arg", "command", "command_head", "frame"]
 
 _DOLLAR = pa.scalar(b"$", pa.binary())
 _CRLF = pa.scalar(b"\r\n", pa.binary())
@@ -39,6 +39,11 @@ def arg(value: bytes | str | int) -> bytes:
 def command_head(nargs: int, *first: bytes) -> bytes:
     """The array header of a command of ``nargs`` arguments followed by its ``first`` framed ones."""
     return b"*%d\r\n" % nargs + b"".join(first)
+
+
+def command(*args: bytes | str | int) -> bytes:
+    """One whole command: its array header and every argument framed as a bulk string."""
+    return command_head(len(args), *(arg(a) for a in args))
 
 
 class Framed:

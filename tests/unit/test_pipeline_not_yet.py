@@ -10,7 +10,8 @@ import pytest
 from redis.exceptions import BusyLoadingError, ResponseError
 
 from featurestream.api.errors import STORE_OUTAGES
-from featurestream.online.pipeline import PipelinedConnection, encode_command
+from featurestream.online.pipeline import PipelinedConnection
+from featurestream.online.resp import command
 
 
 async def _serve(reply: bytes) -> tuple[asyncio.Server, int]:
@@ -34,7 +35,7 @@ def test_a_server_that_cannot_answer_yet_is_an_outage(reply: bytes) -> None:
         conn = PipelinedConnection(f"redis://127.0.0.1:{port}/0")
         try:
             with pytest.raises(BusyLoadingError, match="cannot answer yet") as err:
-                await conn.execute(encode_command("PING"), 1, 5.0)
+                await conn.execute(command("PING"), 1, 5.0)
             assert isinstance(err.value, STORE_OUTAGES)
         finally:
             conn.drop(ConnectionError("test over"))
@@ -49,7 +50,7 @@ def test_any_other_error_reply_is_not_an_outage() -> None:
         conn = PipelinedConnection(f"redis://127.0.0.1:{port}/0")
         try:
             with pytest.raises(ResponseError, match="WRONGTYPE") as err:
-                await conn.execute(encode_command("HGET", "k", "f"), 1, 5.0)
+                await conn.execute(command("HGET", "k", "f"), 1, 5.0)
             assert not isinstance(err.value, STORE_OUTAGES)
         finally:
             conn.drop(ConnectionError("test over"))
