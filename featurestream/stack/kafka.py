@@ -16,7 +16,7 @@ from featurestream.stack.jars import kafka_classpath
 from featurestream.stack.kafka_sasl import LISTENER, register_scram_users, sasl_properties
 from featurestream.stack.process import ManagedProcess, port_open
 
-__all__ = ["KafkaService"]
+__all__ = ["KafkaService", "new_cluster_id"]
 
 _LOG4J2 = """\
 status = warn
@@ -31,6 +31,16 @@ logger.kafka.level = WARN
 logger.apache.name = org.apache.kafka
 logger.apache.level = WARN
 """
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 random bytes in URL-safe base64 without padding, as Kafka's own
+    ``Uuid.randomUuid`` makes them. Like Kafka's, it never starts with '-': the storage tool's
+    argument parser would read such an id as an option (1 start in 64 did, and formatting failed)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 class KafkaService:
@@ -126,8 +136,7 @@ class KafkaService:
         """Format the KRaft log dir on first start; returns True when it formatted."""
         if (self.home / "data" / "meta.properties").exists():
             return False
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties))
+        cmd = self._java("kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(self.properties))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise StackError(

@@ -14,6 +14,7 @@ import redis
 from featurestream.config import Config, RedisStackConfig, StackConfig
 from featurestream.online.generation import GENERATION_KEY, ensure_generation
 from featurestream.stack import Stack
+from featurestream.stack.process import port_open
 from featurestream.stack.redis import server_flags
 from tests.support.pipeline import wait_for
 
@@ -49,7 +50,14 @@ def test_acknowledged_writes_survive_a_kill_9(tmp_path: Path) -> None:
         pid = stack.redis.proc.pid()
         assert pid is not None
         os.killpg(pid, signal.SIGKILL)
-        wait_for(lambda: stack.redis.proc.pid() is None, 30, "Redis to die", interval=0.1)
+        # The leader turns zombie before its other threads have exited and closed the listening
+        # socket; the restart must not meet a port still held by the dying server.
+        wait_for(
+            lambda: stack.redis.proc.pid() is None and not port_open(stack.redis.port),
+            30,
+            "Redis to die and free its port",
+            interval=0.1,
+        )
         stack.redis.proc._popen = None
         stack.up(("redis",))
         client = redis.Redis.from_url(stack.redis.url)
