@@ -2,11 +2,15 @@
 
 Streaming job, one per view version::
 
-    Kafka ─► featurestream-json format ──────┬─► dead-letter topic   (malformed: payload + reason)
-                                             ├─► late topic          (event_time < watermark)
-                                             └─► de-duplicate by event id ─► the view's SELECT
+    Kafka ─► featurestream-json format ─┬─► dead-letter topic (malformed, or a NULL/blank entity key)
+                                        └─► de-duplicate by event id ─┬─► late topic (behind the watermark)
+                                                                      └─► the view's SELECT
                                                     ─► rows + created_at ─┬─► Parquet (offline, by date)
                                                                           └─► Redis (online, UDF)
+
+De-duplication comes before the late split: a copy of an event that was already counted is a
+duplicate wherever it arrives (Flink's Deduplicate operator drops it; ``monitoring.jobs`` reports
+the count), and the late topic holds exactly the events that were not counted.
 
 The format (``jobs/java``) parses on the JVM and adds ``payload`` and ``dlq_reason`` to the typed
 columns; its rules (``format_schema``) are written here, once. Everything after the source is one
@@ -43,9 +47,12 @@ from featurestream.storage import as_flink_uri
 
 __all__ = [
     "JSON_FORMAT",
+    "blank_key_reason",
     "compile_batch_job",
     "compile_streaming_job",
+    "drop_source_statements",
     "format_schema",
+    "null_key_reason",
     "offline_table_ddl",
     "source_statements",
     "state_ttl",
@@ -123,10 +130,10 @@ def state_ttl(view: FeatureView, source: Source) -> timedelta:
     its last access: the view's horizon, i.e. its longest INTERVAL (window size, HOP/CUMULATE span,
     SESSION gap, OVER range) plus the source's watermark delay, and at least ``STATE_TTL_FLOOR``.
 
-    A copy of an event is only de-duplicated while it is on time (a copy behind the watermark goes to
-    the late topic first), and window state is freed by the watermark, not by this TTL. A copy arriving
-    later than this after the first one, while the watermark has not passed it, would count twice:
-    that needs a source stalled for longer than the horizon with copies in flight."""
+    A copy of an event is recognised while its id is in state, on time or late; window state is freed
+    by the watermark, not by this TTL. A copy arriving later than this after the first one is not
+    recognised: behind the watermark it goes to the late topic (not counted), on time it would count
+    twice, which needs a source stalled for longer than the horizon with copies in flight."""
     span = max(flink_intervals(view.sql), default=timedelta(0))
     return max(span + source.watermark_delay, STATE_TTL_FLOOR)
 
@@ -139,6 +146,34 @@ def _dedupe_order(event_time: str, streaming: bool) -> str:
 
 
 INVALID_JSON = "invalid JSON: not a JSON object"
+
+
+def null_key_reason(column: str, what: str = "entity key") -> str:
+    """The dead-letter reason of an event whose entity key (or event id) ``column`` is NULL or absent."""
+    return f"{what} {column} is NULL"
+
+
+def blank_key_reason(column: str) -> str:
+    """The dead-letter reason of an event whose text entity key ``column`` is empty or only blanks."""
+    return f"entity key {column} is blank"
+
+
+def _key_checks(source: Source, view: FeatureView) -> list[str]:
+    """SQL ``WHEN`` branches giving the reason a parsed event cannot be keyed: a NULL event id (all
+    such events would be one event to de-duplication), and each of the view's entity columns that
+    the source carries, NULL (any type) or blank (text types). Such an event would otherwise be
+    grouped under a NULL key and stored online as ``None`` or ``""``, colliding with a real entity."""
+    whens = []
+    if source.event_id:
+        whens.append(f"WHEN `{source.event_id}` IS NULL THEN {_q(null_key_reason(source.event_id, 'event id'))}")
+    for name in view.entities:
+        col = source.column(name)
+        if col is None:
+            continue
+        whens.append(f"WHEN `{name}` IS NULL THEN {_q(null_key_reason(name))}")
+        if _base_type(col.dtype) in ("STRING", "VARCHAR", "CHAR"):
+            whens.append(f"WHEN TRIM(`{name}`) = '' THEN {_q(blank_key_reason(name))}")
+    return whens
 
 
 def _parsed_type(column: Column, event_time: str) -> str:
@@ -155,6 +190,26 @@ def _parsed_type(column: Column, event_time: str) -> str:
             "integer, FLOAT/DOUBLE/DECIMAL and TIMESTAMP/TIMESTAMP_LTZ columns"
         )
     return "STRING" if _SCALAR_CASTS[base] is None else column.dtype
+
+
+def unique_source(source: Source) -> str:
+    """The view of ``source``'s valid events with one copy per event id (before the late split)."""
+    return f"`{source.name}_unique`"
+
+
+def drop_source_statements(source: Source) -> list[str]:
+    """DROP statements for every temporary object :func:`source_statements` creates, dependents first."""
+    return [
+        f"DROP TEMPORARY VIEW IF EXISTS `{source.name}`",
+        f"DROP TEMPORARY VIEW IF EXISTS {unique_source(source)}",
+        f"DROP TEMPORARY VIEW IF EXISTS `{source.name}_parsed`",
+        f"DROP TEMPORARY TABLE IF EXISTS `{source.name}_raw`",
+    ]
+
+
+def late_condition(event_time: str) -> str:
+    """An event the watermark has passed: not counted by any window, sent to the late sink."""
+    return f"`{event_time}` < CURRENT_WATERMARK(`{event_time}`)"
 
 
 def format_schema(source: Source) -> dict[str, Any]:
@@ -200,8 +255,11 @@ def source_statements(
 
     Streaming reads Kafka; otherwise files under ``path`` (one JSON object per line, like the topic).
     Both parse on the JVM with the ``featurestream-json`` format, which adds the raw ``payload`` and a
-    ``dlq_reason`` (NULL when valid) to the typed columns. ``late_filter`` (default: ``streaming``)
-    drops events behind the watermark from the main path.
+    ``dlq_reason`` (NULL when valid) to the typed columns; ``<source>_parsed`` adds the key rules
+    (:func:`_key_checks`). ``<source>_unique`` keeps one copy per event id of the valid events, and
+    ``late_filter`` (default: ``streaming``) drops the ones behind the watermark from the main path
+    (they go to the late sink from ``<source>_unique``, so a late copy of a counted event is a
+    duplicate, never a late event).
     """
     late_filter = streaming if late_filter is None else late_filter
     ev = source.event_time
@@ -236,22 +294,28 @@ def source_statements(
     )
     extra = ["payload", "kafka_partition", "kafka_offset", f"`{PROCTIME}`"] if streaming else ["payload"]
     cols = [f"`{c.name}`" for c in source.columns if c.name != ev]
-    parsed = ",\n    ".join([*cols, f"`{ev}`", *extra, "dlq_reason"])
+    whens = _key_checks(source, view)
+    reason = "dlq_reason"
+    if whens:
+        reason = "COALESCE(dlq_reason, CASE " + " ".join(whens) + " END) AS dlq_reason"
+    parsed = ",\n    ".join([*cols, f"`{ev}`", *extra, reason])
     stmts = [ddl, f"CREATE TEMPORARY VIEW `{source.name}_parsed` AS\nSELECT\n    {parsed}\nFROM `{source.name}_raw`"]
-    on_time = "dlq_reason IS NULL"
-    if late_filter:
-        on_time += f" AND (CURRENT_WATERMARK(`{ev}`) IS NULL OR `{ev}` >= CURRENT_WATERMARK(`{ev}`))"
-    names = ", ".join(f"`{c.name}`" for c in source.columns)
+    # Valid events, one copy per event id; late ones are split off after this (unique_source).
     if source.event_id:
         order = _dedupe_order(ev, streaming)
-        body = (
-            f"SELECT {names} FROM (\n"
+        unique = (
+            f"SELECT * FROM (\n"
             f"    SELECT *, ROW_NUMBER() OVER (PARTITION BY `{source.event_id}` ORDER BY {order} ASC) AS fs_rn\n"
-            f"    FROM `{source.name}_parsed` WHERE {on_time}\n"
+            f"    FROM `{source.name}_parsed` WHERE dlq_reason IS NULL\n"
             f") WHERE fs_rn = 1"
         )
     else:
-        body = f"SELECT {names} FROM `{source.name}_parsed` WHERE {on_time}"
+        unique = f"SELECT * FROM `{source.name}_parsed` WHERE dlq_reason IS NULL"
+    stmts.append(f"CREATE TEMPORARY VIEW {unique_source(source)} AS\n{unique}")
+    names = ", ".join(f"`{c.name}`" for c in source.columns)
+    body = f"SELECT {names} FROM {unique_source(source)}"
+    if late_filter:
+        body += f" WHERE CURRENT_WATERMARK(`{ev}`) IS NULL OR `{ev}` >= CURRENT_WATERMARK(`{ev}`)"
     stmts.append(f"CREATE TEMPORARY VIEW `{source.name}` AS\n{body}")
     return stmts
 
@@ -377,8 +441,8 @@ def compile_streaming_job(
         f"{_q(source_topic(config.kafka, source.topic))}, kafka_partition, "
         f"kafka_offset, {_q(view.ref)} FROM `{source.name}_parsed` WHERE dlq_reason IS NOT NULL",
         f"INSERT INTO fs_late SELECT payload, `{ev}`, CURRENT_WATERMARK(`{ev}`), {_q(source.name)}, "
-        f"kafka_partition, kafka_offset, {_q(view.ref)} FROM `{source.name}_parsed` "
-        f"WHERE dlq_reason IS NULL AND `{ev}` < CURRENT_WATERMARK(`{ev}`)",
+        f"kafka_partition, kafka_offset, {_q(view.ref)} FROM {unique_source(source)} "
+        f"WHERE {late_condition(ev)}",
     ]
     functions = []
     if online:
@@ -468,8 +532,7 @@ def compile_batch_job(
             f"'connector' = 'filesystem', 'path' = {_q(dead_letter_path + '/late')}, 'format' = 'json')"
         )
         inserts.append(
-            f"INSERT INTO fs_late SELECT payload, `{ev}` FROM `{source.name}_parsed` "
-            f"WHERE dlq_reason IS NULL AND `{ev}` < CURRENT_WATERMARK(`{ev}`)"
+            f"INSERT INTO fs_late SELECT payload, `{ev}` FROM {unique_source(source)} WHERE {late_condition(ev)}"
         )
     ents = ", ".join(f"`{e}`" for e in view.entities)
     feats = ", ".join(f"`{f.name}`" for f in view.features)

@@ -43,7 +43,10 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str, passw
 
             url = with_password(redis_url, os.environ.get(password_env) if password_env else None)
             self.store = RedisOnlineStore.from_url(url, namespace)
-            self.metric = function_context.get_metric_group().counter("featurestream_online_rows_written")
+            group = function_context.get_metric_group()
+            self.metric = group.counter("featurestream_online_rows_written")
+            # rows with a NULL or blank entity value: never stored (online.keys.is_keyless)
+            self.keyless = group.counter("featurestream_online_rows_keyless")
 
         def eval(self, *cols: Any) -> Any:
             import pandas as pd
@@ -53,6 +56,8 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str, passw
                 data[col] = _utc(data[col])
             stats = self.store.write_columns(self.view, data)
             self.metric.inc(stats.written)
+            if stats.keyless:
+                self.keyless.inc(stats.keyless)
             return pd.Series(1, index=range(len(cols[0])), dtype="int64")
 
         def close(self) -> None:

@@ -56,22 +56,23 @@ class FlinkPlanner:
         self._planned: dict[str, list[Column]] = {}  # _plan_key -> output columns
 
     def register_source(self, source: Source, view: FeatureView) -> None:
-        from featurestream.jobs.compiler import source_statements
+        from featurestream.jobs.compiler import drop_source_statements, source_statements
 
         if self._registered.get(source.name) == source.sql:
             return  # the job options (group id) differ per view, the schema does not
         if self._failed.get(source.name) == source.sql:
             raise DefinitionError(f"source {source.name} was rejected (see above)", path=source.path)
         if source.name in self._registered:  # redefined (a new repo on the same planner)
-            self.t_env.execute_sql(f"DROP TEMPORARY VIEW IF EXISTS `{source.name}`")
-            self.t_env.execute_sql(f"DROP TEMPORARY VIEW IF EXISTS `{source.name}_parsed`")
-            self.t_env.execute_sql(f"DROP TEMPORARY TABLE IF EXISTS `{source.name}_raw`")
+            for stmt in drop_source_statements(source):
+                self.t_env.execute_sql(stmt)
             del self._registered[source.name]
         try:
             for stmt in source_statements(source, self.config, view, streaming=True):
                 self.t_env.execute_sql(stmt)
         except Exception as exc:
             self._failed[source.name] = source.sql
+            for stmt in drop_source_statements(source):  # what did get created; a fixed source starts clean
+                self.t_env.execute_sql(stmt)
             raise DefinitionError(f"Flink rejected the source: {_flink_message(exc)}", path=source.path) from exc
         self._registered[source.name] = source.sql
 

@@ -8,6 +8,9 @@ For the job of each view (named by :func:`naming.job_name`):
 * **consumer lag** — the sum over source subtasks of ``pendingRecords`` (records in Kafka the source
   has not read yet, FLIP-33), when the connector reports it.
 * **last checkpoint** — age of the latest completed checkpoint.
+* **duplicates** — copies of an already-seen event id the job dropped (on time or behind the
+  watermark): the Deduplicate operator's records in minus records out, summed over its subtasks.
+  ``None`` for a source without ``event_id`` (nothing is de-duplicated).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class JobHealth:
     watermark_age_s: float | None = None
     pending_records: int | None = None
     checkpoint_age_s: float | None = None
+    duplicates: int | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,6 +53,7 @@ class JobHealth:
             "watermark_age_s": self.watermark_age_s,
             "pending_records": self.pending_records,
             "checkpoint_age_s": self.checkpoint_age_s,
+            "duplicates": self.duplicates,
             "error": self.error,
         }
 
@@ -80,6 +85,29 @@ def _pending(client: FlinkClient, job_id: str, vertices: list[dict[str, Any]]) -
     return total
 
 
+DEDUPLICATE = "Deduplicate"  # Flink's operator for ROW_NUMBER() ... WHERE rn = 1 (jobs.compiler)
+
+
+def _duplicates(client: FlinkClient, job_id: str, vertices: list[dict[str, Any]]) -> int | None:
+    """Records into the Deduplicate operator minus records out of it, over every subtask."""
+    total: int | None = None
+    for v in vertices:
+        if DEDUPLICATE not in str(v.get("name", "")):
+            continue
+        ids = [
+            str(m["id"])
+            for m in client.subtask_metrics(job_id, v["id"])
+            if DEDUPLICATE in str(m["id"]) and str(m["id"]).endswith((".numRecordsIn", ".numRecordsOut"))
+        ]
+        if not ids:
+            continue
+        sums = {str(m["id"]): m.get("sum") for m in client.subtask_metrics(job_id, v["id"], ids, agg="sum")}
+        ins = sum(int(float(x)) for k, x in sums.items() if k.endswith(".numRecordsIn") and x is not None)
+        outs = sum(int(float(x)) for k, x in sums.items() if k.endswith(".numRecordsOut") and x is not None)
+        total = (total or 0) + ins - outs
+    return total
+
+
 def _checkpoint_age(client: FlinkClient, job_id: str, now_ms: int) -> float | None:
     latest = (client.checkpoints(job_id).get("latest") or {}).get("completed") or {}
     ts = latest.get("latest_ack_timestamp")
@@ -87,7 +115,7 @@ def _checkpoint_age(client: FlinkClient, job_id: str, now_ms: int) -> float | No
 
 
 def job_health(client: FlinkClient, views: Sequence[FeatureView], *, now_ms: int | None = None) -> list[JobHealth]:
-    """One entry per view: its job's state, watermark age, consumer lag, checkpoint age."""
+    """One entry per view: its job's state, watermark age, consumer lag, checkpoint age, duplicates."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     try:
         jobs = client.jobs()
@@ -121,6 +149,7 @@ def job_health(client: FlinkClient, views: Sequence[FeatureView], *, now_ms: int
                     watermark_age_s=None if wm is None else (now - wm) / 1000,
                     pending_records=_pending(client, jid, vertices),
                     checkpoint_age_s=_checkpoint_age(client, jid, now),
+                    duplicates=_duplicates(client, jid, vertices),
                 )
             )
         except FeatureStreamError as exc:

@@ -47,6 +47,12 @@ class MonitoringGauges:
             "featurestream_dead_lettered_events", "Events in the view's dead-letter topic", v, registry=registry
         )
         self.late = Gauge("featurestream_late_events", "Events in the view's late topic", v, registry=registry)
+        self.duplicates = Gauge(
+            "featurestream_duplicate_events",
+            "Copies of an already counted event id the job dropped (on time or late), since the job started",
+            v,
+            registry=registry,
+        )
         self.null_rate = Gauge(
             "featurestream_feature_null_rate", "Null rate over the current window", f, registry=registry
         )
@@ -90,6 +96,8 @@ class MonitoringGauges:
             self.watermark_age.labels(ns, view).set(h.job.watermark_age_s)
         if h.job is not None and h.job.pending_records is not None:
             self.pending.labels(ns, view).set(h.job.pending_records)
+        if h.job is not None and h.job.duplicates is not None:
+            self.duplicates.labels(ns, view).set(h.job.duplicates)
         if h.sinks is not None and h.sinks.error is None:
             self.dlq.labels(ns, view).set(h.sinks.dead_lettered)
             self.late.labels(ns, view).set(h.sinks.late)

@@ -140,6 +140,7 @@ def render_text(report: MonitorReport, *, color: bool = False) -> str:
                 "-" if j is None or j.pending_records is None else str(j.pending_records),
                 "-" if s is None or s.error else str(s.dead_lettered),
                 "-" if s is None or s.error else str(s.late),
+                "-" if j is None or j.duplicates is None else str(j.duplicates),
                 "BREACH" if f is not None and f.breached else "ok",
             ]
         )
@@ -157,6 +158,7 @@ def render_text(report: MonitorReport, *, color: bool = False) -> str:
         "kafka lag",
         "dlq",
         "late",
+        "dups",
         "status",
     ]
     out.append(render_table(headers, rows, bad=bad, color=color))

@@ -33,12 +33,13 @@ class OnlineWriter(Protocol):
 class MaterializeResult:
     view: str
     rows: int  # latest rows read from the offline store (one per entity)
-    written: int  # applied online (the rest were older than what Redis already had)
+    written: int  # applied online (the rest were older than what Redis already had, or keyless)
     seconds: float
+    keyless: int = 0  # rows with a NULL or blank entity value: never stored online
 
     @property
     def skipped(self) -> int:
-        return self.rows - self.written
+        return self.rows - self.written - self.keyless
 
 
 def latest_rows_sql(select: str, view: FeatureView, window: DateWindow) -> str:
@@ -74,16 +75,17 @@ def materialize(
         select = view_select(con, config, view, start=window.start, end=window.end)
         con.execute(f"CREATE TEMP TABLE __latest AS {latest_rows_sql(select, view, window)}").fetchall()
         total = int(con.execute("SELECT count(*) FROM __latest").fetchall()[0][0])
-        done = written = 0
+        done = written = keyless = 0
         if progress:
             progress(0, total)
         reader = con.sql("SELECT * FROM __latest").to_arrow_reader(batch_rows)
         for batch in reader:
             stats = writer.write_columns(view, dict(zip(batch.schema.names, batch.columns, strict=True)))
             written += int(getattr(stats, "written", batch.num_rows))
+            keyless += int(getattr(stats, "keyless", 0))
             done += batch.num_rows
             if progress:
                 progress(done, total)
     finally:
         con.close()
-    return MaterializeResult(view.ref, done, written, time.perf_counter() - started)
+    return MaterializeResult(view.ref, done, written, time.perf_counter() - started, keyless)

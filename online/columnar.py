@@ -8,9 +8,10 @@ call per value. The rule it keeps, checked value by value in ``tests/unit/test_o
   (each Python object keeps its own type: ``[1, 2.5]`` stores ``1`` and ``2.5``);
 * an **array** column (Arrow, numpy, pandas) encodes exactly as its values as Python objects
   (Arrow's ``to_pylist()``) would: a ``float32`` is stored widened to float64 (as ``materialize``
-  and the streaming sink always stored it), NaN, infinities and nulls are ``null``, an entity null
-  is ``str(None)``. Numbers, booleans and strings without characters JSON escapes take the fast
-  paths; every other type (lists, timestamps, dates, mixed objects) is encoded value by value.
+  and the streaming sink always stored it), NaN, infinities and nulls are ``null``; a row with a
+  NULL or blank entity is dropped by the writer first (``keyless_rows``). Numbers, booleans and
+  strings without characters JSON escapes take the fast paths; every other type (lists,
+  timestamps, dates, mixed objects) is encoded value by value.
 * times (``feature_time``, ``created_at``) become integer epoch ms UTC as
   :func:`semantics.to_epoch_ms` computes them; a timestamp column without a time zone is refused,
   like a naive ``datetime``.
@@ -26,10 +27,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurestream.online.keys import encode_entity, encode_value
+from featurestream.online.keys import KEY_BLANKS, encode_entity, encode_value, is_keyless
 from featurestream.semantics import to_epoch_ms
 
-__all__ = ["Column", "as_column", "encode_entities", "encode_values", "epoch_ms", "join_bytes"]
+__all__ = ["Column", "as_column", "encode_entities", "encode_values", "epoch_ms", "join_bytes", "keyless_rows", "take"]
 
 Column: TypeAlias = pa.Array | list[Any]
 """A normalised column: an Arrow array, or a Python list encoded value by value."""
@@ -159,6 +160,31 @@ def _numbers(values: np.ndarray, nulls: pa.Array | None) -> pa.Array:
 
 
 # -------------------------------------------------------------------------------------- entities
+
+
+def keyless_rows(cols: Sequence[Column]) -> np.ndarray | None:
+    """A boolean mask of the rows with a keyless entity value (:func:`online.keys.is_keyless`) in any
+    of the entity columns ``cols``, or None when every row has a key (the common case, no copy)."""
+    mask: np.ndarray | None = None
+    for col in cols:
+        if isinstance(col, list):
+            m = np.fromiter((is_keyless(v) for v in col), dtype=bool, count=len(col))
+        else:
+            bad = col.is_null()
+            t = col.type
+            if pa.types.is_string(t) or pa.types.is_large_string(t):
+                blank = pc.equal(pc.utf8_trim(col, characters=KEY_BLANKS), "")
+                bad = pc.or_(bad, blank.fill_null(False))
+            m = np.asarray(bad.to_numpy(zero_copy_only=False), dtype=bool)
+        mask = m if mask is None else mask | m
+    return mask if mask is not None and mask.any() else None
+
+
+def take(col: Column, keep: np.ndarray) -> Column:
+    """The rows of ``col`` where the boolean mask ``keep`` is true."""
+    if isinstance(col, list):
+        return [v for v, k in zip(col, keep.tolist(), strict=True) if k]
+    return col.filter(pa.array(keep))
 
 
 def encode_entities(cols: Sequence[Column]) -> pa.Array:

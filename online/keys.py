@@ -9,6 +9,10 @@ lookup of one entity touches one node. ``<entity>`` is the entity value, or for 
 values in the view's declared entity order joined by ``|``; each value is ``str()``-ed with ``\\`` and
 ``|`` backslash-escaped, so ``("a|b", "c")`` and ``("a", "b|c")`` never collide.
 
+A row whose entity value is NULL, or a string empty or of spaces only (:func:`is_keyless`), has no
+key: it is never stored (it would collide as ``None`` or ``""``); writers count it instead, and the
+streaming job dead-letters such events before they reach a window (``jobs.compiler``).
+
 Hash fields: every feature name -> its value as JSON (orjson: numbers, strings, booleans, lists,
 null; NaN and infinities become null); ``_ft`` -> ``feature_time`` as integer epoch ms
 UTC; ``_ct`` -> ``created_at`` epoch ms.
@@ -28,6 +32,7 @@ __all__ = [
     "CREATED_FIELD",
     "FEATURE_TIME_FIELD",
     "GENERATION_KEY",
+    "KEY_BLANKS",
     "decode_entity",
     "decode_value",
     "encode_entity",
@@ -35,6 +40,7 @@ __all__ = [
     "entity_key",
     "entity_keys",
     "entity_part",
+    "is_keyless",
     "key_parts",
     "key_pattern",
 ]
@@ -43,6 +49,9 @@ FEATURE_TIME_FIELD = "_ft"
 CREATED_FIELD = "_ct"
 # The online store's generation marker (featurestream.online.generation); no namespace, no hash tag.
 GENERATION_KEY = "featurestream:generation"
+
+# The characters a blank entity value consists of (Flink SQL's TRIM removes exactly these).
+KEY_BLANKS = " "
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|"})
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -53,6 +62,11 @@ def _one(value: Any) -> str:
     if "\\" in s or "|" in s:
         return s.translate(_ESCAPES)
     return s
+
+
+def is_keyless(value: Any) -> bool:
+    """True when an entity value cannot key a row: ``None``, or a string empty or of spaces only."""
+    return value is None or (isinstance(value, str) and not value.strip(KEY_BLANKS))
 
 
 def encode_entity(values: Sequence[Any]) -> str:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice, pairwise
 from typing import Any
 
@@ -57,7 +57,16 @@ from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.definitions import FeatureView
 from featurestream.online.client import redis_client
 from featurestream.online.cluster import eval_per_node
-from featurestream.online.columnar import Column, as_column, encode_entities, encode_values, epoch_ms, join_bytes
+from featurestream.online.columnar import (
+    Column,
+    as_column,
+    encode_entities,
+    encode_values,
+    epoch_ms,
+    join_bytes,
+    keyless_rows,
+    take,
+)
 from featurestream.online.errors import OnlineStoreError, OnlineStoreUnavailable
 from featurestream.online.keys import (
     CREATED_FIELD,
@@ -69,7 +78,7 @@ from featurestream.online.keys import (
 )
 from featurestream.online.resp import Connection, arg, command_head, frame
 from featurestream.online.scripts import READ_LUA, WRITE_LUA, read_args
-from featurestream.semantics import max_age_ms, to_epoch_ms
+from featurestream.semantics import to_epoch_ms
 
 __all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats"]
 
@@ -78,9 +87,12 @@ _EVAL = (arg(b"EVAL"), arg(WRITE_LUA))  # EVAL, not EVALSHA: a restarted or flus
 
 
 def _header(view: FeatureView) -> tuple[bytes, int]:
-    """The framed ARGV head of :data:`WRITE_LUA` for ``view`` (ttl, feature count, names) and its length."""
+    """The framed ARGV head of :data:`WRITE_LUA` for ``view`` (ttl, feature count, names) and its length.
+    A key lives for the view's ``ttl`` after its last write (retention); whether its row is still
+    served is :func:`semantics.validity`'s call, which may end sooner (a quiet window)."""
     names = view.feature_names
-    return b"".join([arg(max_age_ms(view)), arg(len(names)), *(arg(n) for n in names)]), 2 + len(names)
+    ttl_ms = int(view.ttl // timedelta(milliseconds=1))
+    return b"".join([arg(ttl_ms), arg(len(names)), *(arg(n) for n in names)]), 2 + len(names)
 
 
 def _count(replies: Sequence[Any]) -> int:
@@ -95,11 +107,12 @@ def _count(replies: Sequence[Any]) -> int:
 class WriteStats:
     rows: int
     written: int
+    keyless: int = 0  # rows not stored: an entity value NULL or blank (online.keys.is_keyless)
 
     @property
     def skipped(self) -> int:
         """Rows not applied because a newer row was already stored."""
-        return self.rows - self.written
+        return self.rows - self.written - self.keyless
 
 
 @dataclass(frozen=True)
@@ -169,7 +182,9 @@ class RedisOnlineStore:
         optionally ``created_at`` to equally long columns: Arrow arrays, numpy arrays, pandas
         Series or lists (encoded as :mod:`online.columnar` states: the same bytes as
         :meth:`write_rows` writes for the same values). A null ``created_at`` (or none) is
-        ``created_at``, else the write time. Returns how many rows were applied.
+        ``created_at``, else the write time. A row whose entity value is NULL or blank
+        (:func:`online.keys.is_keyless`) is not stored but counted in ``keyless``. Returns how many
+        rows were given, applied and keyless.
 
         Raises :class:`OnlineStoreError` for a missing column, columns of unequal lengths, a naive
         timestamp, a null ``feature_time`` or a value JSON cannot hold;
@@ -189,6 +204,12 @@ class RedisOnlineStore:
         if any(m != n for m in lengths.values()):
             raise OnlineStoreError(f"columns for {view.ref} differ in length: {lengths}")
         ct_ms = int(time.time() * 1000) if created_at is None else to_epoch_ms(created_at)
+        keyless = 0
+        bad = keyless_rows([cols[e] for e in view.entities])
+        if bad is not None:  # never stored under "None" or "": counted instead
+            keyless = int(bad.sum())
+            cols = {c: take(v, ~bad) for c, v in cols.items()}
+        total, n = n, n - keyless
         try:
             written = self._write_cluster(view, cols, n, ct_ms) if self._cluster else self._write(view, cols, n, ct_ms)
         except redis.ConnectionError as exc:
@@ -197,7 +218,7 @@ class RedisOnlineStore:
             raise OnlineStoreUnavailable(f"Redis write timed out: {exc}") from exc
         except redis.ResponseError as exc:
             raise OnlineStoreError(f"Redis refused the write: {exc}", hint="see the Redis server's log") from exc
-        return WriteStats(n, written)
+        return WriteStats(total, written, keyless)
 
     def write_rows(
         self, view: FeatureView, rows: Iterable[Mapping[str, Any]], *, created_at: datetime | int | None = None
@@ -212,7 +233,7 @@ class RedisOnlineStore:
         needed = (*view.entities, FEATURE_TIME, *names)
         ct_ms = int(time.time() * 1000) if created_at is None else to_epoch_ms(created_at)
         step = self.chunk_rows * self.pipeline_chunks
-        total = written = 0
+        total = written = keyless = 0
         it = iter(rows)
         while batch := list(islice(it, step)):
             try:
@@ -227,7 +248,8 @@ class RedisOnlineStore:
             stats = self.write_columns(view, cols, created_at=ct_ms)
             total += stats.rows
             written += stats.written
-        return WriteStats(total, written)
+            keyless += stats.keyless
+        return WriteStats(total, written, keyless)
 
     write_bulk = write_columns  # the columnar path is the bulk path
 

@@ -169,6 +169,11 @@ def materialize_command(ctx: click.Context, view: str, start: object, end: objec
         f"{result.view}: {result.rows} entities, {result.written} written, {result.skipped} kept "
         f"(Redis had a newer row), {result.seconds:.2f}s ({rate:,.0f} rows/s)"
     )
+    if result.keyless:
+        click.echo(
+            f"{result.view}: {result.keyless} offline rows have a NULL or blank entity key and were not "
+            "stored online (no key can hold them)"
+        )
 
 
 @click.command("backfill", epilog=EXIT_CODES)

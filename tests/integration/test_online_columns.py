@@ -79,10 +79,14 @@ def test_columns_store_the_same_bytes_as_rows(redis_url: str) -> None:
     names = list(rows[0])
     ct = T0 + timedelta(hours=2)
     by_rows = _store(redis_url)
-    assert by_rows.write_rows(VIEW, rows, created_at=ct).written == 300
+    keyless = sum(1 for r in rows if r["shop"] is None)  # a NULL entity part: no key (#15 item 10)
+    assert keyless == 28
+    stats = by_rows.write_rows(VIEW, rows, created_at=ct)
+    assert (stats.rows, stats.written, stats.keyless, stats.skipped) == (300, 300 - keyless, keyless, 0)
     want = _dump(by_rows, VIEW)
-    assert len(want) == 300
-    sample = want[f"plain0|None}}:{VIEW.name}:1"]  # a null entity value is str(None), as ever
+    assert len(want) == 300 - keyless
+    assert not any("None" in k for k in want), "a NULL entity value is never stored as str(None)"
+    sample = want[f"plain4|5}}:{VIEW.name}:1"]  # row 40
     assert sample[b"_ct"] == str(int(ct.timestamp() * 1000)).encode()  # a null created_at takes the default
     assert sample[b"x"] == b"0.1" and sample[b"s"] == b"null" and sample[b"emb"] == b"null"
 
@@ -96,7 +100,7 @@ def test_columns_store_the_same_bytes_as_rows(redis_url: str) -> None:
     for kind, columns in inputs.items():
         store = _store(redis_url, chunk_rows=17, pipeline_chunks=4)  # many batches, sent ahead of replies
         stats = store.write_columns(VIEW, columns, created_at=ct)
-        assert (stats.rows, stats.written) == (300, 300), kind
+        assert (stats.rows, stats.written, stats.keyless) == (300, 300 - keyless, keyless), kind
         assert _dump(store, VIEW) == want, kind
 
 

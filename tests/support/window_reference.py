@@ -22,7 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Agg", "WindowSpec", "latest_per_key", "parse_event_time", "reference_rows", "split_events"]
+__all__ = [
+    "Agg",
+    "WindowSpec",
+    "duplicate_copies",
+    "latest_per_key",
+    "parse_event_time",
+    "reference_rows",
+    "split_events",
+]
 
 Agg = Callable[[list[dict[str, Any]]], Any]
 
@@ -56,6 +64,35 @@ def parse_event_time(value: Any) -> int | None:
     return None
 
 
+def _parse_valid(
+    payloads: Iterable[bytes],
+    required: Sequence[str],
+    time_field: str,
+    numeric: Sequence[str],
+    keys: Sequence[str],
+) -> Iterable[dict[str, Any] | None]:
+    """Each payload as a valid event with ``_t`` = epoch ms, or None when the job dead-letters it:
+    not a JSON object, a required field missing, a numeric field not a number, a bad event time, or
+    an entity key NULL or blank (empty or spaces only, as Flink's TRIM sees it)."""
+    for raw in payloads:
+        try:
+            ev = json.loads(raw)
+        except ValueError:
+            yield None
+            continue
+        if not isinstance(ev, dict) or any(ev.get(f) is None for f in required):
+            yield None
+            continue
+        if any(ev.get(f) is not None and not _is_number(ev[f]) for f in numeric):
+            yield None
+            continue
+        if any(ev.get(k) is None or (isinstance(ev[k], str) and not ev[k].strip(" ")) for k in keys):
+            yield None
+            continue
+        t = parse_event_time(ev.get(time_field))
+        yield None if t is None else {**ev, "_t": t}
+
+
 def split_events(
     payloads: Iterable[bytes],
     required: Sequence[str],
@@ -63,32 +100,38 @@ def split_events(
     time_field: str = "event_time",
     id_field: str = "event_id",
     numeric: Sequence[str] = (),
+    keys: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], int]:
     """(valid de-duplicated events with ``_t`` = epoch ms, count of malformed payloads)."""
     valid: list[dict[str, Any]] = []
     seen: set[Any] = set()
     bad = 0
-    for raw in payloads:
-        try:
-            ev = json.loads(raw)
-        except ValueError:
+    for ev in _parse_valid(payloads, required, time_field, numeric, keys):
+        if ev is None:
             bad += 1
-            continue
-        if not isinstance(ev, dict) or any(ev.get(f) is None for f in required):
-            bad += 1
-            continue
-        if any(ev.get(f) is not None and not _is_number(ev[f]) for f in numeric):
-            bad += 1
-            continue
-        t = parse_event_time(ev.get(time_field))
-        if t is None:
-            bad += 1
-            continue
-        if ev.get(id_field) in seen:
-            continue
-        seen.add(ev.get(id_field))
-        valid.append({**ev, "_t": t})
+        elif ev.get(id_field) not in seen:
+            seen.add(ev.get(id_field))
+            valid.append(ev)
     return valid, bad
+
+
+def duplicate_copies(
+    payloads: Iterable[bytes],
+    required: Sequence[str],
+    *,
+    time_field: str = "event_time",
+    id_field: str = "event_id",
+    numeric: Sequence[str] = (),
+    keys: Sequence[str] = (),
+) -> int:
+    """How many valid payloads repeat the id of an earlier valid one (on time or late alike)."""
+    seen: set[Any] = set()
+    copies = 0
+    for ev in _parse_valid(payloads, required, time_field, numeric, keys):
+        if ev is not None:
+            copies += ev.get(id_field) in seen
+            seen.add(ev.get(id_field))
+    return copies
 
 
 def _is_number(v: Any) -> bool:

@@ -20,6 +20,7 @@ from featurestream.jobs.compiler import (
     compile_batch_job,
     compile_streaming_job,
     format_schema,
+    late_condition,
     source_statements,
     state_ttl,
 )
@@ -59,7 +60,8 @@ def test_schema_lists_every_rule_in_check_order() -> None:
 
 
 def test_streaming_source_parses_on_the_jvm_with_typed_columns(tmp_path: Path) -> None:
-    ddl, parsed, clean = source_statements(_txn(), _cfg(tmp_path), _view("card_spend_1h"), streaming=True)
+    ddl, parsed, unique, clean = source_statements(_txn(), _cfg(tmp_path), _view("card_spend_1h"), streaming=True)
+    clean = unique + clean
     assert f"'format' = '{JSON_FORMAT}'" in ddl and "'raw'" not in ddl
     assert "JSON_VALUE" not in ddl + parsed + clean, "parsing is the format's job, not SQL's"
     for col in ("`amount` DOUBLE", "`event_time` TIMESTAMP_LTZ(3)", "`payload` STRING", "`dlq_reason` STRING"):
@@ -73,9 +75,10 @@ def test_streaming_source_parses_on_the_jvm_with_typed_columns(tmp_path: Path) -
 
 
 def test_batch_source_reads_files_with_the_same_format_and_dedupes_by_event_time(tmp_path: Path) -> None:
-    ddl, parsed, clean = source_statements(
+    ddl, parsed, unique, clean = source_statements(
         _txn(), _cfg(tmp_path), _view("card_spend_1h"), streaming=False, path="/data/in"
     )
+    clean = unique + clean
     assert "'connector' = 'filesystem'" in ddl and f"'format' = '{JSON_FORMAT}'" in ddl
     assert "PROCTIME" not in ddl + parsed + clean and "kafka_offset" not in parsed
     assert "ORDER BY `event_time` ASC" in clean
@@ -110,3 +113,30 @@ def test_batch_job_reads_with_the_format_too(tmp_path: Path) -> None:
     )
     assert f"'format' = '{JSON_FORMAT}'" in spec["statements"][0]
     assert any("dlq_reason IS NOT NULL" in i for i in spec["inserts"])
+
+
+def test_a_null_event_id_or_a_null_or_blank_entity_key_is_dead_lettered(tmp_path: Path) -> None:
+    """#15 item 10: such an event never reaches a window, so it is never stored online as ``None``/``""``."""
+    parsed = source_statements(_txn(), _cfg(tmp_path), _view("card_spend_1h"), streaming=True)[1]
+    reason = parsed[parsed.index("COALESCE(dlq_reason") :]
+    assert "WHEN `event_id` IS NULL THEN 'event id event_id is NULL'" in reason
+    assert "WHEN `card_id` IS NULL THEN 'entity key card_id is NULL'" in reason
+    assert "WHEN TRIM(`card_id`) = '' THEN 'entity key card_id is blank'" in reason
+    # a numeric entity has no blank rule
+    src = replace(_txn(), columns=tuple(Column(c.name, "BIGINT") if c.name == "card_id" else c for c in _txn().columns))
+    parsed = source_statements(src, _cfg(tmp_path), _view("card_spend_1h"), streaming=True)[1]
+    assert "`card_id` IS NULL" in parsed and "TRIM(`card_id`)" not in parsed
+
+
+def test_duplicates_are_dropped_before_the_late_split(tmp_path: Path) -> None:
+    """#15 item 12: the late sink reads the de-duplicated events, so a late copy of a counted event is a
+    duplicate (dropped by the Deduplicate operator), and the late topic holds only uncounted events."""
+    spec = compile_streaming_job(_view("card_spend_1h"), _txn(), _cfg(tmp_path))
+    unique = next(s for s in spec["statements"] if s.startswith("CREATE TEMPORARY VIEW `transactions_unique`"))
+    main = next(s for s in spec["statements"] if s.startswith("CREATE TEMPORARY VIEW `transactions` AS"))
+    assert "ROW_NUMBER()" in unique and "CURRENT_WATERMARK" not in unique
+    assert "FROM `transactions_unique`" in main and "CURRENT_WATERMARK" in main
+    late = next(i for i in spec["inserts"] if i.startswith("INSERT INTO fs_late"))
+    assert "FROM `transactions_unique`" in late and late_condition("event_time") in late
+    dlq = next(i for i in spec["inserts"] if i.startswith("INSERT INTO fs_dlq"))
+    assert "FROM `transactions_parsed`" in dlq
