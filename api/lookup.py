@@ -211,7 +211,8 @@ def classify_reads(
     plan: LookupPlan, raw: list[list[bytes | None]], degraded: Status | None, n: int, now_ms: int
 ) -> list[ReadRows]:
     """Per read: ``degraded`` for every entity when set; else ``NOT_FOUND`` for a missing row,
-    ``PRESENT`` when ``now - max_age < feature_time``, otherwise ``OUTSIDE_MAX_AGE`` (value kept).
+    ``PRESENT`` when ``fresh_after(now) < feature_time`` (:func:`semantics.validity`), otherwise
+    ``OUTSIDE_MAX_AGE`` (value kept).
     A missing or degraded row counts as an SLA breach.
 
     Values are decoded once, here, and in one parse per read: the stored JSON values of every entity
@@ -229,7 +230,7 @@ def classify_reads(
         off += n
         # comprehensions, not a loop of appends: this runs once per entity and view
         ft_col: list[int | None] = [None if r[0] is None else int(r[0]) for r in rows]
-        fresh_after, sla_after = now_ms - read.max_age_ms, now_ms - read.sla_ms
+        fresh_after, sla_after = read.validity.fresh_after(now_ms), now_ms - read.sla_ms
         st_col = [_NF if t is None else _P if t > fresh_after else _OMA for t in ft_col]
         br = [t is None or t < sla_after for t in ft_col]
         null_row = b",".join([b"null"] * nf)

@@ -16,7 +16,7 @@ from featurestream.errors import FeatureStreamError
 from featurestream.ondemand import OnDemandFeature, OnDemandRegistry
 from featurestream.online.keys import FEATURE_TIME_FIELD, key_parts
 from featurestream.registry import ON_DEMAND_VIEW, OnDemandRef, Registry, StoredFeature
-from featurestream.semantics import default_for, max_age_ms
+from featurestream.semantics import Validity, default_for, validity
 
 __all__ = ["Column", "LookupPlan", "ViewRead", "build_plan"]
 
@@ -28,7 +28,7 @@ class ViewRead:
     view: FeatureView
     fields: tuple[str, ...]
     defaults: tuple[Any, ...]  # aligned with fields (index 0 unused)
-    max_age_ms: int
+    validity: Validity  # semantics.validity: when a stored row stops being PRESENT
     sla_ms: int
     key_prefix: str  # online.keys.key_parts: the key of an entity is prefix + encode_entity(values) + suffix
     key_suffix: str
@@ -144,7 +144,7 @@ def _view_read(view: FeatureView, fields: dict[str, int], namespace: str) -> Vie
         view=view,
         fields=names,
         defaults=(None, *(default_for(view, f) for f in names[1:])),
-        max_age_ms=max_age_ms(view),
+        validity=validity(view),
         sla_ms=int(view.freshness_sla.total_seconds() * 1000),
         key_prefix=key_prefix,
         key_suffix=key_suffix,

@@ -8,7 +8,7 @@ together; when there is any, nothing is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +286,8 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
                 out.problems += problems
                 failed.add(v.name)
                 continue
-            out.new_views.append(v.with_features(columns))
+            delay = max(sources[src].watermark_delay for src in v.sources) if v.sources else None
+            out.new_views.append(replace(v.with_features(columns), watermark_delay=delay))
     known = {(v.name, v.version): v for v in [*out.new_views, *out.unchanged_views, *registry.views(ns)]}
     latest: dict[str, int] = {}
     for name, version in known:

@@ -36,7 +36,7 @@ from featurestream.offline.duck import connect, quote, view_select
 from featurestream.offline.pit import ViewRequest, pit_join
 from featurestream.online.keys import decode_entity, entity_part
 from featurestream.online.store import OnlineRow, RedisOnlineStore
-from featurestream.semantics import default_for, max_age
+from featurestream.semantics import default_for, max_age, to_epoch_ms, validity
 
 __all__ = ["AuditReport", "FeatureAudit", "audit_view", "values_equal"]
 
@@ -121,10 +121,12 @@ def _iso(ms: int | None) -> str | None:
 def _offline_live(
     config: Config, view: FeatureView, now: datetime, n: int, seed: int
 ) -> list[tuple[tuple[Any, ...], int]]:
-    """Up to ``n`` entities whose newest offline row is younger than max age: (entity, newest ft ms)."""
+    """Up to ``n`` entities whose newest offline row is live at ``now`` (:func:`semantics.validity`):
+    (entity, newest ft ms)."""
     con = connect(config)
     try:
-        lo = (now - max_age(view)).astimezone(UTC).replace(tzinfo=None)
+        lo_ms = validity(view).fresh_after(to_epoch_ms(now))
+        lo = datetime.fromtimestamp(lo_ms / 1000, UTC).replace(tzinfo=None)
         hi = now.astimezone(UTC).replace(tzinfo=None)
         select = view_select(con, config, view, start=lo.date(), end=(hi + timedelta(days=1)).date())
         keys = ", ".join(quote(k) for k in view.entities)
@@ -155,6 +157,7 @@ def _offline_at(
         defaults=tuple(default_for(view, f) for f in view.feature_names),
         max_age=max_age(view),
         feature_time_column=_FT,
+        validity=validity(view),
     )
     con = connect(config)
     try:

@@ -2,16 +2,17 @@
 
 For each label row (entity keys + time ``t``) and each requested view, the answer is the view's
 row with the greatest ``(feature_time, created_at)`` such that ``feature_time <= t``; it counts
-only if ``t - max_age < feature_time`` (``max_age`` from :mod:`featurestream.semantics`, the
-server's rule), otherwise the view's declared default is used. DuckDB's ASOF JOIN picks, per left row, the right
-row with the greatest ordering value ``<=`` the left one; ordering on the pair
+only if ``fresh_after(t) < feature_time`` (:func:`featurestream.semantics.validity`, the server's
+rule: the TTL and the quiet-window rule), otherwise the view's declared default is used.
+DuckDB's ASOF JOIN picks, per left row, the right row with the greatest ordering value ``<=`` the
+left one; ordering on the pair
 ``(feature_time, created_at)`` against ``(t, +infinity)`` therefore resolves ``created_at`` ties
 inside the join, with no separate de-duplication pass. The pair is packed into one ``HUGEINT``
 (``feature_time`` epoch µs in the high 64 bits, ``created_at`` epoch µs offset to unsigned in the low
 64 bits, NULL lowest), which orders exactly like the pair but sorts and compares far cheaper than
 a struct. The TTL lower bound is applied after the join: if the newest row at or before ``t`` is
 too old, every older row is too. Rows outside ``(min t - max_age, max t]`` are filtered in the
-Parquet scan.
+Parquet scan (``max_age``: the longest any row is live).
 
 "As served" mode orders rows by when they became available online instead: ``created_at`` for
 streamed rows, ``feature_time + watermark delay`` for backfilled ones (``created_at`` missing or
@@ -40,6 +41,7 @@ from featurestream.definitions import FeatureView
 from featurestream.offline.duck import quote, view_select
 from featurestream.offline.errors import LabelError, OfflineError
 from featurestream.offline.timestamps import UTC_US
+from featurestream.semantics import Validity
 
 __all__ = ["JoinReport", "ViewReport", "ViewRequest", "pit_join"]
 
@@ -54,9 +56,23 @@ class ViewRequest:
     view: FeatureView
     columns: tuple[tuple[str, str], ...]  # (feature, output column)
     defaults: tuple[object, ...]  # one per column, the value used when there is no valid row
-    max_age: timedelta
+    max_age: timedelta  # the longest a row is live (semantics.max_age)
     watermark_delay: timedelta = timedelta(0)
     feature_time_column: str | None = None  # also output the joined feature_time under this name
+    validity: Validity | None = None  # semantics.validity; None: live for max_age
+
+    def fresh_after_us(self, t_us: np.ndarray) -> np.ndarray:
+        """Per label time (epoch µs), the exclusive lower bound on a live row's feature time (µs):
+        :meth:`semantics.Validity.fresh_after` over an array."""
+        v = self.validity
+        if v is None:
+            return t_us - self.max_age // timedelta(microseconds=1)
+        lo = t_us - v.horizon_ms * 1000
+        if v.period_ms:
+            period, offset = v.period_ms * 1000, v.offset_ms * 1000
+            x = t_us - v.grace_ms * 1000 - offset
+            lo = np.maximum(lo, x - x % period + offset)
+        return lo
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,7 @@ class ViewReport:
     view: str
     rows: int
     matched: int
-    expired: int  # a row at or before t existed but was older than max_age -> default
+    expired: int  # a row at or before t existed but was no longer live (semantics.validity) -> default
     missing: int  # no row at or before t for the entity -> default
     leaked: int  # joined feature_time after the label time; the join guarantees 0
 
@@ -243,8 +259,7 @@ def _scatter(
     ft_arr = raw["__ft"].take(take)
     has = pc.is_valid(ft_arr).to_numpy(zero_copy_only=False)
     ft = pc.fill_null(ft_arr, 0).to_numpy()
-    age = req.max_age // timedelta(microseconds=1)
-    valid_np = has & (ft > t_us - age) & (ft <= t_us)
+    valid_np = has & (ft > req.fresh_after_us(t_us)) & (ft <= t_us)
     has_row = int(has.sum())
     matched = int(valid_np.sum())
     leaked = int((has & (ft > t_us)).sum())

@@ -24,7 +24,7 @@ from featurestream.offline.labels import Labels, load_labels, prepare_labels
 from featurestream.offline.pit import JoinReport, ViewRequest, pit_join
 from featurestream.ondemand import OnDemandError, OnDemandRegistry, compute_frame, load_udfs
 from featurestream.registry import OnDemandRef, Registry, StoredFeature
-from featurestream.semantics import default_for, max_age
+from featurestream.semantics import default_for, max_age, validity
 
 __all__ = ["TrainingSet", "build_training_set", "resolve_features"]
 
@@ -188,6 +188,7 @@ def build_training_set(
                 defaults=tuple(default_for(view, everything[i][1].name) for i in idxs),
                 max_age=max_age(view),
                 watermark_delay=delay,
+                validity=validity(view),
                 feature_time_column=f"{view.name}__feature_time" if include_feature_times else None,
             )
         )

@@ -12,12 +12,14 @@ from featurestream.definitions.header import parse_header
 from featurestream.definitions.model import Column, Feature, FeatureService, FeatureView, Source
 from featurestream.definitions.sql import (
     WINDOW_TVFS,
+    WindowParams,
     parse_feature_service,
     parse_feature_view,
     parse_source,
     read_file,
     referenced_tables,
     window_kind,
+    window_params,
 )
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "FeatureService",
     "FeatureView",
     "Source",
+    "WindowParams",
     "parse_feature_service",
     "parse_feature_view",
     "parse_header",
@@ -34,4 +37,5 @@ __all__ = [
     "read_file",
     "referenced_tables",
     "window_kind",
+    "window_params",
 ]

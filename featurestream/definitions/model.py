@@ -103,6 +103,9 @@ class FeatureView:
     sources: tuple[str, ...] = ()
     features: tuple[Feature, ...] = ()
     window: str | None = None  # TUMBLE / HOP / CUMULATE / SESSION, or None for a row-wise view
+    # The longest watermark delay of the view's sources, recorded by `apply` (None: registered before
+    # it was recorded; semantics then counts no delay).
+    watermark_delay: timedelta | None = None
     path: str = ""
     sql_line: int = 1  # line in `path` where the SQL starts, for error positions
 
@@ -145,6 +148,7 @@ class FeatureView:
             "tags": self.tags,
             "sources": list(self.sources),
             "window": self.window,
+            "watermark_delay": None if self.watermark_delay is None else format_duration(self.watermark_delay),
             "features": [{"name": f.name, "dtype": f.dtype, "default": f.default} for f in self.features],
             "sql": self.sql,
             "path": self.path,
@@ -166,6 +170,7 @@ class FeatureView:
             tags=dict(d.get("tags", {})),
             sources=tuple(d.get("sources", ())),
             window=d.get("window"),
+            watermark_delay=parse_duration(d["watermark_delay"]) if d.get("watermark_delay") else None,
             features=tuple(Feature(f["name"], f["dtype"], f.get("default")) for f in d.get("features", ())),
             sql=d["sql"],
             path=d.get("path", ""),

@@ -7,6 +7,7 @@ validates the SQL with Flink's own planner and fills in each view's output schem
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,17 +22,19 @@ from featurestream.definitions.header import (
     split_top,
 )
 from featurestream.definitions.model import Column, FeatureService, FeatureView, Source
-from featurestream.durations import parse_flink_interval
+from featurestream.durations import flink_intervals, parse_flink_interval
 from featurestream.errors import DefinitionError
 
 __all__ = [
     "WINDOW_TVFS",
+    "WindowParams",
     "parse_feature_service",
     "parse_feature_view",
     "parse_source",
     "read_file",
     "referenced_tables",
     "window_kind",
+    "window_params",
 ]
 
 WINDOW_TVFS = ("TUMBLE", "HOP", "CUMULATE", "SESSION")
@@ -130,6 +133,54 @@ def window_kind(sql: str) -> str | None:
         if re.search(rf"\b{tvf}\s*\(\s*TABLE\b", upper):
             return tvf
     return None
+
+
+@dataclass(frozen=True)
+class WindowParams:
+    """The arguments of a view's window TVF: ``step`` is how far apart consecutive windows of one key
+    end (TUMBLE size, HOP slide, CUMULATE step, SESSION gap); ``period`` is CUMULATE's max size (the
+    span a cumulation restarts after), else ``None``; ``offset`` shifts the epoch alignment."""
+
+    kind: str
+    step: timedelta
+    period: timedelta | None = None
+    offset: timedelta = timedelta(0)
+
+
+def _tvf_call(sql: str, tvf: str) -> str | None:
+    """The text inside the parentheses of the first ``<tvf>(TABLE ...)`` call in ``sql``."""
+    m = re.search(rf"\b{tvf}\s*\(\s*TABLE\b", sql, re.I)
+    if m is None:
+        return None
+    start = sql.index("(", m.start())
+    depth = 0
+    for i in range(start, len(sql)):
+        if sql[i] == "(":
+            depth += 1
+        elif sql[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return sql[start + 1 : i]
+    return None
+
+
+def window_params(sql: str) -> WindowParams | None:
+    """The window TVF's intervals (see :class:`WindowParams`), or None for a row-wise view or a call
+    whose intervals are not plain ``INTERVAL 'n' UNIT`` literals."""
+    kind = window_kind(sql)
+    call = _tvf_call(sql, kind) if kind else None
+    if kind is None or call is None:
+        return None
+    ivs = flink_intervals(call)
+    need = {"TUMBLE": 1, "SESSION": 1, "HOP": 2, "CUMULATE": 2}[kind]
+    if len(ivs) < need:
+        return None
+    offset = ivs[need] if len(ivs) > need else timedelta(0)
+    if kind == "HOP":
+        return WindowParams(kind, ivs[0], offset=offset)  # HOP(data, time, slide, size [, offset])
+    if kind == "CUMULATE":
+        return WindowParams(kind, ivs[0], ivs[1], offset)  # CUMULATE(data, time, step, size [, offset])
+    return WindowParams(kind, ivs[0], offset=offset)
 
 
 def parse_feature_view(text: str, path: str = "", namespace: str = "default") -> FeatureView:

@@ -6,7 +6,7 @@ a test oracle only (shipped code never imports it), shared by the PIT suites.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,8 @@ class ReferenceView:
     max_age: timedelta
     defaults: Mapping[str, Any] = field(default_factory=dict)
     watermark_delay: timedelta = timedelta(0)
+    # When set: the first instant a row with this feature_time is no longer live (replaces max_age).
+    expires: Callable[[datetime], datetime] | None = None
 
 
 def _available(row: Mapping[str, Any], delay: timedelta) -> datetime:
@@ -73,7 +75,10 @@ def reference_pit_join(
             else:
                 past = [r for r in same if utc(r["feature_time"]) <= t]
                 best = max(past, key=_rank) if past else None
-            ok = best is not None and t - v.max_age < utc(best["feature_time"]) <= t
+            ok = best is not None and utc(best["feature_time"]) <= t
+            if ok and best is not None:
+                ft = utc(best["feature_time"])
+                ok = t < v.expires(ft) if v.expires is not None else t - v.max_age < ft
             for f in v.features:
                 result[f"{v.name}__{f}"] = best[f] if ok and best is not None else v.defaults.get(f)
         out.append(result)

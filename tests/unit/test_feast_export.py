@@ -101,7 +101,10 @@ def test_definitions_mirror_the_latest_views_and_services() -> None:
         "fv_user_clicks_10m",
         "fv_user_sessions",
     }
-    # the latest version of card_spend_1h (v2, with avg_amount_1h), its ttl (1 day) and version tag
+    # the latest version of card_spend_1h (v2, with avg_amount_1h), its ttl and version tag. The ttl is
+    # the longest the server serves a row (semantics.max_age): a 1-hour TUMBLE row is live until the
+    # next window would have closed, 1 h + the freshness SLA (5 min) + the watermark delay (none
+    # recorded in this repo's registry), below the view's 1-day TTL.
     fv = calls[("FeatureView", "fv_card_spend_1h")]
     kw = {k.arg: k.value for k in fv.keywords}
     assert [ast.literal_eval(f.keywords[0].value) for f in kw["schema"].elts] == [  # type: ignore[attr-defined]
@@ -110,7 +113,7 @@ def test_definitions_mirror_the_latest_views_and_services() -> None:
         "max_amount_1h",
         "avg_amount_1h",
     ]
-    assert ast.unparse(kw["ttl"]) == "timedelta(seconds=86400)"
+    assert ast.unparse(kw["ttl"]) == "timedelta(seconds=3900)"
     assert ast.literal_eval(kw["tags"])["featurestream_version"] == "2"
     assert "Field(name='txn_count_1h', dtype=Int64)" in code
     assert "path='/data/offline/default/card_spend_1h/v2'" in code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ def _check(
     *,
     as_served: bool = False,
     delays: dict[str, timedelta] | None = None,
+    expiries: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     for view, rows in views:
         if rows:
@@ -81,6 +83,7 @@ def _check(
                 v.ttl,
                 v.defaults,
                 (delays or {}).get(v.name, timedelta(0)),
+                (expiries or {}).get(v.name),
             )
             for v, rows in views
         ],
@@ -233,3 +236,53 @@ def test_empty_store_gives_defaults(config: Config) -> None:
     ts = build_training_set(config, _labels([("u", T0)]), features=["user_stats:clicks"], views=[USER])
     assert ts.to_pandas()["clicks"].tolist() == [0]
     assert ts.report.views[0].missing == 1
+
+
+def _windowed(name: str, tvf: str) -> FeatureView:
+    base = make_view(name, ["user_id"], {"clicks": "BIGINT"}, ttl=timedelta(hours=6), defaults={"clicks": 0})
+    sql = (
+        f"SELECT user_id, window_end AS feature_time, COUNT(*) AS clicks FROM TABLE({tvf}) "
+        "GROUP BY user_id, window_start, window_end"
+    )
+    return replace(base, sql=sql, freshness_sla=2 * MIN, watermark_delay=timedelta(seconds=5))
+
+
+def test_a_quiet_hop_row_falls_back_to_the_default_after_the_next_window_closed(config: Config) -> None:
+    """#15 item 11: live until its end + slide (1 min) + watermark delay (5 s) + freshness SLA (2 min)."""
+    view = _windowed("hop_clicks", "HOP(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '10' MINUTE)")
+    horizon = MIN + timedelta(seconds=5) + 2 * MIN
+    rows = [_row({"user_id": "u"}, T0, T0 + timedelta(seconds=6), clicks=4)]
+    us = timedelta(microseconds=1)
+    labels = _labels([("u", T0), ("u", T0 + horizon - us), ("u", T0 + horizon), ("u", T0 + 2 * timedelta(hours=1))])
+    got = _check(config, [(view, rows)], labels, expiries={view.name: lambda ft: ft + horizon})
+    assert list(got["hop_clicks__clicks"]) == [4, 4, 0, 0]  # 2 h is inside the 6 h TTL, still the default
+
+
+def test_a_cumulate_row_falls_back_to_the_default_when_its_day_is_over(config: Config) -> None:
+    view = _windowed(
+        "today_clicks", "CUMULATE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' MINUTE, INTERVAL '1' DAY)"
+    )
+    grace = timedelta(seconds=5) + 2 * MIN
+    midnight = datetime(2024, 3, 11, tzinfo=UTC)
+    final = midnight  # the last row of 2024-03-10: the whole day
+    morning = midnight - timedelta(hours=20)  # 04:00 on 2024-03-10
+    rows = [
+        _row({"user_id": "a"}, final, final + timedelta(seconds=6), clicks=9),
+        _row({"user_id": "b"}, morning, morning + timedelta(seconds=6), clicks=2),
+    ]
+
+    def expires(ft: datetime) -> datetime:  # the day boundary at or after ft, plus the grace
+        end = datetime(ft.year, ft.month, ft.day, tzinfo=UTC)
+        return min(ft + 10 * MIN + grace, (end if end >= ft else end + timedelta(days=1)) + grace)
+
+    us = timedelta(microseconds=1)
+    labels = _labels(
+        [
+            ("a", final + grace - us),  # yesterday's total, still within the grace
+            ("a", final + grace),  # the new day has begun: default
+            ("b", morning + 10 * MIN + grace - us),  # no row since 04:00 for b: live until the next
+            ("b", morning + 10 * MIN + grace),  # 10-min step would have closed, then the default
+        ]
+    )
+    got = _check(config, [(view, rows)], labels, expiries={view.name: expires})
+    assert list(got["today_clicks__clicks"]) == [9, 0, 2, 0]
