@@ -23,6 +23,7 @@ from featurestream import generator
 from featurestream.apply import apply
 from featurestream.definitions import FeatureView
 from featurestream.jobs.control import JobManager
+from featurestream.monitoring.jobs import job_health
 from featurestream.naming import dlq_topic, late_topic, source_topic
 from tests.support import window_reference as ref
 from tests.support.pipeline import isolated_repo, offline_rows, online_rows, read_topic, wait_for
@@ -104,6 +105,14 @@ def _merge_in_time(payloads: list[bytes], extra: list[bytes]) -> list[bytes]:
     return out
 
 
+def _event_time_ms(payload: bytes) -> int | None:
+    try:
+        ev = json.loads(payload)
+    except ValueError:
+        return None
+    return ref.parse_event_time(ev.get("event_time")) if isinstance(ev, dict) else None
+
+
 def _online_reached(redis_url: str, view: FeatureView, end_ms: int) -> bool:
     """True once some online row of ``view`` has a window ending at or after ``end_ms``."""
     return any(r["_ft"] >= end_ms for r in online_rows(redis_url, view).values())
@@ -141,7 +150,7 @@ def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
 
         # Wait until every job's watermark provably passed phase 1: its last phase-1 window is in Redis.
         for name, (source, key, spec, aggs) in SPECS.items():
-            valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
+            valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"], keys=[KEY[source]])
             wm1 = max(e["_t"] for e in valid) - DELAY
             last_end = max(end for (_, end) in ref.reference_rows(valid, key, spec, aggs, wm1))
             wait_for(partial(_online_reached, base.redis.url, views[name], last_end), 300, f"{name}: phase 1 in Redis")
@@ -161,6 +170,24 @@ def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
             ]
             for source in sent
         }
+        # Copies of counted phase-1 events, far behind the watermark now: duplicates, not late events
+        # (#15 item 12). And events whose entity key is blank: dead letters, never an online key ""
+        # (#15 item 10).
+        copies: dict[str, list[bytes]] = {}
+        for source in sent:
+            valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"], keys=[KEY[source]])
+            wm1 = max(e["_t"] for e in valid) - DELAY
+            old = [p for p in sent[source] if _event_time_ms(p) is not None and _event_time_ms(p) < wm1 - 30 * MIN]
+            copies[source] = old[-3:]  # the last ones sent: their ids are surely still in the job's state
+        blank = {
+            source: [
+                json.dumps(
+                    {"event_id": f"{source}-blank-{i}", KEY[source]: k, "amount": 1.0, "event_time": t0 + MIN}
+                ).encode()
+                for i, k in enumerate(["", "   "])
+            ]
+            for source in sent
+        }
         t_end = t0 + 3 * 3600 * 1000
         more = {
             "clicks": generator.clicks(
@@ -175,7 +202,7 @@ def golden(stack, tmp_path_factory):  # type: ignore[no-untyped-def]
             flush = json.dumps(
                 {"event_id": f"{source}-flush", KEY[source]: "__flush__", "amount": 0.0, "event_time": flush_t}
             ).encode()
-            payloads = late[source] + more[source].payloads + [flush]
+            payloads = late[source] + copies[source] + blank[source] + more[source].payloads + [flush]
             list(generator.produce(base.kafka.bootstrap_servers, source_topic(cfg.kafka, source), payloads))
             sent[source] = sent[source] + payloads
         dump = Path(cfg.root) / "sent.json"  # kept for debugging a failure
@@ -192,7 +219,7 @@ def _expected(
 ) -> dict[tuple[Any, int], dict[str, Any]]:
     source, key, spec, aggs = SPECS[name]
     late_ids = {json.loads(p)["event_id"] for p in late[source]}
-    valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
+    valid, _ = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"], keys=[KEY[source]])
     valid = [e for e in valid if e["event_id"] not in late_ids]
     rows = ref.reference_rows(valid, key, spec, aggs, final_wm)
     if name == "user_sessions":
@@ -241,7 +268,7 @@ def test_online_and_offline_equal_reference(golden, name: str) -> None:  # type:
 def test_dead_letters_and_late_events_are_kept(golden, name: str) -> None:  # type: ignore[no-untyped-def]
     cfg, views, sent, late, _ = golden
     source = SPECS[name][0]
-    _, malformed = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"])
+    _, malformed = ref.split_events(sent[source], REQUIRED[source], numeric=["amount"], keys=[KEY[source]])
     bootstrap = cfg.kafka.bootstrap_servers
     dlq: list[bytes] = []
 
@@ -256,7 +283,28 @@ def test_dead_letters_and_late_events_are_kept(golden, name: str) -> None:  # ty
     assert all(r["reason"] and r["payload"] is not None for r in records)
     reasons = " ".join(r["reason"] for r in records)
     assert "invalid JSON" in reasons and "missing required field" in reasons
+    blank = [r for r in records if r["reason"] == f"entity key {KEY[source]} is blank"]
+    assert sorted(json.loads(r["payload"])["event_id"] for r in blank) == [f"{source}-blank-0", f"{source}-blank-1"]
     late_records = [json.loads(r) for r in read_topic(bootstrap, late_topic(views[name], cfg.kafka))]
     assert sorted(json.loads(r["payload"])["event_id"] for r in late_records) == sorted(
         json.loads(p)["event_id"] for p in late[source]
     )
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_duplicates_are_counted_as_duplicates(golden, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Every copy of a valid event id (the generator's on-time copies and the late copies of phase 1)
+    is dropped by the job and reported by monitoring as a duplicate; none reached the late topic (the
+    late-topic test above checks that side)."""
+    cfg, views, sent, _, _ = golden
+    source = SPECS[name][0]
+    expected = ref.duplicate_copies(sent[source], REQUIRED[source], numeric=["amount"], keys=[KEY[source]])
+    assert expected >= 3
+    client = JobManager(cfg).flink
+    seen: list[int | None] = []
+
+    def counted() -> bool:
+        seen[:] = [job_health(client, [views[name]])[0].duplicates]
+        return seen[0] == expected
+
+    wait_for(counted, 120, f"{name}: {expected} duplicates reported (last seen {seen})")

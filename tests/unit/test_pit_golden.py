@@ -259,9 +259,7 @@ def test_a_quiet_hop_row_falls_back_to_the_default_after_the_next_window_closed(
 
 
 def test_a_cumulate_row_falls_back_to_the_default_when_its_day_is_over(config: Config) -> None:
-    view = _windowed(
-        "today_clicks", "CUMULATE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' MINUTE, INTERVAL '1' DAY)"
-    )
+    view = _windowed("today_clicks", "CUMULATE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' MINUTE, INTERVAL '1' DAY)")
     grace = timedelta(seconds=5) + 2 * MIN
     midnight = datetime(2024, 3, 11, tzinfo=UTC)
     final = midnight  # the last row of 2024-03-10: the whole day
