@@ -23,7 +23,7 @@ from featurestream.definitions import FeatureService
 from featurestream.online.keys import entity_key
 from featurestream.online.store import RedisOnlineStore
 from featurestream.registry import Registry
-from featurestream.semantics import max_age_ms
+from featurestream.semantics import max_age_ms, validity
 from tests.support.registry import demo_registry, demo_views
 
 pytestmark = pytest.mark.integration
@@ -393,3 +393,36 @@ def test_namespace_isolation(redis_url: str, tmp_path: Path) -> None:
         listed = c.get("/v1/feature-views", headers={"x-api-key": "key-b"}).json()
         assert listed and {v["namespace"] for v in listed} == {ns_b}
         assert "key-a" not in c.get("/metrics").text
+
+
+def test_quiet_windows_fall_back_to_defaults(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """#15 item 11 on the serving path: a window row is PRESENT until the window that would replace it
+    has closed (+ freshness SLA; these views recorded no watermark delay), then its default, long
+    before the view's TTL; a CUMULATE row also ends with its day. The same rule as training sets
+    (tests/unit/test_pit_golden.py) through the one owner, semantics.validity."""
+    hourly, today = served.views["card_spend_1h@1"], served.views["card_spend_today@1"]
+    horizon = 3_600_000 + 5 * 60_000  # TUMBLE 1 h + the 5 min SLA, below the 1-day TTL
+    assert validity(hourly).horizon_ms == horizon and hourly.ttl == timedelta(days=1)
+    hour = NOW - NOW % 3_600_000
+    served.card("card_spend_1h@1", "quiet", hour, 12.0, 2, 9.0)
+    midnight = NOW - NOW % DAY
+    grace = 15 * 60_000  # card_spend_today's SLA
+    served.store.write_rows(
+        today, [{"card_id": "quiet", "feature_time": midnight, "spend_today": 40.0, "txn_count_today": 3}]
+    )
+    server_now_ms = [0]
+    monkeypatch.setattr(api_lookup, "time", SimpleNamespace(time=lambda: server_now_ms[0] / 1000))
+    body = {
+        "features": ["card_spend_1h@1:spend_1h", "card_spend_today@1:spend_today"],
+        "entities": {"card_id": ["quiet"]},
+    }
+
+    def read(at: int) -> list[tuple[str, Any]]:
+        server_now_ms[0] = at
+        feats = served.native(body)["results"][0]["features"]
+        return [(feats[f]["status"], feats[f]["value"]) for f in body["features"]]
+
+    assert read(hour + horizon - 1)[0] == ("PRESENT", 12.0)
+    assert read(hour + horizon)[0] == ("OUTSIDE_MAX_AGE", 0.0)  # default spend_1h=0.0
+    assert read(midnight + grace - 1)[1] == ("PRESENT", 40.0)  # yesterday's total, within the grace
+    assert read(midnight + grace)[1] == ("OUTSIDE_MAX_AGE", 0.0)  # a new day: default spend_today=0.0
