@@ -20,8 +20,8 @@ from kafka.errors import KafkaConnectionError
 from featurestream.cli.failures import connection_failure
 from featurestream.cli.main import main
 from featurestream.config import Config, DeployConfig, FlinkConfig, load_config
-from featurestream.deploy.kubernetes import flink_deployment
 from featurestream.definitions import Source
+from featurestream.deploy.kubernetes import flink_deployment
 from featurestream.jobs.compiler import compile_streaming_job
 from featurestream.online.store import RedisOnlineStore
 from featurestream.stack.flink import FlinkService
@@ -93,8 +93,17 @@ def test_every_sync_client_we_build_has_timeouts() -> None:
         name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
         given = {k.arg for k in call.keywords}
         owner = f.value if isinstance(f, ast.Attribute) else None
-        if name in _CLIENTS and not given >= _KAFKA_TIMEOUTS:
+        # a Kafka client gets both timeouts by name, or from the one owner of its options (kafka_props.client_options)
+        owned = any(
+            k.arg is None and isinstance(k.value, ast.Call) and ast.unparse(k.value.func) == "client_options"
+            for k in call.keywords
+        )
+        if name in _CLIENTS and not owned and not given >= _KAFKA_TIMEOUTS:
             missing.append(f"{where}: {name} without {sorted(_KAFKA_TIMEOUTS - given)}")
+        if name in ("urlopen", "create_connection") and "timeout" not in given and len(call.args) < 2:
+            missing.append(f"{where}: {name} without a timeout")
+        if ast.unparse(f) == "httpx.Client" and "timeout" not in given:
+            missing.append(f"{where}: httpx.Client without a timeout")
         if name in _CLIENTS:  # kafka-python raises on a key it does not know (e.g. a 2.x-only one)
             import kafka
 
@@ -102,7 +111,9 @@ def test_every_sync_client_we_build_has_timeouts() -> None:
             unknown = sorted(k for k in given if k is not None and k not in known)
             if unknown:
                 missing.append(f"{where}: {name} given {unknown}, not options of kafka-python {kafka.__version__}")
-        is_redis = isinstance(owner, ast.Name | ast.Attribute) and ast.unparse(owner).endswith("Redis")
+        is_redis = isinstance(owner, ast.Name | ast.Attribute) and ast.unparse(owner).endswith(
+            ("Redis", "RedisCluster")
+        )
         if name == "from_url" and is_redis and not {"socket_timeout", "socket_connect_timeout"} <= given:
             missing.append(f"{where}: {ast.unparse(f)} without socket_timeout and socket_connect_timeout")
     assert not missing, "\n".join(missing)
