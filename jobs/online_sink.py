@@ -43,15 +43,23 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str, passw
 
             url = with_password(redis_url, os.environ.get(password_env) if password_env else None)
             self.store = RedisOnlineStore.from_url(url, namespace)
-            self.metric = function_context.get_metric_group().counter("featurestream_online_rows_written")
+            group = function_context.get_metric_group()
+            self.metric = group.counter("featurestream_online_rows_written")
+            self.full = group.counter("featurestream_online_store_full")  # writes Redis refused: out of memory
 
         def eval(self, *cols: Any) -> Any:
             import pandas as pd
 
+            from featurestream.online.errors import OnlineStoreFull
+
             data = dict(zip(self.columns, cols, strict=True))
             for col in (FEATURE_TIME, CREATED_AT):
                 data[col] = _utc(data[col])
-            stats = self.store.write_columns(self.view, data)
+            try:
+                stats = self.store.write_columns(self.view, data)
+            except OnlineStoreFull:  # counted, then the task fails: the job restarts with its backoff
+                self.full.inc()
+                raise
             self.metric.inc(stats.written)
             return pd.Series(1, index=range(len(cols[0])), dtype="int64")
 
