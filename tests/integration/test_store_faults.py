@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -102,7 +103,8 @@ def test_redis_out_of_memory_refuses_writes_clearly_and_still_serves_reads(tmp_p
         store = _write(r.url, "t", 3.0)
         admin = redis.Redis(port=r.port)
         admin.config_set("maxmemory-policy", "noeviction")
-        admin.config_set("maxmemory", str(max(int(admin.info("memory")["used_memory"]) // 2, 1)))
+        used: Any = admin.info("memory")
+        admin.config_set("maxmemory", str(max(int(used["used_memory"]) // 2, 1)))  # full: every write is refused
         view = next(v for v in demo_views("t") if v.ref == VIEW)
         row = {"card_id": "c2", "spend_1h": 1.0, "txn_count_1h": 1, "max_amount_1h": 1.0}
         with pytest.raises(OnlineStoreFull) as exc:
