@@ -162,36 +162,38 @@ def build_keys(plan: LookupPlan, entities: Mapping[str, Sequence[Any]]) -> list[
 
 
 async def read_rows(
-    state: AppState, groups: list[tuple[list[str], tuple[str, ...]]], deadline_s: float
+    state: AppState, namespace: str, groups: list[tuple[list[str], tuple[str, ...]]], deadline_s: float
 ) -> tuple[list[list[bytes | None]], Status | None, str | None]:
-    """The raw rows of every key in ONE round trip (or all from the hot-key cache).
+    """The raw rows of every key in ONE round trip to ``namespace``'s store (or all from the hot-key cache).
 
     Returns ``(rows, None, None)``, or ``([], UNAVAILABLE / DEADLINE_EXCEEDED, why)`` when the store is
     down, its breaker is open, or it misses ``deadline_s`` (the rest of the request's deadline when it
-    was admitted). Only :data:`STORE_OUTAGES` degrade; any other error propagates.
+    was admitted). Only :data:`STORE_OUTAGES` degrade, and they open ``namespace``'s breaker alone
+    (:mod:`featurestream.api.stores`); any other error propagates.
     """
     cached = state.cache_get(groups)
     if cached is not None:
         return cached, None, None
-    if state.store_blocked():
+    store = state.store(namespace)
+    if store.blocked():
         return (
             [],
             Status.UNAVAILABLE,
-            (f"the online store is marked down after a failed read; retried every {state.retry_interval_s:g} s"),
+            (f"the online store is marked down after a failed read; retried every {store.retry_interval_s:g} s"),
         )
     t0 = perf_counter()
     try:
-        raw = await state.reader.read(groups, deadline_s)
+        raw = await store.reader.read(groups, deadline_s)
     except TimeoutError:
         state.metrics.redis_errors.labels("deadline").inc()
         why = f"the online store did not answer within the {deadline_s * 1000:.1f} ms left of the deadline"
         return [], Status.DEADLINE_EXCEEDED, why
     except STORE_OUTAGES as exc:
-        state.store_failed(exc)
+        store.failed(exc)
         state.metrics.redis_errors.labels("unavailable").inc()
         return [], Status.UNAVAILABLE, f"the online store is unavailable: {type(exc).__name__}"
     state.admission.observe_read(perf_counter() - t0)
-    state.store_ok()
+    store.ok()
     state.cache_put(groups, raw)
     return raw, None, None
 
@@ -290,7 +292,7 @@ async def run_lookup(
     classify, run on-demand functions."""
     n = validate_request(plan, entities, request_data, state.config.serving.max_entities)
     groups = build_keys(plan, entities)
-    raw, degraded, why = await read_rows(state, groups, deadline_s)
+    raw, degraded, why = await read_rows(state, plan.namespace, groups, deadline_s)
     now_ms = int(time.time() * 1000)
     reads = classify_reads(plan, raw, degraded, n, now_ms)
     stored, statuses, times = assemble_columns(plan, reads, n)

@@ -26,6 +26,7 @@ from featurestream.api.limits import RequestGuard
 from featurestream.api.routers import feast, features, monitoring, ops, push, registry
 from featurestream.api.schemas import ErrorOut
 from featurestream.api.state import AppState
+from featurestream.api.stores import Stores
 from featurestream.config import Config, load_config
 from featurestream.errors import FeatureStreamError
 from featurestream.monitoring.service import MonitoringService
@@ -84,9 +85,9 @@ def create_app(config: Config | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = config or load_config()
         catalog = Catalog(Registry.open(cfg), load_udfs(cfg), plan_cache_size=cfg.serving.plan_cache_size)
-        reader = AsyncOnlineReader.from_url(cfg.redis.url)
+        stores = Stores(lambda ns: AsyncOnlineReader.from_url(cfg.redis_url_for(ns)))
         app.state.fs = AppState(
-            cfg, catalog, reader, KeyRing(cfg.serving, cfg.namespace, root=cfg.root, env=os.environ)
+            cfg, catalog, stores, KeyRing(cfg.serving, cfg.namespace, root=cfg.root, env=os.environ)
         )
         mon = MonitoringService(cfg, app.state.fs.metrics.registry)
         app.state.monitoring = mon
@@ -100,7 +101,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             yield
         finally:
             mon.stop()
-            await reader.close()
+            await stores.close()
             if app.state.fs.event_sink is not None:
                 app.state.fs.event_sink.close()
 

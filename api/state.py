@@ -1,16 +1,13 @@
-"""Process state of the app, built once in the lifespan: config, catalog, Redis reader, metrics.
+"""Process state of the app, built once in the lifespan: config, catalog, online stores, metrics.
 
-Also the worker's admission control (:mod:`featurestream.api.admission`) and the two small pieces
-of store policy the request path consults:
-
-* a breaker — after a connection error, reads are skipped (answered degraded at once) for
-  ``retry_interval_s``, then tried again, so the app reconnects by itself when Redis returns;
-* an optional hot-key cache (``serving.cache_ttl_ms`` > 0; off by default) of raw rows.
+Also the worker's admission control (:mod:`featurestream.api.admission`), the online store of each
+namespace with its own breaker (:mod:`featurestream.api.stores`: an outage or an exhausted pool in
+one namespace leaves the others served), and an optional hot-key cache (``serving.cache_ttl_ms`` > 0;
+off by default) of raw rows.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,13 +17,11 @@ from featurestream.api.admission import Admission
 from featurestream.api.auth import KeyRing
 from featurestream.api.catalog import Catalog
 from featurestream.api.metrics import Metrics
+from featurestream.api.stores import NamespaceStore, Stores
 from featurestream.config import Config
-from featurestream.online.reader import AsyncOnlineReader
-from featurestream.secrets import redact
 
 __all__ = ["AppState"]
 
-log = logging.getLogger(__name__)
 _CACHE_MAX = 100_000
 
 Groups = Sequence[tuple[Sequence[str], Sequence[str]]]
@@ -36,36 +31,20 @@ Groups = Sequence[tuple[Sequence[str], Sequence[str]]]
 class AppState:
     config: Config
     catalog: Catalog
-    reader: AsyncOnlineReader
+    stores: Stores  # namespace -> its reader and breaker
     keys: KeyRing
     metrics: Metrics = field(default_factory=Metrics)
     feature_log: Any = None  # monitoring.served_log.FeatureLogger when monitoring.log_served is on
     event_sink: Any = None  # push.EventSink, built on the first POST /push (serving never needs Kafka)
-    retry_interval_s: float = 0.25
-    last_error: str | None = None
-    _blocked_until: float = 0.0
     _cache: dict[tuple[str, tuple[str, ...]], tuple[float, list[bytes | None]]] = field(default_factory=dict)
     admission: Admission = field(init=False)
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.config.serving.max_in_flight)
 
-    # ------------------------------------------------------------------ breaker
-
-    def store_blocked(self) -> bool:
-        return self._blocked_until > time.monotonic()
-
-    def store_failed(self, exc: BaseException) -> None:
-        if self.last_error is None:
-            log.warning("online store unavailable: %s", redact(str(exc)))
-        self.last_error = f"{type(exc).__name__}: {redact(str(exc))}"
-        self._blocked_until = time.monotonic() + self.retry_interval_s
-
-    def store_ok(self) -> None:
-        if self.last_error is not None:
-            log.info("online store reachable again")
-        self.last_error = None
-        self._blocked_until = 0.0
+    def store(self, namespace: str) -> NamespaceStore:
+        """The online store (reader and breaker) of ``namespace``, opened on its first use."""
+        return self.stores[namespace]
 
     # ------------------------------------------------------------------ hot-key cache
 

@@ -197,6 +197,9 @@ class KafkaConfig(_Model):
         return v
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+
+
 class RedisConfig(_Model):
     """The online store. ``url`` is the ONE setting that picks standalone Redis or Redis Cluster:
 
@@ -210,13 +213,31 @@ class RedisConfig(_Model):
     """
 
     url: str = "redis://localhost:6379/0"
+    # The HTTP server only: the online store of another namespace it serves (an API key's
+    # namespace) when that store is not `url`, e.g. {team_b: "redis://redis-b:6379/0"}. The repo's
+    # own `namespace` always uses `url` (its jobs and materialize write there). Whatever the URL,
+    # the server gives every namespace its own connection and its own breaker (api.stores), so an
+    # outage or an exhausted pool in one namespace leaves the others served.
+    namespaces: dict[str, str] = {}
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, v: str) -> str:
-        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
-        if not v.startswith(schemes):
-            raise ValueError(f"expected a URL starting with one of {', '.join(schemes)}, found {v.split('://')[0]}://")
+        if not v.startswith(_REDIS_SCHEMES):
+            raise ValueError(
+                f"expected a URL starting with one of {', '.join(_REDIS_SCHEMES)}, found {v.split('://')[0]}://"
+            )
+        return v
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespace_urls(cls, v: dict[str, str]) -> dict[str, str]:
+        for ns, url in v.items():
+            if not url.startswith(_REDIS_SCHEMES):
+                raise ValueError(
+                    f"redis.namespaces.{ns}: expected a URL starting with one of {', '.join(_REDIS_SCHEMES)}, "
+                    f"found {url.split('://')[0]}://"
+                )
         return v
 
 
@@ -436,6 +457,19 @@ class Config(_Model):
         if not v or not all(c.isalnum() or c in "_-" for c in v):
             raise ValueError(f"namespace must be letters, digits, '_' or '-', found {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _own_store(self) -> Config:
+        if self.namespace in self.redis.namespaces:
+            raise ValueError(
+                f"redis.namespaces names this repo's own namespace {self.namespace!r}: its store is redis.url, "
+                "where its jobs and materialize write; drop it from redis.namespaces or set redis.url"
+            )
+        return self
+
+    def redis_url_for(self, namespace: str) -> str:
+        """The URL of ``namespace``'s online store: ``redis.namespaces[namespace]``, else ``redis.url``."""
+        return self.redis.namespaces.get(namespace, self.redis.url)
 
     @property
     def state_path(self) -> Path:

@@ -147,7 +147,7 @@ def produce(
     yields the running count. ``properties`` are ``kafka.properties`` (security, SASL, TLS)."""
     from kafka import KafkaProducer
 
-    from featurestream.kafka_props import client_kwargs
+    from featurestream.kafka_props import client_options
 
     # bounded waits: metadata/buffer (max_block_ms) and each request, so an unreachable broker fails the run
     producer = KafkaProducer(
@@ -156,9 +156,7 @@ def produce(
         batch_size=256 * 1024,
         acks=1,
         max_block_ms=30_000,
-        request_timeout_ms=30_000,
-        bootstrap_timeout_ms=5_000,
-        **client_kwargs(properties),
+        **client_options(properties, request_timeout_ms=30_000, bootstrap_timeout_ms=5_000),
     )
     try:
         for i, p in enumerate(payloads, 1):

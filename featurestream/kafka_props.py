@@ -30,6 +30,7 @@ __all__ = [
     "KafkaConnectError",
     "check_properties",
     "client_kwargs",
+    "client_options",
     "describe_listener",
     "flink_options",
     "jaas_credentials",
@@ -153,6 +154,17 @@ def client_kwargs(props: Mapping[str, str]) -> dict[str, Any]:
     if "SASL" in out.get("security_protocol", "") and "sasl_mechanism" not in out:
         out["sasl_mechanism"] = "PLAIN"  # the Java client's default too
     return out
+
+
+def client_options(props: Mapping[str, str], *, request_timeout_ms: int, bootstrap_timeout_ms: int) -> dict[str, Any]:
+    """:func:`client_kwargs` of ``props`` with both timeouts every kafka-python client we build
+    has: ``request_timeout_ms`` (``request.timeout.ms`` in ``props`` wins: it is the team's setting)
+    and ``bootstrap_timeout_ms``, so an unreachable or silent broker fails a call, never blocks it."""
+    return {
+        "request_timeout_ms": request_timeout_ms,
+        **client_kwargs(props),
+        "bootstrap_timeout_ms": bootstrap_timeout_ms,
+    }
 
 
 def flink_options(props: Mapping[str, str]) -> dict[str, str]:

@@ -190,16 +190,16 @@ class KafkaEventSink:
 
         try:
             if self._producer is None:
-                from featurestream.kafka_props import client_kwargs
+                from featurestream.kafka_props import client_options
 
                 self._producer = KafkaProducer(
                     bootstrap_servers=self.bootstrap,
                     acks="all",
                     linger_ms=5,
                     max_block_ms=int(self.timeout_s * 1000),
-                    request_timeout_ms=int(self.timeout_s * 1000),
-                    bootstrap_timeout_ms=5_000,
-                    **client_kwargs(self.properties),
+                    **client_options(
+                        self.properties, request_timeout_ms=int(self.timeout_s * 1000), bootstrap_timeout_ms=5_000
+                    ),
                 )
             futures = [self._producer.send(topic, p) for p in payloads]
             self._producer.flush(timeout=self.timeout_s)

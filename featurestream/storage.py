@@ -111,11 +111,20 @@ def as_flink_uri(location: str | Path) -> str:
     return text if is_uri(text) else Path(text).absolute().as_uri()
 
 
+S3_CONNECT_TIMEOUT_S = 5.0
+S3_REQUEST_TIMEOUT_S = 60.0
+
+
 @lru_cache(maxsize=16)
 def _s3(endpoint: str, path_style: bool, region: str, key: str | None, secret: str | None) -> pafs.FileSystem:
     import pyarrow.fs as pafs
 
-    kwargs: dict[str, object] = {"region": region}
+    # explicit connect and request (socket read) timeouts: a store that hangs fails the call, never blocks it
+    kwargs: dict[str, object] = {
+        "region": region,
+        "connect_timeout": S3_CONNECT_TIMEOUT_S,
+        "request_timeout": S3_REQUEST_TIMEOUT_S,
+    }
     if endpoint:
         url = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
         kwargs["endpoint_override"] = url.netloc

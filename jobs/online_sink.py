@@ -47,14 +47,21 @@ def make_online_sink(view: dict[str, Any], redis_url: str, namespace: str, passw
             self.metric = group.counter("featurestream_online_rows_written")
             # rows with a NULL or blank entity value: never stored (online.keys.is_keyless)
             self.keyless = group.counter("featurestream_online_rows_keyless")
+            self.full = group.counter("featurestream_online_store_full")  # writes Redis refused: out of memory
 
         def eval(self, *cols: Any) -> Any:
             import pandas as pd
 
+            from featurestream.online.errors import OnlineStoreFull
+
             data = dict(zip(self.columns, cols, strict=True))
             for col in (FEATURE_TIME, CREATED_AT):
                 data[col] = _utc(data[col])
-            stats = self.store.write_columns(self.view, data)
+            try:
+                stats = self.store.write_columns(self.view, data)
+            except OnlineStoreFull:  # counted, then the task fails: the job restarts with its backoff
+                self.full.inc()
+                raise
             self.metric.inc(stats.written)
             if stats.keyless:
                 self.keyless.inc(stats.keyless)

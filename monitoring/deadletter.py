@@ -146,7 +146,7 @@ def dead_letter_counts(
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
-    from featurestream.kafka_props import client_kwargs
+    from featurestream.kafka_props import client_options
 
     bootstrap = kafka.bootstrap_servers
     out = [SinkCounts(v.ref) for v in views]
@@ -160,9 +160,11 @@ def dead_letter_counts(
             isolation_level="read_committed",
             enable_auto_commit=False,
             group_id=None,
-            request_timeout_ms=int(timeout_s * 1000) + 1000,
-            bootstrap_timeout_ms=int(min(timeout_s, 5.0) * 1000),
-            **client_kwargs(kafka.properties),
+            **client_options(
+                kafka.properties,
+                request_timeout_ms=int(timeout_s * 1000) + 1000,
+                bootstrap_timeout_ms=int(min(timeout_s, 5.0) * 1000),
+            ),
         )
     except (KafkaError, OSError, ValueError) as exc:  # NoBrokersAvailable, bad config
         for sc in out:

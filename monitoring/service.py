@@ -43,7 +43,7 @@ class MonitoringService:
         ns = namespace or self.config.namespace
         with self._lock:
             if ns not in self._stores:
-                self._stores[ns] = RedisOnlineStore.from_url(self.config.redis.url, ns)
+                self._stores[ns] = RedisOnlineStore.from_url(self.config.redis_url_for(ns), ns)
             return self._stores[ns]
 
     def start(self, views: Callable[[], Sequence[FeatureView]]) -> None:

@@ -1,12 +1,13 @@
 """The online store: Redis writer (the streaming job's sink, bulk loads) and batched readers."""
 
-from featurestream.online.errors import OnlineStoreError, OnlineStoreUnavailable
+from featurestream.online.errors import OnlineStoreError, OnlineStoreFull, OnlineStoreUnavailable
 from featurestream.online.keys import encode_entity, entity_key
 from featurestream.online.store import OnlineRow, RedisOnlineStore, WriteStats
 
 __all__ = [
     "OnlineRow",
     "OnlineStoreError",
+    "OnlineStoreFull",
     "OnlineStoreUnavailable",
     "RedisOnlineStore",
     "WriteStats",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from featurestream.errors import FeatureStreamError
 
-__all__ = ["OnlineStoreError", "OnlineStoreUnavailable"]
+__all__ = ["OnlineStoreError", "OnlineStoreFull", "OnlineStoreUnavailable"]
 
 
 class OnlineStoreError(FeatureStreamError):
@@ -13,3 +13,9 @@ class OnlineStoreError(FeatureStreamError):
 
 class OnlineStoreUnavailable(OnlineStoreError):
     """Redis could not be reached or did not answer in time."""
+
+
+class OnlineStoreFull(OnlineStoreError):
+    """Redis refused a write because it is out of memory (``maxmemory`` reached, ``-OOM``). Reads
+    still work; writes fail until memory is freed or raised, so a stream job fails and restarts
+    with its backoff, and ``materialize`` stops with this error."""

@@ -67,7 +67,7 @@ from featurestream.online.columnar import (
     keyless_rows,
     take,
 )
-from featurestream.online.errors import OnlineStoreError, OnlineStoreUnavailable
+from featurestream.online.errors import OnlineStoreError, OnlineStoreFull, OnlineStoreUnavailable
 from featurestream.online.keys import (
     CREATED_FIELD,
     FEATURE_TIME_FIELD,
@@ -95,11 +95,22 @@ def _header(view: FeatureView) -> tuple[bytes, int]:
     return b"".join([arg(ttl_ms), arg(len(names)), *(arg(n) for n in names)]), 2 + len(names)
 
 
+def _refused(exc: redis.ResponseError) -> OnlineStoreError:
+    """The error for a write Redis refused: :class:`OnlineStoreFull` when it is out of memory."""
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
+        return OnlineStoreFull(
+            f"Redis is out of memory (maxmemory reached) and refused the write: {exc}",
+            hint="raise the server's maxmemory, shorten the views' ttl, or move views to another store; "
+            "reads still work, and a stream job retries with its restart backoff",
+        )
+    return OnlineStoreError(f"Redis refused the write: {exc}", hint="see the Redis server's log")
+
+
 def _count(replies: Sequence[Any]) -> int:
     """Rows applied, from the script's replies; the first error reply is raised."""
     for r in replies:
         if isinstance(r, redis.ResponseError):
-            raise OnlineStoreError(f"Redis refused the write: {r}", hint="see the Redis server's log") from r
+            raise _refused(r) from r
     return sum(int(r) for r in replies)
 
 
@@ -217,7 +228,7 @@ class RedisOnlineStore:
         except redis.TimeoutError as exc:
             raise OnlineStoreUnavailable(f"Redis write timed out: {exc}") from exc
         except redis.ResponseError as exc:
-            raise OnlineStoreError(f"Redis refused the write: {exc}", hint="see the Redis server's log") from exc
+            raise _refused(exc) from exc
         return WriteStats(total, written, keyless)
 
     def write_rows(

@@ -1,6 +1,9 @@
 """Liveness, readiness (reports Redis down, or an online store that lost its data) and Prometheus metrics.
 
 ``/readyz`` is unauthenticated, so it names the kind of failure only, never a host, port or URL.
+It probes the repo's own store (``redis.url``). A namespace served from its own store
+(``redis.namespaces``) never makes the worker unready: an orchestrator would then pull the worker
+from every namespace for one namespace's outage. That namespace's lookups answer degraded instead.
 """
 
 from __future__ import annotations
@@ -42,16 +45,17 @@ async def readyz(request: Request) -> OrjsonResponse:
     state.catalog.maybe_refresh()
     redis_status = "ok"
     store = "unknown"
+    own = state.store(state.config.namespace)  # the repo's store (redis.url); see the module docstring
     try:
         async with asyncio.timeout(max(state.config.serving.deadline_ms / 1000.0, 0.5)):
-            await state.reader.ping()
-            marker = await state.reader.client.get(GENERATION_KEY)
-        state.store_ok()
+            await own.reader.ping()
+            marker = await own.reader.client.get(GENERATION_KEY)
+        own.ok()
         store = "ok" if marker is not None else LOST
     except TimeoutError:
         redis_status = "down: no answer to PING in time"
     except STORE_OUTAGES as exc:
-        state.store_failed(exc)  # the full error (host, port) goes to the server's log only
+        own.failed(exc)  # the full error (host, port) goes to the server's log only
         redis_status = f"down: {type(exc).__name__}"
     ready = redis_status == "ok" and store == "ok"
     body = {

@@ -95,6 +95,8 @@ def _flink_configuration(job: ViewJob, deploy: DeployConfig) -> dict[str, str]:
     if deploy.s3_endpoint:
         conf["s3.endpoint"] = deploy.s3_endpoint
         conf["s3.path.style.access"] = "true"
+    # the cluster restarts like the job does (config.FlinkConfig.restart_strategy, compiled into the spec)
+    conf.update({k: str(v) for k, v in job.spec.get("config", {}).items() if k.startswith("restart-strategy.")})
     return conf
 
 

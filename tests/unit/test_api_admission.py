@@ -60,7 +60,7 @@ async def served(
     app = create_app(cfg)
     async with app.router.lifespan_context(app):
         fake = FakeReader()
-        app.state.fs.reader.read = fake.read
+        app.state.fs.store("default").reader.read = fake.read
         transport = httpx.ASGITransport(app=wrap(app) if wrap else app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield client, app.state.fs, fake
@@ -141,7 +141,7 @@ async def test_queueing_never_answers_200_with_deadline_exceeded(tmp_path: Path)
 @pytest.mark.anyio
 async def test_a_degraded_answer_says_which_values_and_why(tmp_path: Path) -> None:
     async with served(tmp_path) as (client, state, _):
-        state.reader.read = _refused
+        state.store("default").reader.read = _refused
         r = await client.post("/v1/features", json=NATIVE)
         meta, value = r.json()["metadata"], r.json()["results"][0]["features"]["card_spend_1h@1:spend_1h"]
         assert r.status_code == 200 and meta["degraded"] == "UNAVAILABLE" and "unavailable" in meta["degraded_reason"]
@@ -208,7 +208,7 @@ async def test_a_stored_value_that_is_not_json_costs_its_row_not_the_request(tmp
         return rows
 
     async with served(tmp_path) as (client, state, _):
-        state.reader.read = read
+        state.store("default").reader.read = read
         body = {**FEAST, "entities": {"card_id": ["c1", "c2", "c3"]}}
         r = await client.post("/get-online-features", json=body, headers=LONG)
         assert r.status_code == 200, r.text

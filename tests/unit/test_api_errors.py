@@ -158,8 +158,8 @@ def test_lookup_degrades_on_an_outage_but_a_store_bug_is_500(
     async def wrong_type(groups: Any, timeout_s: float | None = None) -> Any:
         raise redis_errors.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
 
-    monkeypatch.setattr(state.reader, "read", wrong_type)
-    state.store_ok()  # close the breaker opened by the outage above
+    monkeypatch.setattr(state.store("default").reader, "read", wrong_type)
+    state.store("default").ok()  # close the breaker opened by the outage above
     with caplog.at_level(logging.ERROR, logger="featurestream.api.handlers"):
         for path in ("/v1/features", "/get-online-features"):
             r = app_client.post(path, json=OK)

@@ -8,6 +8,7 @@ import ast
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,13 @@ from kafka.errors import KafkaConnectionError
 
 from featurestream.cli.failures import connection_failure
 from featurestream.cli.main import main
-from featurestream.config import Config, load_config
+from featurestream.config import Config, DeployConfig, FlinkConfig, load_config
 from featurestream.definitions import Source
+from featurestream.deploy.kubernetes import flink_deployment
 from featurestream.jobs.compiler import compile_streaming_job
 from featurestream.online.store import RedisOnlineStore
 from featurestream.stack.flink import FlinkService
+from tests.deploy_support import sample_job
 from tests.support.registry import REPO_ROOT, demo_registry
 from tests.support.views import make_view, txn_source
 
@@ -90,8 +93,17 @@ def test_every_sync_client_we_build_has_timeouts() -> None:
         name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
         given = {k.arg for k in call.keywords}
         owner = f.value if isinstance(f, ast.Attribute) else None
-        if name in _CLIENTS and not given >= _KAFKA_TIMEOUTS:
+        # a Kafka client gets both timeouts by name, or from the one owner of its options (kafka_props.client_options)
+        owned = any(
+            k.arg is None and isinstance(k.value, ast.Call) and ast.unparse(k.value.func) == "client_options"
+            for k in call.keywords
+        )
+        if name in _CLIENTS and not owned and not given >= _KAFKA_TIMEOUTS:
             missing.append(f"{where}: {name} without {sorted(_KAFKA_TIMEOUTS - given)}")
+        if name in ("urlopen", "create_connection") and "timeout" not in given and len(call.args) < 2:
+            missing.append(f"{where}: {name} without a timeout")
+        if ast.unparse(f) == "httpx.Client" and "timeout" not in given:
+            missing.append(f"{where}: httpx.Client without a timeout")
         if name in _CLIENTS:  # kafka-python raises on a key it does not know (e.g. a 2.x-only one)
             import kafka
 
@@ -99,7 +111,9 @@ def test_every_sync_client_we_build_has_timeouts() -> None:
             unknown = sorted(k for k in given if k is not None and k not in known)
             if unknown:
                 missing.append(f"{where}: {name} given {unknown}, not options of kafka-python {kafka.__version__}")
-        is_redis = isinstance(owner, ast.Name | ast.Attribute) and ast.unparse(owner).endswith("Redis")
+        is_redis = isinstance(owner, ast.Name | ast.Attribute) and ast.unparse(owner).endswith(
+            ("Redis", "RedisCluster")
+        )
         if name == "from_url" and is_redis and not {"socket_timeout", "socket_connect_timeout"} <= given:
             missing.append(f"{where}: {ast.unparse(f)} without socket_timeout and socket_connect_timeout")
     assert not missing, "\n".join(missing)
@@ -130,6 +144,23 @@ def test_the_local_cluster_restarts_with_the_same_backoff(tmp_path: Path) -> Non
     assert conf["restart-strategy.type"] == "exponential-delay"
     assert conf["restart-strategy.exponential-delay.max-backoff"] == "5 min"
     assert not any("fixed-delay" in k for k in conf)
+
+
+def test_a_kubernetes_cluster_restarts_with_the_jobs_backoff(tmp_path: Path) -> None:
+    config = Config(
+        root=str(tmp_path), offline={"path": str(tmp_path / "offline")}, flink={"restart_max_backoff": "3 min"}
+    )
+    spec = compile_streaming_job(make_view("spend", ["card_id"], {"spend": "DOUBLE"}), _source(), config)
+    conf = flink_deployment(replace(sample_job(), spec=spec), DeployConfig())["spec"]["flinkConfiguration"]
+    assert {k: v for k, v in conf.items() if k.startswith("restart-strategy.")} == config.flink.restart_strategy()
+    assert conf["restart-strategy.exponential-delay.max-backoff"] == "3 min"
+
+
+def test_the_compose_cluster_restarts_with_the_default_backoff() -> None:
+    compose = yaml.safe_load((REPO_ROOT / "docker" / "compose.yaml").read_text())
+    props = compose["x-flink-properties"]["FLINK_PROPERTIES"]
+    conf = dict(line.split(": ", 1) for line in props.strip().splitlines())
+    assert {k: v for k, v in conf.items() if k.startswith("restart-strategy.")} == FlinkConfig().restart_strategy()
 
 
 def test_a_cli_command_prints_one_error_when_redis_cannot_be_reached(tmp_path: Path) -> None:
