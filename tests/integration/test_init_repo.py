@@ -64,15 +64,22 @@ def test_scaffold_applies_runs_takes_pushes_and_serves(stack, tmp_path: Path) ->
             wait_for(lambda: "c1" in online_rows(cfg.redis.url, last), 60, "the c1 latest-order row online")
             assert online_rows(cfg.redis.url, hourly)["c1"]["orders_1h"] == 3  # o2 de-duplicated
 
-            r = client.post(
-                "/get-online-features",
-                json={"feature_service": "churn_model", "entities": {"customer_id": ["c1"], "amount": [15.0]}},
-            )
-            assert r.status_code == 200, r.text
-            body = r.json()
-            values = {
-                n: res["values"][0] for n, res in zip(body["metadata"]["feature_names"], body["results"], strict=True)
-            }
+            # The scaffold's on-demand function has a 5 ms budget per request, wall clock: on a loaded
+            # machine one call can overrun it and be served its default with status INVALID (a
+            # TIMEOUT). That is the budget working, not what this test is about: ask again then.
+            for _ in range(10):
+                r = client.post(
+                    "/get-online-features",
+                    json={"feature_service": "churn_model", "entities": {"customer_id": ["c1"], "amount": [15.0]}},
+                )
+                assert r.status_code == 200, r.text
+                body = r.json()
+                names = body["metadata"]["feature_names"]
+                values = {n: res["values"][0] for n, res in zip(names, body["results"], strict=True)}
+                statuses = {n: res["statuses"][0] for n, res in zip(names, body["results"], strict=True)}
+                if statuses["amount_over_hourly_spend"] == "PRESENT":
+                    break
+            assert statuses["amount_over_hourly_spend"] == "PRESENT", statuses
             assert values["orders_1h"] == 3 and values["spend_1h"] == 60.0
             assert values["last_amount"] == 30.0
             assert values["amount_over_hourly_spend"] == pytest.approx(0.25)
