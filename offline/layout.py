@@ -97,7 +97,7 @@ def data_files(config: Config, view: FeatureView, start: date | None = None, end
 def read_view(config: Config, view: FeatureView, start: date | None = None, end: date | None = None) -> pa.Table:
     """Every committed row of one view version as one Arrow table (optionally partitions in ``[start, end)``).
 
-    Reads exactly the files :func:`data_files` lists (the commit rule above), so a streaming job's
+    Reads exactly the files :func:`data_files` lists (the commit rule of :mod:`offline.swap`), so a streaming job's
     in-progress files are never read. Columns are as stored (no ``date`` partition column, no
     normalisation); a view with no files gives an empty table with no columns.
     For joins and SQL use :mod:`offline.duck`; this is the whole-table read for reports and checks.
