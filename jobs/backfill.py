@@ -3,9 +3,14 @@
 Input files (JSON lines like the topic, or Parquet / CSV with the source's columns) are staged as
 JSON lines so the batch job parses, validates and de-duplicates them exactly as the streaming job
 does; the job then replaces only the date partitions it produces (and, with --start/--end, every
-date partition of that range) under the offline store's commit rule (:mod:`offline.layout`: new
-files under unique names, then one manifest write), locally or on ``s3://``. Inputs may be local
-or ``s3://`` files. Malformed events are written beside the output with their reason.
+date partition of that range), each by the partition swap of :mod:`offline.swap` (a kill at any
+step leaves each day with its old rows or its new ones), locally or on ``s3://``. Inputs may be
+local or ``s3://`` files. Malformed events are written beside the output with their reason.
+
+A backfill never replaces a partition the view's live streaming job still writes (the rule of
+:mod:`offline.swap`: days from the UTC date of the job's watermark less the view's horizon). The
+window is checked before the batch job runs, and every day about to be replaced again before the
+first swap; either refuses with :class:`~featurestream.offline.swap.PartitionInUseError`.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from featurestream.config import Config, S3Config
 from featurestream.dates import DateWindow
 from featurestream.definitions import FeatureView, Source
 from featurestream.errors import FeatureStreamError
-from featurestream.jobs.flink import JobProgress
+from featurestream.jobs.flink import FlinkClient, JobProgress
+from featurestream.naming import job_name
+from featurestream.offline.swap import StreamFrontier, open_days_from
 
-__all__ = ["BackfillResult", "backfill", "stage_events"]
+__all__ = ["BackfillResult", "backfill", "live_stream", "stage_events"]
 
 
 class BackfillError(FeatureStreamError):
@@ -109,6 +116,29 @@ def stage_events(s3: S3Config, source: Source, inputs: str | Path, staging: Path
     return n
 
 
+_RUNNING = ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
+
+
+def live_stream(flink: FlinkClient, view: FeatureView, source: Source) -> StreamFrontier | None:
+    """Where the view's running streaming job may still write (None when no job of the view runs):
+    its smallest watermark and the view's horizon (:func:`jobs.compiler.state_ttl`: window span +
+    the source's watermark delay), the rule of :mod:`offline.swap`."""
+    from featurestream.jobs.compiler import state_ttl
+
+    name = job_name(view)
+    running = [j for j in flink.jobs() if j.get("name") == name and j.get("state") in _RUNNING]
+    if not running:
+        return None
+    marks = [flink.min_watermark(j["jid"]) for j in running]
+    known = [m for m in marks if m is not None]
+    watermark = None if len(known) < len(marks) else min(known)
+    return open_days_from(name, watermark, state_ttl(view, source))
+
+
+def _window_text(window: DateWindow) -> str:
+    return f"the window [{window.start or '...'}, {window.end or '...'})"
+
+
 def backfill(
     config: Config,
     view: FeatureView,
@@ -130,9 +160,17 @@ def backfill(
     """
     window = DateWindow(start, end)  # refuses an empty window before anything is staged
     from featurestream.jobs.compiler import compile_batch_job
-    from featurestream.jobs.flink import FlinkClient
     from featurestream.offline.layout import delete_partitions, partition_dates, replace_partition
 
+    flink = FlinkClient(config)
+    stream = live_stream(flink, view, source)
+    if stream is not None and window.bounded:  # open days are every day from one on: check the window's last
+        last = (
+            window.last_day
+            if window.last_day is not None
+            else max(window.start or date.min, stream.open_day or date.min)
+        )
+        stream.check(view.ref, [last], what=_window_text(window))
     t0 = time.monotonic()
     run = f"{view.namespace}-{view.name}-v{view.version}-{time.time_ns()}"
     local_work = config.state_path / "backfill" / run
@@ -159,7 +197,6 @@ def backfill(
         end=window.end,
     )
     echo(f"running the view's SQL in Flink {spec['mode']} mode ...")
-    flink = FlinkClient(config)
     job_id = flink.submit(spec)  # detached: the job's progress is polled over REST, not waited on
     flink.wait_until_done(job_id, on_progress=(lambda p: progress(p, n)) if progress else None, timeout=timeout_s)
 
@@ -167,20 +204,25 @@ def backfill(
     doomed: set[str] = set()
     if window.bounded:
         doomed = {str(d) for d in partition_dates(config, view) if d in window}
+    stream = live_stream(flink, view, source)  # again: a stream may have started while the job ran
+    if stream is not None:
+        days = {date.fromisoformat(d) for d in doomed} | {date.fromisoformat(n.split("=", 1)[1]) for n in produced}
+        what = _window_text(window) if window.bounded else f"the rows of {inputs}"
+        stream.check(view.ref, days, what=what)
     for name in produced:
         day = name.split("=", 1)[1]
         doomed.discard(day)
         files = [e for e in storage.list_files(config.s3, storage.join(output, name)) if _visible(e.name) and e.size]
 
-        def publish(target: str, files: list[storage.Entry] = files) -> list[str]:
+        def publish(target: str, prefix: str, files: list[storage.Entry] = files) -> list[str]:
             names = []
             for e in files:
-                new = f"part-{uuid.uuid4().hex}-{e.name}"
+                new = f"{prefix}{uuid.uuid4().hex[:8]}-{e.name}"
                 storage.move(config.s3, e.location, storage.join(target, new))
                 names.append(new)
             return names
 
-        replace_partition(config, view, day, publish)  # the commit rule of offline.layout
+        replace_partition(config, view, day, publish)  # the partition swap of offline.swap
     delete_partitions(config, view, [date.fromisoformat(d) for d in doomed])  # in range, no longer produced
     rejected = {"dead": 0, "late": 0}
     for kind in rejected:

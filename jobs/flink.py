@@ -81,6 +81,21 @@ class FlinkClient:
         """``[{"id": "<subtask>.currentInputWatermark", "value": "<epoch ms>"}, ...]`` of one vertex."""
         return list(self._request("GET", f"/jobs/{job_id}/vertices/{vertex_id}/watermarks"))
 
+    def min_watermark(self, job_id: str, vertices: list[dict[str, Any]] | None = None) -> int | None:
+        """The job's smallest ``currentInputWatermark`` (epoch ms) over every vertex and subtask (what
+        the slowest operator has seen); None before the first watermark (Flink reports
+        ``Long.MIN_VALUE`` then). ``vertices`` from :meth:`job` saves one request when known."""
+        marks: list[int] = []
+        for v in vertices if vertices is not None else list(self.job(job_id).get("vertices", [])):
+            for m in self.vertex_watermarks(job_id, v["id"]):
+                try:
+                    value = int(float(m.get("value", "")))
+                except ValueError:
+                    continue
+                if value > 0:  # Long.MIN_VALUE: no watermark yet
+                    marks.append(value)
+        return min(marks) if marks else None
+
     def subtask_metrics(
         self, job_id: str, vertex_id: str, names: list[str] | None = None, agg: str = "min,max,sum"
     ) -> list[dict[str, Any]]:

@@ -58,19 +58,6 @@ class JobHealth:
         }
 
 
-def _min_watermark(client: FlinkClient, job_id: str, vertices: list[dict[str, Any]]) -> int | None:
-    marks: list[int] = []
-    for v in vertices:
-        for m in client.vertex_watermarks(job_id, v["id"]):
-            try:
-                value = int(float(m.get("value", "")))
-            except ValueError:
-                continue
-            if value > 0:  # Long.MIN_VALUE: no watermark yet
-                marks.append(value)
-    return min(marks) if marks else None
-
-
 def _pending(client: FlinkClient, job_id: str, vertices: list[dict[str, Any]]) -> int | None:
     total: int | None = None
     for v in vertices:
@@ -138,7 +125,7 @@ def job_health(client: FlinkClient, views: Sequence[FeatureView], *, now_ms: int
             continue
         try:
             vertices = list(client.job(jid).get("vertices", []))
-            wm = _min_watermark(client, jid, vertices)
+            wm = client.min_watermark(jid, vertices)
             out.append(
                 JobHealth(
                     v.ref,

@@ -15,6 +15,7 @@ from featurestream.apply import apply
 from featurestream.jobs.backfill import backfill
 from featurestream.jobs.control import JobManager
 from featurestream.naming import offline_dir, source_topic
+from featurestream.offline.swap import PartitionInUseError
 from tests.support.pipeline import isolated_repo, offline_rows, wait_for
 
 pytestmark = pytest.mark.integration
@@ -61,6 +62,14 @@ def test_stream_and_backfill_produce_identical_offline_rows(stack, tmp_path: Pat
 
         wait_for(settled, 300, "streamed offline rows to settle", interval=12)
         streamed = {n: _rows(cfg, views[n]) for n in VIEWS}
+        # The running stream's watermark is on the flush's day (or not reported yet: then every day
+        # is open): a backfill reaching that day is refused before any batch job runs, and the
+        # streamed partitions stay as they are.
+        flush_day = (START + timedelta(days=2)).date()
+        view = views["user_clicks_10m"]
+        with pytest.raises(PartitionInUseError, match=f"partition of {flush_day}.*live streaming job"):
+            backfill(cfg, view, jm.source_of(view), tmp_path, start=START.date(), end=flush_day + timedelta(days=1))
+        assert _rows(cfg, view) == streamed["user_clicks_10m"]
     finally:
         for jid in jobs:
             jm.flink.cancel(jid)

@@ -18,7 +18,7 @@ from featurestream import storage
 from featurestream.config import Config, load_config
 from featurestream.definitions import Column, Source
 from featurestream.jobs.backfill import stage_events
-from featurestream.offline import build_training_set, layout, write_rows
+from featurestream.offline import build_training_set, layout, swap, write_rows
 from featurestream.offline.layout import MANIFEST, data_files, delete_partitions, partition_dir, read_view
 from featurestream.registry import Registry
 from tests.support.remote_cluster import MotoS3
@@ -139,22 +139,25 @@ def test_partition_replace_is_atomic_under_a_crash(
         table = read_view(cfg, VIEW)
         return sorted(table["user_id"].to_pylist()) if table.num_rows else []
 
-    publish = layout._publish
-    calls: list[list[str]] = []
+    publish = swap._publish
+    calls: list[dict[str, Any]] = []
 
-    def crash_before_new_manifest(config: Config, location: str, names: list[str]) -> None:
-        calls.append(list(names))
-        if len(calls) == 2:  # 1st: freeze the old list; 2nd: publish the new one
+    def crash_before_new_manifest(s3: object, location: str, doc: dict[str, Any]) -> None:
+        calls.append(doc)
+        if len(calls) == 2:  # 1st: begin (freeze the old list); 2nd: commit the new one
             raise Crash
-        publish(config, location, names)
+        publish(s3, location, doc)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(layout, "_publish", crash_before_new_manifest)
+    monkeypatch.setattr(swap, "_publish", crash_before_new_manifest)
     with pytest.raises(Crash):
         write_rows(cfg, VIEW, new, replace=True)
     assert users() == ["a"]  # the new file exists but is not read: the old partition stays
     assert len([e for e in storage.list_files(cfg.s3, part) if e.name != MANIFEST]) == 2
+    monkeypatch.setattr(swap, "_publish", publish)
+    assert layout.repair(cfg, VIEW) == [T0.date()]  # rolled back: the staged file is gone
+    assert users() == ["a"] and [e.name for e in storage.list_files(cfg.s3, part) if e.name == MANIFEST] == []
+    assert len(storage.list_files(cfg.s3, part)) == 1
 
-    monkeypatch.setattr(layout, "_publish", publish)
     delete = storage.delete
 
     def crash_before_delete(s3: object, locations: list[str]) -> None:
@@ -163,19 +166,17 @@ def test_partition_replace_is_atomic_under_a_crash(
     monkeypatch.setattr(storage, "delete", crash_before_delete)
     with pytest.raises(Crash):
         write_rows(cfg, VIEW, new, replace=True)
-    assert users() == ["b"]  # the manifest is published: exactly the new partition
+    assert users() == ["b"]  # the manifest is committed: exactly the new partition
     manifest = json.loads(storage.read_bytes(cfg.s3, storage.join(part, MANIFEST)))
-    assert len(manifest["files"]) == 1
+    assert manifest["state"] == "committed" and len(manifest["files"]) == 1 and len(manifest["replaced"]) == 1
 
     monkeypatch.setattr(storage, "delete", delete)
-    write_rows(cfg, VIEW, new, replace=True)
+    write_rows(cfg, VIEW, new, replace=True)  # recovers (finishes the last swap), then swaps again
     assert users() == ["b"]
     left = [e.name for e in storage.list_files(cfg.s3, part)]
-    assert sorted(left) == sorted(
-        [MANIFEST, *json.loads(storage.read_bytes(cfg.s3, storage.join(part, MANIFEST)))["files"]]
-    )
+    assert len(left) == 1 and left[0].startswith("part-") and MANIFEST not in left  # exactly what is read
 
-    write_rows(cfg, VIEW, old)  # an append to a partition with a manifest is listed in it
+    write_rows(cfg, VIEW, old)  # an append to a partition adds one visible file
     assert users() == ["a", "b"]
     assert len(data_files(cfg, VIEW)) == 2
     delete_partitions(cfg, VIEW, [T0.date()])
