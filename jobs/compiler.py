@@ -17,13 +17,20 @@ columns; its rules (``format_schema``) are written here, once. Everything after 
 query result feeding a STATEMENT SET, so the offline and online stores receive exactly the same rows.
 The batch (backfill) job runs the same view SQL over files (filesystem connector, the same format),
 with the same parsing, de-duplication and output columns.
+
+A streaming job started without restored state may carry an *emit guard* (:func:`emit_guard_clause`,
+decided by :func:`featurestream.jobs.restore.emit_guard`): the rows view keeps only rows with
+``feature_time`` after the newest one already stored, so its first, partial windows never replace
+rows the earlier run wrote. The guard is written here, once; :func:`without_emit_guard` is how the
+job-graph fingerprint recognises and ignores it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from featurestream.columns import CREATED_AT, FEATURE_TIME, PARTITION_DATE
@@ -51,11 +58,13 @@ __all__ = [
     "compile_batch_job",
     "compile_streaming_job",
     "drop_source_statements",
+    "emit_guard_clause",
     "format_schema",
     "null_key_reason",
     "offline_table_ddl",
     "source_statements",
     "state_ttl",
+    "without_emit_guard",
 ]
 
 # The source format (jobs/java: built by `featurestream setup`, on the cluster's classpath).
@@ -363,14 +372,37 @@ def _sink_type(dtype: str) -> str:
     return dtype.replace(" NOT NULL", "")
 
 
-def _rows_view(view: FeatureView) -> str:
+# The guard clause, recognisable in a statement (the fingerprint strips it, see without_emit_guard).
+_GUARD_TAG = "/* featurestream emit guard */"
+_GUARD = re.compile(r"\nWHERE " + re.escape(_GUARD_TAG) + r" [^\n]*")
+
+
+def emit_guard_clause(emit_after: datetime) -> str:
+    """The rows view's filter of a job started without state: only rows with ``feature_time``
+    strictly after ``emit_after`` (timezone-aware, kept to the millisecond like the sinks) reach the
+    sinks. The one place the guard's SQL is written; it filters ``fs_rows``, which feeds the offline
+    and the online sink alike."""
+    if emit_after.tzinfo is None:
+        raise ValueError(f"emit_after must be timezone-aware (UTC), got {emit_after!r}")
+    at = emit_after.astimezone(UTC)
+    lit = at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}"
+    return f"\nWHERE {_GUARD_TAG} CAST(`{FEATURE_TIME}` AS TIMESTAMP(3)) > TIMESTAMP '{lit}'"
+
+
+def without_emit_guard(statement: str) -> str:
+    """``statement`` without its :func:`emit_guard_clause` (unchanged when it has none)."""
+    return _GUARD.sub("", statement)
+
+
+def _rows_view(view: FeatureView, emit_after: datetime | None) -> str:
     ents = ", ".join(f"CAST(`{e}` AS STRING) AS `{e}`" for e in view.entities)
     feats = ", ".join(f"`{f.name}`" for f in view.features)
+    guard = emit_guard_clause(emit_after) if emit_after is not None else ""
     return (
         "CREATE TEMPORARY VIEW fs_rows AS\n"
         f"SELECT {ents}, CAST(`{FEATURE_TIME}` AS TIMESTAMP(3)) AS `{FEATURE_TIME}`, {feats},\n"
         f"    CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)) AS {CREATED_AT}\n"
-        f"FROM (\n{view.sql}\n)"
+        f"FROM (\n{view.sql}\n){guard}"
     )
 
 
@@ -390,12 +422,20 @@ def _kafka_sink_ddl(table: str, topic: str, columns: list[str], config: Config, 
 
 
 def compile_streaming_job(
-    view: FeatureView, source: Source, config: Config, *, offline_format: str = "parquet", online: bool = True
+    view: FeatureView,
+    source: Source,
+    config: Config,
+    *,
+    offline_format: str = "parquet",
+    online: bool = True,
+    emit_after: datetime | None = None,
 ) -> dict[str, Any]:
-    """The spec of the streaming job of ``view`` over Kafka ``source``."""
+    """The spec of the streaming job of ``view`` over Kafka ``source``; with ``emit_after`` (a job
+    started without state, :func:`featurestream.jobs.restore.emit_guard`) only rows with
+    ``feature_time`` after it are written (:func:`emit_guard_clause`)."""
     ev = source.event_time
     stmts = source_statements(source, config, view, streaming=True)
-    stmts.append(_rows_view(view))
+    stmts.append(_rows_view(view, emit_after))
     stmts.append(offline_table_ddl(view, config, fmt=offline_format))
     name = job_name(view)
     stmts.append(
@@ -491,6 +531,7 @@ def compile_streaming_job(
         "python_functions": functions,
         "statements": stmts,
         "inserts": inserts,
+        **({"emit_after": emit_after.astimezone(UTC).isoformat()} if emit_after is not None else {}),
     }
 
 
@@ -516,7 +557,7 @@ def compile_batch_job(
     """
     bounded_streaming = view.window == "SESSION"
     stmts = source_statements(source, config, view, streaming=False, path=input_path, late_filter=bounded_streaming)
-    stmts.append(_rows_view(view))
+    stmts.append(_rows_view(view, None))  # a backfill recomputes from the files: no guard
     stmts.append(offline_table_ddl(view, config, fmt=offline_format, streaming=bounded_streaming, path=output_path))
     ev = source.event_time
     stmts.append(

@@ -1,7 +1,8 @@
 """Job control: map registered views to their streaming jobs on a Flink cluster.
 
 Submit (resuming from the newest savepoint or retained checkpoint of the same job graph, the
-rule of :mod:`featurestream.jobs.restore`), list, cancel with a savepoint.
+rule of :mod:`featurestream.jobs.restore`; a job starting without state gets that module's emit
+guard), list, cancel with a savepoint.
 The CLI (``featurestream jobs``), the demo and the tests all go through
 :class:`JobManager`.
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView, Source
 from featurestream.errors import FeatureStreamError, RegistryError
 from featurestream.jobs.flink import FlinkClient, FlinkError
-from featurestream.jobs.restore import RestorePoint, RunLog, choose, graph_fingerprint
+from featurestream.jobs.restore import EmitGuard, RestorePoint, RunLog, choose, emit_guard, graph_fingerprint
 from featurestream.kafka_props import KafkaConnectError, describe_listener, kafka_admin
 from featurestream.naming import dlq_topic, job_name, late_topic, source_topic
 from featurestream.registry import Registry
@@ -61,6 +63,8 @@ class JobManager:
         self.log = RunLog(config)
         # what the last submit of each job name resumed from (None: the topic's offsets)
         self.restored_from: dict[str, RestorePoint | None] = {}
+        # the emit guard each job name's last submit computed (None: resumed from state, or nothing stored)
+        self.guards: dict[str, EmitGuard | None] = {}
 
     def view(self, ref: str) -> FeatureView:
         self.registry.reload()  # a stat; picks up an apply made after this manager was built
@@ -127,6 +131,31 @@ class JobManager:
             )
         return best
 
+    def emit_guard(self, view: FeatureView) -> EmitGuard | None:
+        """The emit guard of ``view``'s job when it starts without state
+        (:func:`featurestream.jobs.restore.emit_guard`). Raises :class:`RegistryError` when the
+        online store cannot be read: starting without knowing what is stored could overwrite it."""
+        from redis.exceptions import RedisError
+
+        from featurestream.online.store import RedisOnlineStore
+
+        try:
+            store = RedisOnlineStore.from_url(self.config.redis.url, view.namespace)
+            try:
+                return emit_guard(self.config, view, store)
+            finally:
+                store.close()
+        except RedisError as exc:  # the URL may hold a password: it is not repeated here
+            raise RegistryError(
+                f"cannot read the online rows of {view.ref} (redis.url) to guard a start without state: "
+                f"{type(exc).__name__}: {exc}",
+                hint="start Redis ('featurestream up') or fix redis.url, then submit again",
+            ) from exc
+
+    def _recorded_guard(self, name: str, path: str) -> datetime | None:
+        """The emit guard recorded with the state at ``path`` (a savepoint named by hand)."""
+        return next((c.emit_after for c in self.log.candidates(name) if c.path == path), None)
+
     def submit(self, view: FeatureView, *, savepoint: str | None = None, fresh: bool = False) -> tuple[str, bool]:
         """Submit the view's streaming job unless it already runs. Returns (job id, submitted now)."""
         (one,) = self.submit_many([view], savepoint=savepoint, fresh=fresh)
@@ -142,7 +171,9 @@ class JobManager:
         start-up; each view stays its own job (own name, configuration, checkpoints and restore path).
 
         A view resumes from ``savepoint`` (only with a single view), else, unless ``fresh``, from the
-        newest savepoint or retained checkpoint of its own job graph (:meth:`restore_point`). Returns
+        newest savepoint or retained checkpoint of its own job graph (:meth:`restore_point`); a
+        resumed job keeps the emit guard its state was written with, a job starting without state
+        gets a new one (:meth:`emit_guard`, recorded in :attr:`guards`). Returns
         one :class:`ViewSubmission` per view, in order; a view that fails (its topics, a free slot,
         compiling, Flink refusing it) carries its own error and never stops the others.
         """
@@ -161,6 +192,8 @@ class JobManager:
         restore: dict[str, str] = {}
         points: dict[str, RestorePoint | None] = {}
         graphs: dict[str, str] = {}
+        guards: dict[str, EmitGuard | None] = {}
+        emits: dict[str, datetime | None] = {}
         for view in views:
             name = job_name(view)
             if view.ref in out or any(v.ref == view.ref for v, _ in specs):
@@ -175,14 +208,19 @@ class JobManager:
                 graph = graph_fingerprint(spec)
                 point = None
                 if savepoint is not None:
-                    point = RestorePoint(savepoint, "savepoint", graph, 0)
+                    point = RestorePoint(savepoint, "savepoint", graph, 0, self._recorded_guard(name, savepoint))
                 elif not fresh:  # the rule of featurestream.jobs.restore: same graph, newest state
                     point = self.restore_point(name, graph)
+                # without state: write only after the newest stored row; resumed: the state's own guard
+                guard = self.emit_guard(view) if point is None else None
+                emit_after = guard.after if guard is not None else (point.emit_after if point else None)
+                if emit_after is not None:  # the same graph (fingerprint), filtered rows
+                    spec = compile_streaming_job(view, source, self.config, emit_after=emit_after)
             except FeatureStreamError as exc:
                 out[view.ref] = ViewSubmission(view, None, False, exc)
                 continue
             specs.append((view, spec))
-            graphs[name], points[name] = graph, point
+            graphs[name], points[name], guards[name], emits[name] = graph, point, guard, emit_after
             if point is not None:
                 restore[name] = point.path
         free = self._free_slots(len(specs)) if specs else 0
@@ -207,8 +245,9 @@ class JobManager:
             out[view.ref] = ViewSubmission(view, res.job_id, res.job_id is not None, err)
             if res.job_id:
                 name = job_name(view)
-                self.log.record_run(name, res.job_id, graphs[name])
+                self.log.record_run(name, res.job_id, graphs[name], emits[name])
                 self.restored_from[name] = points[name]
+                self.guards[name] = guards[name]
         return [out[v.ref] for v in views]
 
     def _free_slots(self, wanted: int, wait_s: float = 60.0) -> int:
@@ -253,7 +292,7 @@ class JobManager:
                 compile_streaming_job(view, self.source_of(view), self.config)
             )
             path = self.flink.savepoint(job["jid"], cancel=True)
-            self.log.record_savepoint(name, path, graph)
+            self.log.record_savepoint(name, path, graph, self.log.emit_after_of(name, job["jid"]))
             self.log.mark_cancelled(name, job["jid"])
             return path
         self.flink.cancel(job["jid"])

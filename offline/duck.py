@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -27,7 +27,7 @@ from featurestream.config import Config
 from featurestream.definitions import FeatureView
 from featurestream.offline.layout import data_files
 
-__all__ = ["connect", "duckdb_type", "quote", "view_select"]
+__all__ = ["connect", "duckdb_type", "newest_feature_time", "quote", "view_select"]
 
 _SIMPLE_TYPES = {
     "STRING": "VARCHAR",
@@ -140,6 +140,17 @@ def view_select(
         cols.append(quote(name) if name in schema else f"CAST(NULL AS {typ}) AS {quote(name)}")
     where = "" if time_range is None else " WHERE " + _time_filter(schema.get(FEATURE_TIME), *time_range)
     return f"SELECT {', '.join(cols)} FROM {scan}{where}"
+
+
+def newest_feature_time(config: Config, view: FeatureView) -> datetime | None:
+    """The newest ``feature_time`` (UTC-aware) of the view's committed offline rows, None when it has none."""
+    con = connect(config)
+    try:
+        row = con.execute(f"SELECT max({FEATURE_TIME}) FROM ({view_select(con, config, view)})").fetchone()
+    finally:
+        con.close()
+    newest = row[0] if row else None
+    return None if newest is None else newest.replace(tzinfo=UTC)
 
 
 def _scan(con: duckdb.DuckDBPyConnection, config: Config, paths: list[str]) -> str:

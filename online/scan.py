@@ -23,7 +23,7 @@ from featurestream.online.keys import (
 )
 from featurestream.online.store import OnlineRow, RedisOnlineStore
 
-__all__ = ["entity_of", "scan_rows"]
+__all__ = ["entity_of", "newest_feature_time", "scan_rows"]
 
 
 def entity_of(namespace: str, view: FeatureView, key: str | bytes) -> tuple[str, ...]:
@@ -63,3 +63,14 @@ def scan_rows(store: RedisOnlineStore, view: FeatureView, *, batch: int = 1000) 
                 {n: decode_value(v) for n, v in zip(names, reply[2:], strict=True)},
             )
     return out
+
+
+def newest_feature_time(store: RedisOnlineStore, view: FeatureView, *, batch: int = 1000) -> int | None:
+    """The newest ``feature_time`` (epoch ms UTC) of any stored row of ``view`` in ``store``'s
+    namespace, None when it has no row: one SCAN pass reading only each row's ``_ft`` field."""
+    newest: int | None = None
+    for keys in _key_batches(store, view, batch):
+        for (ft,) in store.read_raw([(keys, [FEATURE_TIME_FIELD])]):
+            if ft is not None and (newest is None or int(ft) > newest):
+                newest = int(ft)
+    return newest

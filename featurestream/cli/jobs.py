@@ -12,6 +12,7 @@ from featurestream.cli.common import ERROR_EXIT, EXIT_CODES, RepoContext
 from featurestream.definitions import FeatureView
 from featurestream.jobs.control import JobManager
 from featurestream.jobs.flink import FlinkClient
+from featurestream.jobs.restore import EmitGuard
 from featurestream.naming import job_name
 from featurestream.secrets import redact
 
@@ -30,7 +31,10 @@ def jobs() -> None:
 @click.argument("views", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Submit every registered view version.")
 @click.option(
-    "--fresh", is_flag=True, help="Ignore recorded savepoints and retained checkpoints; start from the topics' offsets."
+    "--fresh",
+    is_flag=True,
+    help="Ignore recorded savepoints and retained checkpoints; start from the topics' offsets "
+    "(writing only rows newer than the newest stored one).",
 )
 @click.option("--savepoint", help="Restore from this savepoint or retained checkpoint path (one view only).")
 @_JSON
@@ -43,7 +47,9 @@ def submit_cmd(
     Every view becomes its own Flink job, all submitted by one Flink client start-up. A view that
     fails is reported on its own line and does not stop the others; the exit code is then 1. A job
     resumes from the newest savepoint or retained checkpoint of its own job graph (a job lost with
-    its JobManager resumes from its last checkpoint), never from another graph's.
+    its JobManager resumes from its last checkpoint), never from another graph's. A job that starts
+    without state over rows already stored writes only rows newer than the newest stored one, so a
+    partial first window never replaces a correct row; the note printed says from when.
     """
     jm = JobManager(c.config)
     targets = jm.registry.views(c.config.namespace) if all_ else [jm.view(v) for v in views]
@@ -62,6 +68,7 @@ def submit_cmd(
             "job_id": r.job_id,
             "submitted": r.submitted,
             "resumed_from": _resumed(jm, r.view) if r.submitted else None,
+            "emit_after": _emit_after(jm, r.view) if r.submitted else None,
             **({"error": redact(str(r.error))} if r.error is not None else {}),
         }
         for r in results
@@ -77,6 +84,9 @@ def submit_cmd(
                     f"{r.view.ref:<28} {'submitted' if r.submitted else 'already running'} as {r.job_id}"
                     + (f", resuming from {resumed}" if resumed else "")
                 )
+                guard = _guard(jm, r.view) if r.submitted else None
+                if guard is not None:
+                    click.secho(f"  note: {guard.describe()}", fg="yellow")
         for r in failed:
             click.secho(f"error: {r.view.ref}: {redact(str(r.error))}", fg="red", err=True)
         new = sum(1 for r in results if r.submitted)
@@ -84,6 +94,16 @@ def submit_cmd(
         click.echo(f"{new} submitted, {kept} already running, {len(failed)} failed in {seconds:.1f}s")
     if failed:
         sys.exit(ERROR_EXIT)
+
+
+def _guard(jm: JobManager, view: FeatureView) -> EmitGuard | None:
+    """The emit guard of the view's just-submitted job (it started without state over stored rows)."""
+    return jm.guards.get(job_name(view))
+
+
+def _emit_after(jm: JobManager, view: FeatureView) -> str | None:
+    guard = _guard(jm, view)
+    return guard.after.isoformat() if guard is not None else None
 
 
 def _resumed(jm: JobManager, view: FeatureView) -> str | None:

@@ -160,6 +160,7 @@ def _manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, running: dict[str,
     monkeypatch.setattr(jm, "ensure_topics", lambda view, source: [])
     monkeypatch.setattr(jm, "_free_slots", lambda wanted: wanted)
     monkeypatch.setattr(jm, "source_of", _demo_source)
+    monkeypatch.setattr(jm, "emit_guard", lambda view: None)  # nothing stored yet (tests/unit/test_emit_guard.py)
     return jm, fake
 
 
