@@ -16,7 +16,7 @@ For the job of each view (named by :func:`naming.job_name`):
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,18 +58,31 @@ class JobHealth:
         }
 
 
-def _pending(client: FlinkClient, job_id: str, vertices: list[dict[str, Any]]) -> int | None:
-    total: int | None = None
+def _vertex_sums(
+    client: FlinkClient,
+    job_id: str,
+    vertices: list[dict[str, Any]],
+    vertex: Callable[[str], bool],
+    metric: Callable[[str], bool],
+) -> list[dict[str, int]]:
+    """Per vertex whose name ``vertex`` accepts: ``{metric id: value summed over subtasks}`` of the
+    metrics whose id ``metric`` accepts (vertices reporting none of them are left out)."""
+    out = []
     for v in vertices:
-        if not str(v.get("name", "")).startswith("Source"):
+        if not vertex(str(v.get("name", ""))):
             continue
-        ids = [m["id"] for m in client.subtask_metrics(job_id, v["id"]) if str(m["id"]).endswith(".pendingRecords")]
-        if not ids:
-            continue
-        for m in client.subtask_metrics(job_id, v["id"], ids, agg="sum"):
-            if m.get("sum") is not None:
-                total = (total or 0) + int(float(m["sum"]))
-    return total
+        ids = [str(m["id"]) for m in client.subtask_metrics(job_id, v["id"]) if metric(str(m["id"]))]
+        if ids:
+            sums = client.subtask_metrics(job_id, v["id"], ids, agg="sum")
+            out.append({str(m["id"]): int(float(m["sum"])) for m in sums if m.get("sum") is not None})
+    return out
+
+
+def _pending(client: FlinkClient, job_id: str, vertices: list[dict[str, Any]]) -> int | None:
+    found = _vertex_sums(
+        client, job_id, vertices, lambda n: n.startswith("Source"), lambda m: m.endswith(".pendingRecords")
+    )
+    return sum(sum(s.values()) for s in found) if found else None
 
 
 DEDUPLICATE = "Deduplicate"  # Flink's operator for ROW_NUMBER() ... WHERE rn = 1 (jobs.compiler)
@@ -77,22 +90,17 @@ DEDUPLICATE = "Deduplicate"  # Flink's operator for ROW_NUMBER() ... WHERE rn = 
 
 def _duplicates(client: FlinkClient, job_id: str, vertices: list[dict[str, Any]]) -> int | None:
     """Records into the Deduplicate operator minus records out of it, over every subtask."""
-    total: int | None = None
-    for v in vertices:
-        if DEDUPLICATE not in str(v.get("name", "")):
-            continue
-        ids = [
-            str(m["id"])
-            for m in client.subtask_metrics(job_id, v["id"])
-            if DEDUPLICATE in str(m["id"]) and str(m["id"]).endswith((".numRecordsIn", ".numRecordsOut"))
-        ]
-        if not ids:
-            continue
-        sums = {str(m["id"]): m.get("sum") for m in client.subtask_metrics(job_id, v["id"], ids, agg="sum")}
-        ins = sum(int(float(x)) for k, x in sums.items() if k.endswith(".numRecordsIn") and x is not None)
-        outs = sum(int(float(x)) for k, x in sums.items() if k.endswith(".numRecordsOut") and x is not None)
-        total = (total or 0) + ins - outs
-    return total
+    found = _vertex_sums(
+        client,
+        job_id,
+        vertices,
+        lambda n: DEDUPLICATE in n,
+        lambda m: DEDUPLICATE in m and m.endswith((".numRecordsIn", ".numRecordsOut")),
+    )
+    if not found:
+        return None
+    ins = sum(x for s in found for k, x in s.items() if k.endswith(".numRecordsIn"))
+    return ins - sum(x for s in found for k, x in s.items() if k.endswith(".numRecordsOut"))
 
 
 def _checkpoint_age(client: FlinkClient, job_id: str, now_ms: int) -> float | None:
