@@ -15,7 +15,7 @@ from pathlib import Path
 from featurestream.config import S3Config
 from tests.support.remote_cluster import MotoS3
 
-__all__ = ["TEST_CREDENTIALS", "free_port", "moto_s3", "s3_config"]
+__all__ = ["TEST_CREDENTIALS", "free_port", "moto_s3", "moto_s3_with_credentials", "s3_config"]
 
 TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "featurestream-test", "AWS_SECRET_ACCESS_KEY": "featurestream-test-secret"}
 
@@ -41,6 +41,19 @@ def moto_s3(work: Path, buckets: tuple[str, ...] = ()) -> Iterator[MotoS3]:
         yield store
     finally:
         store.stop()
+
+
+@contextlib.contextmanager
+def moto_s3_with_credentials(work: Path, buckets: tuple[str, ...] = ()) -> Iterator[MotoS3]:
+    """:func:`moto_s3` with the test credentials set in the environment for as long as it runs (for
+    a module-scoped fixture, where the function-scoped ``monkeypatch`` is not available)."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in TEST_CREDENTIALS.items():
+            mp.setenv(k, v)
+        with moto_s3(work, buckets) as store:
+            yield store
 
 
 def s3_config(store: MotoS3) -> S3Config:

@@ -22,7 +22,7 @@ from featurestream.offline import build_training_set, layout, swap, write_rows
 from featurestream.offline.layout import MANIFEST, data_files, delete_partitions, partition_dir, read_view
 from featurestream.registry import Registry
 from tests.support.remote_cluster import MotoS3
-from tests.support.s3 import TEST_CREDENTIALS, moto_s3, s3_config
+from tests.support.s3 import TEST_CREDENTIALS, moto_s3_with_credentials, s3_config
 from tests.support.views import make_view
 
 BUCKET = "fs-unit"
@@ -40,11 +40,8 @@ SOURCE = Source(
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in TEST_CREDENTIALS.items():
-            mp.setenv(k, v)
-        with moto_s3(tmp_path_factory.mktemp("moto"), (BUCKET,)) as store:
-            yield store
+    with moto_s3_with_credentials(tmp_path_factory.mktemp("moto"), (BUCKET,)) as store:
+        yield store
 
 
 @pytest.fixture
@@ -261,6 +258,7 @@ def test_backfill_swaps_the_jobs_partitions_in_under_the_commit_rule(
     monkeypatch.setattr(compiler, "compile_batch_job", fake_compile)
     monkeypatch.setattr(flink.FlinkClient, "submit", fake_submit)
     monkeypatch.setattr(flink.FlinkClient, "wait_until_done", fake_wait)
+    monkeypatch.setattr(flink.FlinkClient, "jobs", lambda self: [])  # no streaming job of the view runs
     events = tmp_path / "events.jsonl"
     events.write_text(json.dumps({"event_id": "e", "user_id": "new", "ts": 1}) + "\n")
     polls: list[tuple[str, int, int]] = []

@@ -25,7 +25,7 @@ from featurestream.offline.errors import OfflineError
 from featurestream.offline.swap import MANIFEST, PartitionInUseError, StreamFrontier
 from tests.support import swap_crash as sc
 from tests.support.remote_cluster import MotoS3
-from tests.support.s3 import TEST_CREDENTIALS, moto_s3, s3_config
+from tests.support.s3 import TEST_CREDENTIALS, moto_s3_with_credentials, s3_config
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "fs-swap"
@@ -104,11 +104,8 @@ def test_a_swap_killed_before_any_storage_mutation_leaves_old_or_new_rows_on_dis
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in TEST_CREDENTIALS.items():
-            mp.setenv(k, v)
-        with moto_s3(tmp_path_factory.mktemp("moto"), (BUCKET,)) as store:
-            yield store
+    with moto_s3_with_credentials(tmp_path_factory.mktemp("moto"), (BUCKET,)) as store:
+        yield store
 
 
 def _s3_config(moto: MotoS3, root: Path, name: str) -> Config:
