@@ -511,7 +511,11 @@ def main() -> None:
     ):
         r = runs[label]["events_per_s"]
         print(f"| {title} | {r:,.0f} | {r / ceiling:.2f} | {r / ceiling_dedupe:.2f} | {r / next_to:.2f} | ({target})")
-    print(f"(input: kafka-python producer {t['produce_per_s']:,.0f} events/s; {t['offline_rows']} offline rows)")
+    print(
+        f"(input: kafka-python producer {t['produce_per_s']:,.0f} events/s; {t['offline_rows']} offline rows "
+        "committed when the job was cancelled: the Parquet sink commits on checkpoints, so this is not the "
+        "rows the job produced)"
+    )
     for label, r in runs.items():
         short = " -- TOO SHORT for a rate, raise --events" if r["span_s"] < 5 else ""
         print(
