@@ -309,7 +309,13 @@ from featurestream.cli.deploy import deploy  # noqa: E402
 from featurestream.cli.export import export  # noqa: E402
 from featurestream.cli.jobs import jobs  # noqa: E402
 from featurestream.cli.monitor import audit_command, monitor_command  # noqa: E402
-from featurestream.cli.offline import backfill_command, materialize_command, sql_command, training_set_command  # noqa: E402
+from featurestream.cli.offline import (  # noqa: E402
+    backfill_command,
+    materialize_command,
+    repair_command,
+    sql_command,
+    training_set_command,
+)
 from featurestream.cli.push import push_command  # noqa: E402
 from featurestream.cli.registry import registry  # noqa: E402
 from featurestream.cli.serve import serve_command  # noqa: E402
@@ -322,6 +328,7 @@ main.add_command(training_set_command)
 main.add_command(sql_command)
 main.add_command(materialize_command)
 main.add_command(backfill_command)
+main.add_command(repair_command)
 main.add_command(serve_command)
 main.add_command(push_command)
 main.add_command(monitor_command)

@@ -225,3 +225,36 @@ def backfill_command(ctx: click.Context, view: str, inputs: str, start, end, as_
         f"(job {result.job_id}); {result.dead_letters} dead letter(s); "
         f"partitions now: {', '.join(result.partitions[:10])}{' ...' if len(result.partitions) > 10 else ''}"
     )
+
+
+@click.command("repair", epilog=EXIT_CODES)
+@click.argument("views", nargs=-1)
+@_JSON
+@click.pass_context
+def repair_command(ctx: click.Context, views: tuple[str, ...], as_json: bool) -> None:
+    """Finish or roll back interrupted offline partition swaps of VIEWS (name or name@version; all
+    registered views of the namespace when none is given).
+
+    A backfill, materialized write or delete killed mid-swap leaves its day readable with exactly the
+    old or the new rows (offline/swap.py); the next writer of that day completes it, and this command
+    does so now for every day. Readers see the same rows before and after.
+    """
+    from featurestream.jobs.control import JobManager
+    from featurestream.offline.layout import repair
+    from featurestream.registry import Registry
+
+    config = _config(ctx)
+    try:
+        if views:
+            jm = JobManager(config)
+            targets = [jm.view(v) for v in views]
+        else:
+            targets = Registry.open(config).views(config.namespace)
+        done = {fv.ref: [str(d) for d in repair(config, fv)] for fv in targets}
+    except FeatureStreamError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(done, indent=1))
+        return
+    for ref, days in done.items():
+        click.echo(f"{ref}: " + (f"completed interrupted swaps of {', '.join(days)}" if days else "nothing to repair"))

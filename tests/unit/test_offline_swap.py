@@ -365,3 +365,26 @@ def test_days_produced_while_a_stream_started_are_not_swapped(config: Config, mo
     with pytest.raises(PartitionInUseError, match=r"the partition of 2024-03-01, which the live streaming job"):
         backfill_mod.backfill(config, sc.VIEW, SOURCE, events)
     assert sc.served(config) == before and MANIFEST not in _files(config)
+
+
+def test_the_repair_command_completes_interrupted_swaps(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``featurestream repair`` finishes what a killed backfill left, for every registered view."""
+    from click.testing import CliRunner
+
+    from featurestream.cli.main import main
+    from featurestream.registry import Registry
+
+    monkeypatch.chdir(config.root)
+    (Path(config.root) / "featurestream.yaml").write_text("")
+    Registry.open(config).save(views=[sc.VIEW])
+    sc.prepare(config, "stream-day")
+    with pytest.raises(sc.Killed), sc.armed(2, _die):  # killed after begin and the first staged file
+        sc.run_swap(config, "stream-day")
+    assert MANIFEST in _files(config)
+    runner = CliRunner()
+    out = runner.invoke(main, ["--repo", str(config.root), "repair"])
+    assert out.exit_code == 0, out.output
+    assert f"{sc.VIEW.ref}: completed interrupted swaps of {sc.DAY}" in out.output
+    assert MANIFEST not in _files(config) and sc.served(config) == sc.old_rows("stream-day")
+    again = runner.invoke(main, ["--repo", str(config.root), "repair", sc.VIEW.name, "--json"])
+    assert again.exit_code == 0 and json.loads(again.output) == {sc.VIEW.ref: []}
