@@ -9,6 +9,7 @@ together; when there is any, nothing is written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ class Repo:
 class Plan:
     new_views: list[FeatureView] = field(default_factory=list)
     unchanged_views: list[FeatureView] = field(default_factory=list)
+    # unchanged views registered before their sources' watermark delay was recorded: saved with it
+    recorded_views: list[FeatureView] = field(default_factory=list)
     new_sources: list[Source] = field(default_factory=list)
     changed_sources: list[tuple[Source, list[str]]] = field(default_factory=list)  # (source, warnings)
     services: list[FeatureService] = field(default_factory=list)
@@ -263,6 +266,9 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
                 continue
             changed_source = any(s.name in v.sources for s, _ in out.changed_sources)
             if not changed_source and registered.defaults == v.defaults and registered.ttl == v.ttl:
+                if registered.watermark_delay is None and v.sources:  # registered before it was recorded
+                    registered = replace(registered, watermark_delay=_watermark_delay(v, sources))
+                    out.recorded_views.append(registered)
                 out.unchanged_views.append(registered)
                 continue
         to_validate.append(v)
@@ -286,7 +292,7 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
                 out.problems += problems
                 failed.add(v.name)
                 continue
-            delay = max(sources[src].watermark_delay for src in v.sources) if v.sources else None
+            delay = _watermark_delay(v, sources) if v.sources else None
             out.new_views.append(replace(v.with_features(columns), watermark_delay=delay))
     known = {(v.name, v.version): v for v in [*out.new_views, *out.unchanged_views, *registry.views(ns)]}
     latest: dict[str, int] = {}
@@ -308,6 +314,12 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
         out.services.append(svc)
     out.lineage = _lineage(config, [*out.new_views, *out.unchanged_views], sources)
     return out
+
+
+def _watermark_delay(view: FeatureView, sources: dict[str, Source]) -> timedelta:
+    """The longest watermark delay of the view's sources (a window closes that much after its end;
+    semantics.validity counts it)."""
+    return max(sources[s].watermark_delay for s in view.sources)
 
 
 def _lineage(config: Config, views: list[FeatureView], sources: dict[str, Source]) -> dict[str, Any]:
@@ -336,5 +348,6 @@ def apply(config: Config, registry: Registry | None = None, *, planner: Any = No
     if not result.ok:
         raise ApplyError(result.problems)
     sources = [*result.new_sources, *(s for s, _ in result.changed_sources)]
-    registry.save(sources=sources, views=result.new_views, services=result.services, lineage=result.lineage)
+    views = [*result.new_views, *result.recorded_views]
+    registry.save(sources=sources, views=views, services=result.services, lineage=result.lineage)
     return result

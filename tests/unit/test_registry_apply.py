@@ -249,3 +249,25 @@ def test_second_namespace_reuses_plans_of_identical_definitions(repo: Config, pl
     path.write_text(path.read_text().replace("MAX(amount)", "MAX(no_such_column)").replace("version: 1", "version: 2"))
     with pytest.raises(ApplyError, match=r"card_spend_1h.sql:\d+.*no_such_column"):
         apply(other, planner=planner)
+
+
+def test_views_record_their_sources_watermark_delay(repo: Config, planner) -> None:  # type: ignore[no-untyped-def]
+    """The quiet-window rule (semantics.validity) counts the delay: new views record it at apply, and a
+    view registered before it was recorded gets it at the next apply, without planning it again."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    apply(repo, planner=planner)
+    reg = Registry.open(repo)
+    assert {v.watermark_delay for v in reg.views(repo.namespace)} == {timedelta(seconds=5)}
+    reg.save(views=[replace(v, watermark_delay=None) for v in reg.views(repo.namespace)])  # as an older registry
+    assert {v.watermark_delay for v in Registry.open(repo).views(repo.namespace)} == {None}
+
+    class NoPlanning:
+        def __getattr__(self, name: str) -> None:
+            raise AssertionError(f"an unchanged view was planned again ({name})")
+
+    result = apply(repo, planner=NoPlanning())
+    assert not result.new_views and {v.ref for v in result.recorded_views} == {v.ref for v in result.unchanged_views}
+    assert {v.watermark_delay for v in Registry.open(repo).views(repo.namespace)} == {timedelta(seconds=5)}
+    assert not apply(repo, planner=NoPlanning()).recorded_views  # recorded once
