@@ -297,17 +297,22 @@ def throughput(cfg, jm: JobManager, n: int, no_id_view: str) -> dict:  # type: i
     }
 
 
-def freshness(cfg, jm: JobManager, rate: int, seconds: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def _start_view(cfg, jm: JobManager, name: str, sql: str):  # type: ignore[no-untyped-def]
+    """Add view ``name`` to the bench's repo, apply, run its job; returns (view, job id, topic,
+    producer, Redis client) once the job has been RUNNING for 5 s."""
     from kafka import KafkaProducer
 
-    (Path(cfg.root) / "sql" / "features" / "last_txn.sql").write_text(LAST_TXN)
-    view = next(v for v in apply(cfg).new_views if v.name == "last_txn")
+    (Path(cfg.root) / "sql" / "features" / f"{name}.sql").write_text(sql)
+    view = next(v for v in apply(cfg).new_views if v.name == name)
     jid, _ = jm.submit(view)
     jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
     time.sleep(5)
-    topic = source_topic(cfg.kafka, "transactions")
     producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, linger_ms=0, acks=1)
-    client = redis.Redis.from_url(cfg.redis.url)
+    return view, jid, source_topic(cfg.kafka, "transactions"), producer, redis.Redis.from_url(cfg.redis.url)
+
+
+def freshness(cfg, jm: JobManager, rate: int, seconds: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    view, jid, topic, producer, client = _start_view(cfg, jm, "last_txn", LAST_TXN)
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = threading.Event()
@@ -374,18 +379,9 @@ def freshness(cfg, jm: JobManager, rate: int, seconds: float) -> dict:  # type: 
 
 def windowed_freshness(cfg, jm: JobManager, rate: int, seconds: float, window_s: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
     """Phase 3: (row of window end W in Redis) - (ack of the event that lets the watermark pass W)."""
-    from kafka import KafkaProducer
-
-    (Path(cfg.root) / "sql" / "features" / "card_spend_win.sql").write_text(WINDOWED.format(seconds=window_s))
-    view = next(v for v in apply(cfg).new_views if v.name == "card_spend_win")
+    view, jid, topic, producer, client = _start_view(cfg, jm, "card_spend_win", WINDOWED.format(seconds=window_s))
     delay_ms = int(jm.source_of(view).watermark_delay.total_seconds() * 1000)
     width = window_s * 1000
-    jid, _ = jm.submit(view)
-    jm.flink.wait_for_state(jid, ("RUNNING",), timeout=180)
-    time.sleep(5)
-    topic = source_topic(cfg.kafka, "transactions")
-    producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, linger_ms=0, acks=1)
-    client = redis.Redis.from_url(cfg.redis.url)
     probes = [f"wprobe{k}" for k in range(PROBES)]
     keys = [entity_key(view.namespace, view.name, view.version, p) for p in probes]
     closed: dict[int, float] = {}  # window end W (epoch ms) -> monotonic ack of the event closing it

@@ -36,7 +36,7 @@ from featurestream.offline.duck import connect, quote, view_select
 from featurestream.offline.pit import ViewRequest, pit_join
 from featurestream.online.keys import decode_entity, entity_part
 from featurestream.online.store import OnlineRow, RedisOnlineStore
-from featurestream.semantics import default_for, max_age, to_epoch_ms, validity
+from featurestream.semantics import default_for, to_epoch_ms, validity
 
 __all__ = ["AuditReport", "FeatureAudit", "audit_view", "values_equal"]
 
@@ -155,9 +155,8 @@ def _offline_at(
         view=view,
         columns=tuple((f, f) for f in view.feature_names),
         defaults=tuple(default_for(view, f) for f in view.feature_names),
-        max_age=max_age(view),
-        feature_time_column=_FT,
         validity=validity(view),
+        feature_time_column=_FT,
     )
     con = connect(config)
     try:

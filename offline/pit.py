@@ -56,17 +56,19 @@ class ViewRequest:
     view: FeatureView
     columns: tuple[tuple[str, str], ...]  # (feature, output column)
     defaults: tuple[object, ...]  # one per column, the value used when there is no valid row
-    max_age: timedelta  # the longest a row is live (semantics.max_age)
+    validity: Validity  # semantics.validity(view): how long a row is live
     watermark_delay: timedelta = timedelta(0)
     feature_time_column: str | None = None  # also output the joined feature_time under this name
-    validity: Validity | None = None  # semantics.validity; None: live for max_age
+
+    @property
+    def max_age(self) -> timedelta:
+        """The longest any row is live (the Parquet scan's lower bound)."""
+        return timedelta(milliseconds=self.validity.horizon_ms)
 
     def fresh_after_us(self, t_us: np.ndarray) -> np.ndarray:
         """Per label time (epoch µs), the exclusive lower bound on a live row's feature time (µs):
         :meth:`semantics.Validity.fresh_after` over an array."""
         v = self.validity
-        if v is None:
-            return t_us - self.max_age // timedelta(microseconds=1)
         lo = t_us - v.horizon_ms * 1000
         if v.period_ms:
             period, offset = v.period_ms * 1000, v.offset_ms * 1000

@@ -24,7 +24,7 @@ from featurestream.offline.labels import Labels, load_labels, prepare_labels
 from featurestream.offline.pit import JoinReport, ViewRequest, pit_join
 from featurestream.ondemand import OnDemandError, OnDemandRegistry, compute_frame, load_udfs
 from featurestream.registry import OnDemandRef, Registry, StoredFeature
-from featurestream.semantics import default_for, max_age, validity
+from featurestream.semantics import default_for, validity
 
 __all__ = ["TrainingSet", "build_training_set", "resolve_features"]
 
@@ -89,6 +89,8 @@ def _resolve(
 def _watermark_delay(view: FeatureView, registry: Registry | None, delays: dict[str, timedelta]) -> timedelta:
     if view.name in delays:
         return delays[view.name]
+    if view.watermark_delay is not None:  # recorded at apply
+        return view.watermark_delay
     if registry is None:
         return timedelta(0)
     found = [
@@ -186,9 +188,8 @@ def build_training_set(
                 view=view,
                 columns=tuple((everything[i][1].name, all_names[i]) for i in idxs),
                 defaults=tuple(default_for(view, everything[i][1].name) for i in idxs),
-                max_age=max_age(view),
-                watermark_delay=delay,
                 validity=validity(view),
+                watermark_delay=delay,
                 feature_time_column=f"{view.name}__feature_time" if include_feature_times else None,
             )
         )

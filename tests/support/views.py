@@ -8,7 +8,7 @@ from typing import Any
 
 from featurestream.definitions import Column, Feature, FeatureView, Source
 
-__all__ = ["make_view", "txn_source"]
+__all__ = ["clicks_source", "make_view", "txn_source"]
 
 
 def make_view(
@@ -32,6 +32,18 @@ def make_view(
         defaults=dict(defaults or {}),
         namespace=namespace,
         features=tuple(Feature(n, t, (defaults or {}).get(n)) for n, t in features.items()),
+    )
+
+
+def clicks_source() -> Source:
+    """A small clicks source (event_id, user_id, event time ``ts``, 5 s watermark, event id)."""
+    return Source(
+        name="clicks",
+        topic="clicks",
+        columns=(Column("event_id", "STRING"), Column("user_id", "STRING"), Column("ts", "TIMESTAMP_LTZ(3)")),
+        event_time="ts",
+        watermark_delay=timedelta(seconds=5),
+        event_id="event_id",
     )
 
 

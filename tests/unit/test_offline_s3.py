@@ -16,26 +16,18 @@ import pytest
 
 from featurestream import storage
 from featurestream.config import Config, load_config
-from featurestream.definitions import Column, Source
 from featurestream.jobs.backfill import stage_events
 from featurestream.offline import build_training_set, layout, swap, write_rows
 from featurestream.offline.layout import MANIFEST, data_files, delete_partitions, partition_dir, read_view
 from featurestream.registry import Registry
 from tests.support.remote_cluster import MotoS3
 from tests.support.s3 import TEST_CREDENTIALS, moto_s3_with_credentials, s3_config
-from tests.support.views import make_view
+from tests.support.views import clicks_source, make_view
 
 BUCKET = "fs-unit"
 VIEW = make_view("clicks", ["user_id"], {"n": "BIGINT", "amount": "DOUBLE"}, ttl=timedelta(days=2), defaults={"n": 0})
 T0 = datetime(2024, 3, 1, 22, 0, tzinfo=UTC)
-SOURCE = Source(
-    name="clicks",
-    topic="clicks",
-    columns=(Column("event_id", "STRING"), Column("user_id", "STRING"), Column("ts", "TIMESTAMP_LTZ(3)")),
-    event_time="ts",
-    watermark_delay=timedelta(seconds=5),
-    event_id="event_id",
-)
+SOURCE = clicks_source()
 
 
 @pytest.fixture(scope="module")

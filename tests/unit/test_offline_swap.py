@@ -17,7 +17,6 @@ import pytest
 
 from featurestream import storage
 from featurestream.config import Config, load_config
-from featurestream.definitions import Column, Source
 from featurestream.jobs import backfill as backfill_mod
 from featurestream.jobs.flink import FlinkClient
 from featurestream.offline import layout, swap
@@ -26,6 +25,7 @@ from featurestream.offline.swap import MANIFEST, PartitionInUseError, StreamFron
 from tests.support import swap_crash as sc
 from tests.support.remote_cluster import MotoS3
 from tests.support.s3 import TEST_CREDENTIALS, moto_s3_with_credentials, s3_config
+from tests.support.views import clicks_source
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "fs-swap"
@@ -229,14 +229,7 @@ def test_an_append_recovers_the_partition_first(config: Config) -> None:
 # --------------------------------------------------------------------------- the live stream
 
 
-SOURCE = Source(
-    name="clicks",
-    topic="clicks",
-    columns=(Column("event_id", "STRING"), Column("user_id", "STRING"), Column("ts", "TIMESTAMP_LTZ(3)")),
-    event_time="ts",
-    watermark_delay=timedelta(seconds=5),
-    event_id="event_id",
-)
+SOURCE = clicks_source()
 
 
 def test_the_open_day_is_the_watermark_day_less_the_horizon() -> None:
