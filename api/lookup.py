@@ -31,7 +31,7 @@ from featurestream.api.errors import STORE_OUTAGES, BadRequest, PayloadTooLarge
 from featurestream.api.plan import LookupPlan
 from featurestream.api.state import AppState
 from featurestream.ondemand import OnDemandFeature
-from featurestream.online.keys import entity_keys
+from featurestream.online.keys import RowReply, entity_keys, row_text
 from featurestream.semantics import FILLED_STATUSES, Status
 
 __all__ = [
@@ -148,30 +148,29 @@ def validate_request(
     return n
 
 
-def build_keys(plan: LookupPlan, entities: Mapping[str, Sequence[Any]]) -> list[tuple[list[str], tuple[str, ...]]]:
-    """Per read of ``plan``: the Redis key of each entity (request order) and the fields to read.
+def build_keys(plan: LookupPlan, entities: Mapping[str, Sequence[Any]]) -> list[str]:
+    """The Redis key of every (read, entity) of ``plan``: read by read, entities in request order.
 
     Keys are ``read.key_prefix + encode_entity(values) + read.key_suffix``; a plain string entity
     (no ``|`` or ``\\``, which the encoding escapes) is its own encoding, so it skips the call.
     """
-    groups = []
+    keys: list[str] = []
     for read in plan.reads:
-        cols = [entities[e] for e in read.view.entities]
-        groups.append((entity_keys(read.key_prefix, read.key_suffix, cols), read.fields))
-    return groups
+        keys += entity_keys(read.key_prefix, read.key_suffix, [entities[e] for e in read.view.entities])
+    return keys
 
 
 async def read_rows(
-    state: AppState, namespace: str, groups: list[tuple[list[str], tuple[str, ...]]], deadline_s: float
-) -> tuple[list[list[bytes | None]], Status | None, str | None]:
-    """The raw rows of every key in ONE round trip to ``namespace``'s store (or all from the hot-key cache).
+    state: AppState, namespace: str, keys: list[str], deadline_s: float
+) -> tuple[list[RowReply], Status | None, str | None]:
+    """The stored row of every key in ONE round trip to ``namespace``'s store (or all from the hot-key cache).
 
     Returns ``(rows, None, None)``, or ``([], UNAVAILABLE / DEADLINE_EXCEEDED, why)`` when the store is
     down, its breaker is open, or it misses ``deadline_s`` (the rest of the request's deadline when it
     was admitted). Only :data:`STORE_OUTAGES` degrade, and they open ``namespace``'s breaker alone
     (:mod:`featurestream.api.stores`); any other error propagates.
     """
-    cached = state.cache_get(groups)
+    cached = state.cache_get(keys)
     if cached is not None:
         return cached, None, None
     store = state.store(namespace)
@@ -183,7 +182,7 @@ async def read_rows(
         )
     t0 = perf_counter()
     try:
-        raw = await store.reader.read(groups, deadline_s)
+        raw = await store.reader.read(keys, deadline_s)
     except TimeoutError:
         state.metrics.redis_errors.labels("deadline").inc()
         why = f"the online store did not answer within the {deadline_s * 1000:.1f} ms left of the deadline"
@@ -194,7 +193,7 @@ async def read_rows(
         return [], Status.UNAVAILABLE, f"the online store is unavailable: {type(exc).__name__}"
     state.admission.observe_read(perf_counter() - t0)
     store.ok()
-    state.cache_put(groups, raw)
+    state.cache_put(keys, raw)
     return raw, None, None
 
 
@@ -210,56 +209,66 @@ class ReadRows:
 
 
 def classify_reads(
-    plan: LookupPlan, raw: list[list[bytes | None]], degraded: Status | None, n: int, now_ms: int
+    plan: LookupPlan, raw: list[RowReply], degraded: Status | None, n: int, now_ms: int
 ) -> list[ReadRows]:
     """Per read: ``degraded`` for every entity when set; else ``NOT_FOUND`` for a missing row,
     ``PRESENT`` when ``fresh_after(now) < feature_time`` (:func:`semantics.validity`), otherwise
     ``OUTSIDE_MAX_AGE`` (value kept).
     A missing or degraded row counts as an SLA breach.
 
-    Values are decoded once, here, and in one parse per read: the stored JSON values of every entity
-    are joined into one JSON array of rows (a missing row or field is ``null``) and handed to orjson
-    at once, so no Python code runs per value."""
+    Values are decoded once, here, and in one parse per read: each entity's stored row is already
+    one JSON array (:func:`online.keys.encode_row`), so the rows of a read are joined into one JSON
+    array of rows (a missing row is the read's all-null row) and handed to orjson at once; the
+    columns are one ``zip``. No Python code runs per value."""
     out: list[ReadRows] = []
     off = 0
     for read in plan.reads:
-        nf = len(read.fields)
+        width = len(read.defaults)
         if degraded is not None:
             nulls: list[Any] = [None] * n
-            out.append(ReadRows([degraded] * n, [None] * n, [nulls] * nf, [True] * n))
+            out.append(ReadRows([degraded] * n, [None] * n, [nulls] * width, [True] * n))
             continue
         rows = raw[off : off + n]
         off += n
-        # comprehensions, not a loop of appends: this runs once per entity and view
-        ft_col: list[int | None] = [None if r[0] is None else int(r[0]) for r in rows]
-        fresh_after, sla_after = read.validity.fresh_after(now_ms), now_ms - read.sla_ms
-        st_col = [_NF if t is None else _P if t > fresh_after else _OMA for t in ft_col]
-        br = [t is None or t < sla_after for t in ft_col]
-        null_row = b",".join([b"null"] * nf)
+        null_row = read.null_row
         parts = [
-            null_row if r[0] is None else b",".join(r if None not in r else [b"null" if b is None else b for b in r])  # type: ignore[arg-type]
-            for r in rows
+            r if type(r) is bytes else null_row if r is None else row_text(r, read.names) or null_row for r in rows
         ]
+        st_col: list[Status] | None = None
         try:
-            matrix = _loads(b"[[" + b"],[".join(parts) + b"]]")
-        except orjson.JSONDecodeError:  # a value not written by featurestream: only its row is lost
-            matrix = _decode_rows(read.view.ref, parts, nf, st_col)
-        out.append(ReadRows(st_col, ft_col, list(zip(*matrix, strict=True)), br))
+            columns: list[Sequence[Any]] = list(zip(*_loads(b"[" + b",".join(parts) + b"]"), strict=True))
+            if len(columns) != width:
+                raise ValueError(f"rows of {len(columns)} items, the view has {width}")
+        except (orjson.JSONDecodeError, ValueError, TypeError):  # a row not of this view version: only it is lost
+            st_col = [_NF] * n
+            columns = _decode_rows(read.view.ref, parts, width, st_col)
+        # comprehensions, not a loop of appends: this runs once per entity and view
+        ft_col: list[int | None] = list(columns[0])
+        fresh_after, sla_after = read.validity.fresh_after(now_ms), now_ms - read.sla_ms
+        statuses = [_NF if t is None else _P if t > fresh_after else _OMA for t in ft_col]
+        if st_col is not None:
+            statuses = [s if e is not Status.ERROR else e for s, e in zip(statuses, st_col, strict=True)]
+        br = [t is None or t < sla_after for t in ft_col]
+        out.append(ReadRows(statuses, ft_col, columns, br))
     return out
 
 
-def _decode_rows(view_ref: str, parts: list[bytes], nf: int, st_col: list[Status]) -> list[Any]:
-    """Row by row: a row holding a value that is not JSON gets nulls and status ``ERROR`` (its
-    default in the native API), and is logged; every other row keeps its values."""
+def _decode_rows(view_ref: str, parts: list[bytes], width: int, st_col: list[Status]) -> list[Sequence[Any]]:
+    """Row by row: a row that is not JSON, or not an array of ``width`` items, gets nulls and status
+    ``ERROR`` (its default in the native API), and is logged; every other row keeps its values.
+    Returns the columns."""
     matrix: list[Any] = []
     for i, part in enumerate(parts):
         try:
-            matrix.append(_loads(b"[" + part + b"]"))
-        except orjson.JSONDecodeError:
-            log.warning("a stored row of %s holds a value that is not JSON; served as ERROR", view_ref)
+            row = _loads(part)
+            if type(row) is not list or len(row) != width or (row[0] is not None and type(row[0]) is not int):
+                raise ValueError(row)
+            matrix.append(row)
+        except (orjson.JSONDecodeError, ValueError):
+            log.warning("a stored row of %s is not a row of this view version; served as ERROR", view_ref)
             st_col[i] = Status.ERROR
-            matrix.append([None] * nf)
-    return matrix
+            matrix.append([None] * width)
+    return list(zip(*matrix, strict=True))
 
 
 def assemble_columns(
@@ -291,8 +300,8 @@ async def run_lookup(
     """Validate, read in one round trip within ``deadline_s`` (what is left of the request's deadline),
     classify, run on-demand functions."""
     n = validate_request(plan, entities, request_data, state.config.serving.max_entities)
-    groups = build_keys(plan, entities)
-    raw, degraded, why = await read_rows(state, plan.namespace, groups, deadline_s)
+    keys = build_keys(plan, entities)
+    raw, degraded, why = await read_rows(state, plan.namespace, keys, deadline_s)
     now_ms = int(time.time() * 1000)
     reads = classify_reads(plan, raw, degraded, n, now_ms)
     stored, statuses, times = assemble_columns(plan, reads, n)

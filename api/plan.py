@@ -14,7 +14,7 @@ from featurestream.api.errors import BadRequest
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
 from featurestream.ondemand import OnDemandFeature, OnDemandRegistry
-from featurestream.online.keys import FEATURE_TIME_FIELD, key_parts
+from featurestream.online.keys import ROW_HEAD, key_parts
 from featurestream.registry import ON_DEMAND_VIEW, OnDemandRef, Registry, StoredFeature
 from featurestream.semantics import Validity, default_for, validity
 
@@ -23,11 +23,14 @@ __all__ = ["Column", "LookupPlan", "ViewRead", "build_plan"]
 
 @dataclass(frozen=True)
 class ViewRead:
-    """Which fields to read from one view version; ``fields[0]`` is always ``_ft``."""
+    """How to read and decode one view version's rows. A stored row is one JSON array
+    (:func:`online.keys.encode_row`): position 0 its feature_time, 1 its created_at, then
+    ``ROW_HEAD + i`` the view's feature ``i``; a column of the plan names its position."""
 
     view: FeatureView
-    fields: tuple[str, ...]
-    defaults: tuple[Any, ...]  # aligned with fields (index 0 unused)
+    names: tuple[bytes, ...]  # the view's feature names, UTF-8: how a per-feature hash is read (online.keys.row_text)
+    null_row: bytes  # the JSON array of a missing row: ``null`` at every position
+    defaults: tuple[Any, ...]  # aligned with row positions (the head's unused)
     validity: Validity  # semantics.validity: when a stored row stops being PRESENT
     sla_ms: int
     key_prefix: str  # online.keys.key_parts: the key of an entity is prefix + encode_entity(values) + suffix
@@ -43,7 +46,7 @@ class Column:
     short_name: str  # Feast's name without full_feature_names
     full_name: str  # Feast's view__feature
     read: int  # index into LookupPlan.reads; -1 for on-demand
-    pos: int  # index into that read's fields
+    pos: int  # index into that read's stored row (ROW_HEAD + the feature's position in its view)
     default: Any
     udf: OnDemandFeature | None = None
     # For on-demand: per input, ("req", field) or ("feat", "read:pos")
@@ -68,14 +71,12 @@ def build_plan(
 
     Raises :class:`BadRequest` naming the first unknown view, version, feature or on-demand function.
     """
-    fields: dict[tuple[str, int], dict[str, int]] = {}
-    views: dict[tuple[str, int], FeatureView] = {}
+    views: dict[tuple[str, int], FeatureView] = {}  # in first-use order
 
     def field_of(item: StoredFeature) -> tuple[tuple[str, int], int]:
         key = (item.view.name, item.view.version)
         views[key] = item.view
-        fs = fields.setdefault(key, {FEATURE_TIME_FIELD: 0})
-        return key, fs.setdefault(item.feature.name, len(fs))
+        return key, ROW_HEAD + item.view.feature_names.index(item.feature.name)
 
     pending: list[tuple[StoredFeature | OnDemandRef, Any]] = []
     request_fields: list[str] = []
@@ -100,8 +101,8 @@ def build_plan(
         message = exc.message if exc.message.startswith(prefix) else prefix + exc.message
         raise BadRequest(message, hint=exc.hint) from exc
 
-    order = list(fields)
-    reads = tuple(_view_read(views[k], fields[k], namespace) for k in order)
+    order = list(views)
+    reads = tuple(_view_read(views[k], namespace) for k in order)
     index = {k: i for i, k in enumerate(order)}
     columns: list[Column] = []
     for item, spec in pending:
@@ -137,13 +138,14 @@ def _stored_inputs(registry: Registry, namespace: str, udf: OnDemandFeature) -> 
     return out
 
 
-def _view_read(view: FeatureView, fields: dict[str, int], namespace: str) -> ViewRead:
-    names = tuple(fields)
+def _view_read(view: FeatureView, namespace: str) -> ViewRead:
+    names = tuple(view.feature_names)
     key_prefix, key_suffix = key_parts(namespace, view.name, view.version)
     return ViewRead(
         view=view,
-        fields=names,
-        defaults=(None, *(default_for(view, f) for f in names[1:])),
+        names=tuple(n.encode() for n in names),
+        null_row=b"[" + b",".join([b"null"] * (ROW_HEAD + len(names))) + b"]",
+        defaults=(*([None] * ROW_HEAD), *(default_for(view, f) for f in names)),
         validity=validity(view),
         sla_ms=int(view.freshness_sla.total_seconds() * 1000),
         key_prefix=key_prefix,

@@ -3,7 +3,7 @@
 Also the worker's admission control (:mod:`featurestream.api.admission`), the online store of each
 namespace with its own breaker (:mod:`featurestream.api.stores`: an outage or an exhausted pool in
 one namespace leaves the others served), and an optional hot-key cache (``serving.cache_ttl_ms`` > 0;
-off by default) of raw rows.
+off by default) of stored rows by key.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from featurestream.api.catalog import Catalog
 from featurestream.api.metrics import Metrics
 from featurestream.api.stores import NamespaceStore, Stores
 from featurestream.config import Config
+from featurestream.online.keys import RowReply
 
 __all__ = ["AppState"]
 
 _CACHE_MAX = 100_000
-
-Groups = Sequence[tuple[Sequence[str], Sequence[str]]]
 
 
 @dataclass
@@ -36,7 +35,7 @@ class AppState:
     metrics: Metrics = field(default_factory=Metrics)
     feature_log: Any = None  # monitoring.served_log.FeatureLogger when monitoring.log_served is on
     event_sink: Any = None  # push.EventSink, built on the first POST /push (serving never needs Kafka)
-    _cache: dict[tuple[str, tuple[str, ...]], tuple[float, list[bytes | None]]] = field(default_factory=dict)
+    _cache: dict[str, tuple[float, RowReply]] = field(default_factory=dict)  # key -> (expiry, row)
     admission: Admission = field(init=False)
 
     def __post_init__(self) -> None:
@@ -48,30 +47,25 @@ class AppState:
 
     # ------------------------------------------------------------------ hot-key cache
 
-    def cache_get(self, groups: Groups) -> list[list[bytes | None]] | None:
+    def cache_get(self, keys: Sequence[str]) -> list[RowReply] | None:
+        """The cached row of every key, or ``None`` unless all of them are cached and fresh."""
         if self.config.serving.cache_ttl_ms <= 0:
             return None
         now = time.monotonic()
-        out: list[list[bytes | None]] = []
-        for keys, fields in groups:
-            ftuple = tuple(fields)
-            for k in keys:
-                hit = self._cache.get((k, ftuple))
-                if hit is None or hit[0] < now:
-                    return None
-                out.append(hit[1])
+        out: list[RowReply] = []
+        for k in keys:
+            hit = self._cache.get(k)
+            if hit is None or hit[0] < now:
+                return None
+            out.append(hit[1])
         return out
 
-    def cache_put(self, groups: Groups, raw: list[list[bytes | None]]) -> None:
+    def cache_put(self, keys: Sequence[str], rows: Sequence[RowReply]) -> None:
         ttl = self.config.serving.cache_ttl_ms
         if ttl <= 0:
             return
         if len(self._cache) > _CACHE_MAX:
             self._cache.clear()
         expires = time.monotonic() + ttl / 1000.0
-        i = 0
-        for keys, fields in groups:
-            ftuple = tuple(fields)
-            for k in keys:
-                self._cache[(k, ftuple)] = (expires, raw[i])
-                i += 1
+        for k, row in zip(keys, rows, strict=True):
+            self._cache[k] = (expires, row)

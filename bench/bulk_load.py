@@ -13,8 +13,11 @@ machine. ``--commandstats`` prints Redis' per-command cost for each path.
 
 Paths:
 
-* ``floor``       — ``HSET key _ft .. _ct .. f1 v1 ..`` + ``PEXPIRE`` in redis-py pipelines of
-  ``--batch`` rows, arguments encoded before the clock starts; no monotonic check, no script.
+* ``floor``       — ``HSET key _ft .. _ct .. _v <row>`` + ``PEXPIRE`` in redis-py pipelines of
+  ``--batch`` rows (the compact row layout of ``online.keys``), arguments encoded before the clock
+  starts; no monotonic check, no script.
+* ``floor-fields`` — the same with one hash field per feature (``HSET key _ft .. _ct .. f1 v1 ..``),
+  the layout before the compact row: what the per-field cost of a hash adds.
 * ``columns``     — ``RedisOnlineStore.write_columns`` of Arrow columns, one view after the other:
   the monotonic Lua script, encoding included.
 * ``columns-par`` — the same, one thread (and connection) per view, all views at once.
@@ -50,7 +53,7 @@ from featurestream.config import load_config
 from featurestream.definitions import FeatureView
 from featurestream.offline import write_rows as write_offline
 from featurestream.offline.materialize import materialize
-from featurestream.online.keys import encode_value, entity_key
+from featurestream.online.keys import encode_row, encode_value, entity_key
 from featurestream.online.store import RedisOnlineStore
 from tests.support.views import make_view
 
@@ -82,14 +85,18 @@ def _server_cpu(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def _floor_args(view: FeatureView, table: pa.Table) -> list[tuple[bytes, list[bytes]]]:
+def _floor_args(view: FeatureView, table: pa.Table, *, per_field: bool) -> list[tuple[bytes, list[bytes]]]:
     cols = {c: table.column(c).to_pylist() for c in table.column_names}
     out = []
     for i, user in enumerate(cols["user_id"]):
-        flat = [b"_ft", str(cols[FEATURE_TIME][i]).encode(), b"_ct", str(cols[CREATED_AT][i]).encode()]
-        for f in view.feature_names:
-            # a copy: a kept orjson result pins about 4 KB (5M of them ran this bench out of memory)
-            flat += [f.encode(), b"%b" % encode_value(cols[f][i])]
+        ft, ct = cols[FEATURE_TIME][i], cols[CREATED_AT][i]
+        flat = [b"_ft", str(ft).encode(), b"_ct", str(ct).encode()]
+        if per_field:
+            for f in view.feature_names:
+                # a copy: a kept orjson result pins about 4 KB (5M of them ran this bench out of memory)
+                flat += [f.encode(), b"%b" % encode_value(cols[f][i])]
+        else:
+            flat += [b"_v", encode_row(ft, ct, [cols[f][i] for f in view.feature_names])]
         out.append((entity_key(NAMESPACE, view.name, view.version, user).encode(), flat))
     return out
 
@@ -192,8 +199,11 @@ def main() -> None:
     prepared: dict[str, Callable[[], object]] = {}
     with tempfile.TemporaryDirectory(prefix="bulk-bench-") as tmp:
         if "floor" in paths:
-            encoded = [_floor_args(v, t) for v, t in zip(views, tables, strict=True)]
+            encoded = [_floor_args(v, t, per_field=False) for v, t in zip(views, tables, strict=True)]
             prepared["floor"] = lambda: _floor(client, ttl, encoded, args.batch)
+        if "floor-fields" in paths:
+            per_field = [_floor_args(v, t, per_field=True) for v, t in zip(views, tables, strict=True)]
+            prepared["floor-fields"] = lambda: _floor(client, ttl, per_field, args.batch)
         if "columns" in paths:
             prepared["columns"] = lambda: [store.write_columns(v, c) for v, c in zip(views, columns, strict=True)]
         if "columns-par" in paths:

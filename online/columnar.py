@@ -1,6 +1,6 @@
 """Column-at-a-time encoding for the online writer: the vectorised form of :mod:`online.keys`.
 
-:mod:`online.keys` owns the format (``encode_value``, ``encode_entity``, ``key_parts``); this module
+:mod:`online.keys` owns the format (``encode_value``, ``encode_row``, ``encode_entity``, ``key_parts``); this module
 produces the same bytes for whole columns at once, so a bulk load runs C loops instead of a Python
 call per value. The rule it keeps, checked value by value in ``tests/unit/test_online_columnar.py``:
 
@@ -30,13 +30,24 @@ import pyarrow.compute as pc
 from featurestream.online.keys import KEY_BLANKS, encode_entity, encode_value, is_keyless
 from featurestream.semantics import to_epoch_ms
 
-__all__ = ["Column", "as_column", "encode_entities", "encode_values", "epoch_ms", "join_bytes", "keyless_rows", "take"]
+__all__ = [
+    "Column",
+    "as_column",
+    "encode_entities",
+    "encode_rows",
+    "encode_values",
+    "epoch_ms",
+    "join_bytes",
+    "keyless_rows",
+    "take",
+]
 
 Column: TypeAlias = pa.Array | list[Any]
 """A normalised column: an Arrow array, or a Python list encoded value by value."""
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _NULL = pa.scalar(b"null", pa.binary())
+_OPEN, _CLOSE, _EMPTY_SEP = (pa.scalar(b, pa.binary()) for b in (b"[", b"]", b""))
 _NEEDS_JSON_ESCAPE = r'[\x00-\x1f"\\]'  # orjson escapes exactly these in a string (RFC 8259)
 _MS_PER_UNIT = {"s": (1000, 1), "ms": (1, 1), "us": (1, 1000), "ns": (1, 1_000_000)}
 
@@ -281,3 +292,12 @@ def join_bytes(parts: Sequence[pa.Array], sep: bytes) -> pa.Array:
     """Row ``i`` is ``sep.join(part[i] for part in parts)``: a binary array (string parts are
     taken as their UTF-8 bytes)."""
     return pc.binary_join_element_wise(*(p.cast(pa.binary()) for p in parts), pa.scalar(sep, pa.binary()))
+
+
+def encode_rows(ft: pa.Array, ct: pa.Array | pa.Scalar, values: Sequence[pa.Array]) -> pa.Array:
+    """Row ``i`` is :func:`online.keys.encode_row` of row ``i``: ``[ft,ct,value_1,...,value_n]``, from
+    the times as decimal strings (``ct`` may be one scalar for every row) and each feature's column
+    as :func:`encode_values` encodes it, in the view's feature order; a binary array."""
+    sep = pa.scalar(b",", pa.binary())
+    inner = pc.binary_join_element_wise(*(p.cast(pa.binary()) for p in (ft, ct, *values)), sep)
+    return pc.binary_join_element_wise(_OPEN, inner, _CLOSE, _EMPTY_SEP)

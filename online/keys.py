@@ -13,9 +13,20 @@ A row whose entity value is NULL, or a string empty or of spaces only (:func:`is
 key: it is never stored (it would collide as ``None`` or ``""``); writers count it instead, and the
 streaming job dead-letters such events before they reach a window (``jobs.compiler``).
 
-Hash fields: every feature name -> its value as JSON (orjson: numbers, strings, booleans, lists,
-null; NaN and infinities become null); ``_ft`` -> ``feature_time`` as integer epoch ms
-UTC; ``_ct`` -> ``created_at`` epoch ms.
+Hash fields (the compact row, written since the hash held one field per feature):
+
+* ``_v`` -> the whole row as ONE JSON array, ``[feature_time, created_at, value_1, ..., value_n]``
+  (:func:`encode_row`): times as integer epoch ms UTC, then every feature of the view version in
+  its declared order (``FeatureView.feature_names``, fixed per version), each value as
+  :func:`encode_value` writes it (orjson: numbers, strings, booleans, lists, null; NaN and
+  infinities become null). A read is one field per entity and view, and one JSON parse.
+* ``_ft`` -> ``feature_time`` and ``_ct`` -> ``created_at`` again, as integer epoch ms: the write
+  rule compares them inside Redis without parsing the row, and scans read them alone.
+
+A hash written before the compact row (**the per-feature layout**: ``_ft``, ``_ct`` and one field
+per feature name holding its JSON value, no ``_v``) is still read: the read script returns its
+fields and :func:`row_text` turns them into the same JSON array. The next write of the key
+replaces the whole hash with the compact row (``online.scripts.WRITE_LUA``).
 
 One more key, outside every namespace: :data:`GENERATION_KEY`, the store's generation marker
 (written and read by :mod:`featurestream.online.generation`).
@@ -23,8 +34,8 @@ One more key, outside every namespace: :data:`GENERATION_KEY`, the store's gener
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
 
 import orjson
 
@@ -33,9 +44,14 @@ __all__ = [
     "FEATURE_TIME_FIELD",
     "GENERATION_KEY",
     "KEY_BLANKS",
+    "ROW_HEAD",
+    "VALUES_FIELD",
+    "RowReply",
     "decode_entity",
+    "decode_row",
     "decode_value",
     "encode_entity",
+    "encode_row",
     "encode_value",
     "entity_key",
     "entity_keys",
@@ -43,10 +59,15 @@ __all__ = [
     "is_keyless",
     "key_parts",
     "key_pattern",
+    "row_text",
 ]
 
 FEATURE_TIME_FIELD = "_ft"
 CREATED_FIELD = "_ct"
+VALUES_FIELD = "_v"
+_FT, _CT, _V = FEATURE_TIME_FIELD.encode(), CREATED_FIELD.encode(), VALUES_FIELD.encode()
+# A row's JSON array starts with this many items (feature_time, created_at) before the values.
+ROW_HEAD = 2
 # The online store's generation marker (featurestream.online.generation); no namespace, no hash tag.
 GENERATION_KEY = "featurestream:generation"
 
@@ -153,3 +174,42 @@ def encode_value(value: Any) -> bytes:
 def decode_value(raw: bytes | None) -> Any:
     """Stored bytes -> the feature value (``None`` for a missing field)."""
     return None if raw is None else orjson.loads(raw)
+
+
+def encode_row(feature_time_ms: int, created_ms: int, values: Sequence[Any]) -> bytes:
+    """One row -> the bytes of its ``_v`` field: ``[feature_time, created_at, value_1, ..., value_n]``
+    with the values in the view version's feature order, each as :func:`encode_value` writes it.
+    (``online.columnar.encode_rows`` is the vectorised form; a test keeps the two equal.)"""
+    return b"[%d,%d,%b]" % (feature_time_ms, created_ms, b",".join(encode_value(v) for v in values))
+
+
+RowReply: TypeAlias = bytes | Sequence[bytes] | Mapping[bytes, bytes] | None
+"""One key's reply from a row read: the ``_v`` bytes of a compact row; ``None`` for no row; for a
+hash in the per-feature layout, its fields and values (``HGETALL``: a flat list from the read script,
+a mapping from a redis-py client)."""
+
+
+def row_text(reply: RowReply, names: Sequence[bytes]) -> bytes | None:
+    """One key's :data:`RowReply` -> the row's JSON array text as :func:`encode_row` writes it, or
+    ``None`` when the key holds no row. ``names`` are the view version's feature names, UTF-8, in
+    order: a per-feature hash is turned into ``[_ft, _ct, value_1, ..., value_n]`` by them (a missing
+    field is ``null``). A compact row is returned as it is (also from a whole hash that holds one)."""
+    if reply is None or isinstance(reply, bytes):
+        return reply
+    if isinstance(reply, Mapping):
+        fields: Mapping[bytes, bytes] = reply
+    else:
+        fields = dict(zip(reply[::2], reply[1::2], strict=True))
+    if not fields:
+        return None
+    if _V in fields:  # a whole hash that holds a compact row
+        return fields[_V]
+    items = [fields.get(_FT), fields.get(_CT), *(fields.get(n) for n in names)]
+    return b"[" + b",".join(b"null" if v is None else v for v in items) + b"]"
+
+
+def decode_row(reply: RowReply, names: Sequence[bytes]) -> list[Any] | None:
+    """One key's :data:`RowReply` -> ``[feature_time_ms, created_ms, value_1, ..., value_n]``
+    (``created_ms`` may be ``None`` in a per-feature hash), or ``None`` when the key holds no row."""
+    text = row_text(reply, names)
+    return None if text is None else orjson.loads(text)

@@ -1,12 +1,12 @@
 """The asynchronous reader the HTTP server uses: every key of a request in one round trip.
 
 Built once in the app's lifespan. On a standalone Redis (``redis://``, ``unix://``) a request's
-reads are one ``EVALSHA`` of :data:`online.scripts.READ_LUA` (an ``HMGET`` per key, inside Redis)
+reads are one ``EVALSHA`` of :data:`online.scripts.READ_ROWS_LUA` (an ``HGET`` of the row per key, inside Redis)
 written on the worker's single pipelined connection (:mod:`online.pipeline`): one command, one
 network round trip and one reply parsed in C whatever the number of views and entities, no pool
 and no per-command client objects. Over TLS (``rediss://``) it is the same script on a
 ``redis.asyncio`` pool. On Redis
-Cluster a script may not span slots, so a request is one cluster pipeline of HMGETs, which
+Cluster a script may not span slots, so a request is one cluster pipeline of ``HMGET _v _ft``, which
 redis-py splits per node and sends to all nodes at once: one round trip per node holding a key of
 the request, concurrently.
 A read that misses its deadline leaves the pipelined connection in place (its replies are
@@ -27,24 +27,24 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from featurestream.online.client import redis_client
+from featurestream.online.keys import FEATURE_TIME_FIELD, VALUES_FIELD, RowReply
 from featurestream.online.pipeline import PIPELINE_SCHEMES, PipelinedConnection
 from featurestream.online.resp import arg, command
-from featurestream.online.scripts import READ_LUA, read_args
+from featurestream.online.scripts import READ_ROWS_LUA, legacy_rows
 
 __all__ = ["AsyncOnlineReader"]
 
-_READ_SHA = hashlib.sha1(READ_LUA.encode()).hexdigest().encode()  # what SCRIPT LOAD answers for it
+_READ_SHA = hashlib.sha1(READ_ROWS_LUA.encode()).hexdigest().encode()  # what SCRIPT LOAD answers for it
 
 
 class AsyncOnlineReader:
-    """Batched raw reads (``(keys, fields)`` groups -> field values per key) and a health probe."""
+    """Batched row reads (keys -> their stored rows, :data:`online.keys.RowReply`) and a health probe."""
 
     def __init__(self, client: aioredis.Redis | AsyncRedisCluster, pipe: PipelinedConnection | None = None) -> None:
         self.client = client
         self._cluster = isinstance(client, AsyncRedisCluster)
         self._sha: str | None = None
         self._pipe = pipe
-        self._fields: dict[tuple[str, ...], bytes] = {}  # a field list's ARGV part of READ_LUA, encoded
 
     @classmethod
     def from_url(
@@ -63,75 +63,57 @@ class AsyncOnlineReader:
             pipe = PipelinedConnection(url, connect_timeout_s=connect_timeout_s)
         return cls(client, pipe)
 
-    async def read(
-        self, groups: Sequence[tuple[Sequence[str], Sequence[str]]], timeout_s: float | None = None
-    ) -> list[list[bytes | None]]:
-        """One list of raw field values per key, in group then key order (``None`` when missing).
+    async def read(self, keys: Sequence[str], timeout_s: float | None = None) -> list[RowReply]:
+        """The stored row of every key (:data:`online.keys.RowReply`), in order, in one round trip.
 
         Raises ``TimeoutError`` when the replies are not in within ``timeout_s``. On the pipelined
         connection replies that arrived win over a timer that fires in the same event-loop turn (a
         process descheduled past the deadline still uses the answer it got); the other clients are
         cancelled by ``asyncio.timeout``."""
-        if self._pipe is not None:
-            return await self._pipe_read(groups, timeout_s)
-        if timeout_s is None:
-            return await self._client_read(groups)
-        async with asyncio.timeout(timeout_s):
-            return await self._client_read(groups)
-
-    async def _client_read(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[list[bytes | None]]:
-        if self._cluster:
-            pipe = self.client.pipeline()
-            for gkeys, fields in groups:
-                for k in gkeys:
-                    pipe.hmget(k, list(fields))
-            return list(await pipe.execute())
-        keys, argv = read_args(groups)
         if not keys:
             return []
+        if self._pipe is not None:
+            return await self._pipe_read(keys, timeout_s)
+        if timeout_s is None:
+            return await self._client_read(keys)
+        async with asyncio.timeout(timeout_s):
+            return await self._client_read(keys)
+
+    async def _client_read(self, keys: Sequence[str]) -> list[RowReply]:
+        if self._cluster:  # a script may not span slots: HMGET _v _ft per key, routed per node
+            pipe = self.client.pipeline()
+            for k in keys:
+                pipe.hmget(k, [VALUES_FIELD, FEATURE_TIME_FIELD])
+            rows: list[RowReply]
+            rows, legacy = legacy_rows(await pipe.execute())  # type: ignore[assignment]
+            if legacy:  # hashes still in the per-feature layout: a second round trip, only for them
+                pipe = self.client.pipeline()
+                for i in legacy:
+                    pipe.hgetall(keys[i])
+                for i, fields in zip(legacy, await pipe.execute(), strict=True):
+                    rows[i] = fields
+            return rows
         if self._sha is None:
-            self._sha = await self.client.script_load(READ_LUA)  # type: ignore[misc]
+            self._sha = await self.client.script_load(READ_ROWS_LUA)  # type: ignore[misc]
         try:
-            reply: Any = await self.client.evalsha(self._sha, len(keys), *keys, *argv)  # type: ignore[arg-type,misc]
+            reply: Any = await self.client.evalsha(self._sha, len(keys), *keys)  # type: ignore[misc]
         except NoScriptError:  # Redis restarted and lost its script cache
-            self._sha = await self.client.script_load(READ_LUA)  # type: ignore[misc]
-            reply = await self.client.evalsha(self._sha, len(keys), *keys, *argv)  # type: ignore[arg-type,misc]
+            self._sha = await self.client.script_load(READ_ROWS_LUA)  # type: ignore[misc]
+            reply = await self.client.evalsha(self._sha, len(keys), *keys)  # type: ignore[misc]
         return list(reply)
 
-    async def _pipe_read(
-        self, groups: Sequence[tuple[Sequence[str], Sequence[str]]], timeout_s: float | None
-    ) -> list[list[bytes | None]]:
-        """One ``EVALSHA`` of :data:`READ_LUA` on the pipelined connection: one command and one reply
-        (parsed in C) per request, whatever its number of keys; ``SCRIPT LOAD`` once per Redis."""
+    async def _pipe_read(self, keys: Sequence[str], timeout_s: float | None) -> list[RowReply]:
+        """One ``EVALSHA`` of :data:`READ_ROWS_LUA` on the pipelined connection: one command and one
+        reply (parsed in C) per request, whatever its number of keys; ``SCRIPT LOAD`` once per Redis."""
         assert self._pipe is not None
-        keys: list[bytes] = []
-        argv: list[bytes] = [arg(b"%d" % len(groups))]
-        nargs = 4  # EVALSHA, sha, numkeys, ngroups
-        for gkeys, fields in groups:
-            ftuple = fields if type(fields) is tuple else tuple(fields)
-            encoded = self._fields.get(ftuple)
-            if encoded is None:
-                if len(self._fields) > 4096:  # field lists come from cached plans: bounded, but never trusted
-                    self._fields.clear()
-                encoded = self._fields[ftuple] = arg(b"%d" % len(ftuple)) + b"".join(arg(f.encode()) for f in ftuple)
-            keys.extend(arg(k.encode()) for k in gkeys)
-            argv.append(arg(b"%d" % len(gkeys)))
-            argv.append(encoded)
-            nargs += len(gkeys) + 2 + len(ftuple)
-        if not keys:
-            return []
-        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (
-            nargs,
-            _READ_SHA,
-            arg(b"%d" % len(keys)),
-        )
-        payload = b"".join((head, *keys, *argv))
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (len(keys) + 3, _READ_SHA, arg(b"%d" % len(keys)))
+        payload = b"".join([head, *[arg(k.encode()) for k in keys]])
         try:
             reply = (await self._pipe.execute(payload, 1, timeout_s))[0]
         except ResponseError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-            await self._pipe.execute(command("SCRIPT", "LOAD", READ_LUA), 1, timeout_s)
+            await self._pipe.execute(command("SCRIPT", "LOAD", READ_ROWS_LUA), 1, timeout_s)
             reply = (await self._pipe.execute(payload, 1, timeout_s))[0]
         return reply  # type: ignore[no-any-return]
 

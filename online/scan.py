@@ -2,7 +2,7 @@
 
 The key layout, its SCAN pattern and the entity decoding are :mod:`online.keys`' (the one key
 encoding), never written out again. Rows are read through
-:meth:`online.store.RedisOnlineStore.read_raw`, so values decode exactly as lookups decode them.
+:meth:`online.store.RedisOnlineStore.read_rows`, so values decode exactly as lookups decode them.
 
 A full walk costs one SCAN pass over the keyspace: fine for a demo, a report or a test, not for a
 request path (lookups know their keys; monitoring samples a bounded number of keys instead).
@@ -13,15 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from featurestream.definitions import FeatureView
-from featurestream.online.keys import (
-    CREATED_FIELD,
-    FEATURE_TIME_FIELD,
-    decode_entity,
-    decode_value,
-    entity_part,
-    key_pattern,
-)
-from featurestream.online.store import OnlineRow, RedisOnlineStore
+from featurestream.online.keys import FEATURE_TIME_FIELD, decode_entity, entity_part, key_pattern
+from featurestream.online.store import OnlineRow, RedisOnlineStore, row_of
 
 __all__ = ["entity_of", "newest_feature_time", "scan_rows"]
 
@@ -50,18 +43,12 @@ def scan_rows(store: RedisOnlineStore, view: FeatureView, *, batch: int = 1000) 
     stored (no defaults). Keys are read ``batch`` at a time, one round trip per batch; a key that
     expires between SCAN and read is left out. SCAN may return a key twice; it is kept once.
     """
-    names = list(view.feature_names)
     out: dict[tuple[str, ...], OnlineRow] = {}
     for keys in _key_batches(store, view, batch):
-        replies = store.read_raw([(keys, [FEATURE_TIME_FIELD, CREATED_FIELD, *names])])
-        for key, reply in zip(keys, replies, strict=True):
-            if reply[0] is None:
-                continue
-            out[entity_of(store.namespace, view, key)] = OnlineRow(
-                int(reply[0]),
-                None if reply[1] is None else int(reply[1]),
-                {n: decode_value(v) for n, v in zip(names, reply[2:], strict=True)},
-            )
+        for key, reply in zip(keys, store.read_rows(keys), strict=True):
+            row = row_of(view, reply)
+            if row is not None:
+                out[entity_of(store.namespace, view, key)] = row
     return out
 
 

@@ -1,6 +1,6 @@
 """The Lua scripts of the online store and the argument layouts they expect.
 
-Both scripts take many keys at once so a batch is one command, not one per key. On Redis Cluster
+Each script takes many keys at once so a batch is one command, not one per key. On Redis Cluster
 every key of one call must live in one slot; callers split by slot (:func:`split_by_slot`).
 """
 
@@ -10,32 +10,29 @@ from collections.abc import Sequence
 
 from redis.crc import key_slot
 
-__all__ = ["READ_LUA", "WRITE_LUA", "read_args", "split_by_slot"]
+__all__ = ["READ_LUA", "READ_ROWS_LUA", "WRITE_LUA", "legacy_rows", "read_args", "split_by_slot"]
 
-# KEYS: one per row. ARGV: ttl_ms, nfeatures, feature names..., then one blob per row:
-# ``ft_ms \0 ct_ms \0 value_1 \0 ... value_n`` (JSON values never hold a raw NUL byte). One argument
-# per row instead of 2n+4 keeps the arguments the server must turn into Lua strings few.
+# KEYS: one per row. ARGV: ttl_ms, then one compact row per key: the ``_v`` value
+# ``[ft,ct,value_1,...,value_n]`` (online.keys.encode_row); ft and ct are read from its first two
+# items (integers: the first two commas end them). One argument per row, and three hash fields per
+# row whatever the number of features: the per-field cost of a hash is what a bulk load pays.
 # The write rule (online.store's docstring): a row is applied when the key holds no row, or a row
 # with an older feature_time, or one with the same feature_time and a created_at no newer than the
 # row's (ties of both overwrite: a replay is idempotent). Expiry restarts at each applied write.
-# The HSET argument table is built once per call and only its values change per row; _ct is read
-# only on a feature_time tie.
+# _ct is read only on a feature_time tie. A hash still in the per-feature layout (no _v) is deleted
+# before the write, so the compact row replaces it whole.
 WRITE_LUA = """
 local ttl = tonumber(ARGV[1])
-local nf = tonumber(ARGV[2])
-local args = {'_ft', '', '_ct', ''}
-for j = 1, nf do args[2 * j + 3] = ARGV[2 + j] end
-local base = nf + 2
 local written = 0
 local find, sub, call, num = string.find, string.sub, redis.call, tonumber
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local blob = ARGV[base + i]
-  local e = find(blob, '\\0', 1, true)
-  local ft = sub(blob, 1, e - 1)
+  local row = ARGV[1 + i]
+  local e = find(row, ',', 2, true)
+  local ft = sub(row, 2, e - 1)
   local s = e + 1
-  e = find(blob, '\\0', s, true)
-  local ct = sub(blob, s, e - 1)
+  e = find(row, ',', s, true)
+  local ct = sub(row, s, e - 1)
   local cur = call('HGET', key, '_ft')
   local apply = not cur
   if not apply then
@@ -46,17 +43,10 @@ for i = 1, #KEYS do
       local cct = call('HGET', key, '_ct')
       apply = (not cct) or num(cct) <= num(ct)
     end
+    if apply and call('HEXISTS', key, '_v') == 0 then call('DEL', key) end
   end
   if apply then
-    args[2] = ft
-    args[4] = ct
-    s = e + 1
-    for j = 1, nf do
-      e = find(blob, '\\0', s, true) or 0
-      args[2 * j + 4] = sub(blob, s, e - 1)
-      s = e + 1
-    end
-    call('HSET', key, unpack(args))
+    call('HSET', key, '_ft', ft, '_ct', ct, '_v', row)
     if ttl > 0 then call('PEXPIRE', key, ttl) end
     written = written + 1
   end
@@ -64,8 +54,27 @@ end
 return written
 """
 
-# KEYS: grouped by field list. ARGV: ngroups, then per group: nkeys, nfields, fields...
-# Returns one HMGET reply (a list with nil for missing) per key, in KEYS order.
+# KEYS: the keys of a lookup, any views. No ARGV. Per key, in KEYS order: the compact row (the
+# ``_v`` bytes) when the key has one; for a hash in the per-feature layout every field and value
+# (HGETALL, flat), which online.keys.row_text orders by the view's features; nil for no key.
+READ_ROWS_LUA = """
+local out = {}
+local call = redis.call
+for k = 1, #KEYS do
+  local v = call('HGET', KEYS[k], '_v')
+  if v then
+    out[k] = v
+  else
+    local all = call('HGETALL', KEYS[k])
+    if #all > 0 then out[k] = all else out[k] = false end
+  end
+end
+return out
+"""
+
+# Fields by name (e.g. ``_ft`` alone, for scans), not rows. KEYS: grouped by field list. ARGV:
+# ngroups, then per group: nkeys, nfields, fields... Returns one HMGET reply (a list with nil for
+# missing) per key, in KEYS order.
 READ_LUA = """
 local out = {}
 local k = 1
@@ -95,6 +104,15 @@ def read_args(groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tuple[li
         argv.append(len(fields))
         argv.extend(fields)
     return keys, argv
+
+
+def legacy_rows(pairs: Sequence[Sequence[bytes | None]]) -> tuple[list[bytes | None], list[int]]:
+    """Where :data:`READ_ROWS_LUA` cannot run (Redis Cluster: a script may not span slots), rows are
+    read as ``HMGET key _v _ft`` per key. ``pairs`` are those replies -> (the compact rows, ``None``
+    where a key has no ``_v``; the positions of keys that have ``_ft`` but no ``_v``: hashes in the
+    per-feature layout, whose ``HGETALL`` the caller fetches and puts in their places)."""
+    rows = [p[0] for p in pairs]
+    return rows, [i for i, p in enumerate(pairs) if p[0] is None and p[1] is not None]
 
 
 def split_by_slot(keys: Sequence[str]) -> dict[int, list[int]]:

@@ -61,38 +61,38 @@ from featurestream.online.columnar import (
     Column,
     as_column,
     encode_entities,
+    encode_rows,
     encode_values,
     epoch_ms,
-    join_bytes,
     keyless_rows,
     take,
 )
 from featurestream.online.errors import OnlineStoreError, OnlineStoreFull, OnlineStoreUnavailable
 from featurestream.online.keys import (
-    CREATED_FIELD,
     FEATURE_TIME_FIELD,
-    decode_value,
+    ROW_HEAD,
+    VALUES_FIELD,
+    RowReply,
+    decode_row,
     encode_entity,
     entity_key,
     key_parts,
 )
 from featurestream.online.resp import Connection, arg, command_head, frame
-from featurestream.online.scripts import READ_LUA, WRITE_LUA, read_args
+from featurestream.online.scripts import READ_LUA, READ_ROWS_LUA, WRITE_LUA, legacy_rows, read_args
 from featurestream.semantics import to_epoch_ms
 
-__all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats"]
+__all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats", "row_of"]
 
 
 _EVAL = (arg(b"EVAL"), arg(WRITE_LUA))  # EVAL, not EVALSHA: a restarted or flushed server never answers NOSCRIPT
 
 
 def _header(view: FeatureView) -> tuple[bytes, int]:
-    """The framed ARGV head of :data:`WRITE_LUA` for ``view`` (ttl, feature count, names) and its length.
+    """The framed ARGV head of :data:`WRITE_LUA` for ``view`` (its ttl in ms) and its length.
     A key lives for the view's ``ttl`` after its last write (retention); whether its row is still
     served is :func:`semantics.validity`'s call, which may end sooner (a quiet window)."""
-    names = view.feature_names
-    ttl_ms = int(view.ttl // timedelta(milliseconds=1))
-    return b"".join([arg(ttl_ms), arg(len(names)), *(arg(n) for n in names)]), 2 + len(names)
+    return arg(int(view.ttl // timedelta(milliseconds=1))), 1
 
 
 def _refused(exc: redis.ResponseError) -> OnlineStoreError:
@@ -135,6 +135,19 @@ class OnlineRow:
     values: dict[str, Any]
 
 
+def row_of(view: FeatureView, reply: RowReply, features: Sequence[str] | None = None) -> OnlineRow | None:
+    """One key's row read (:meth:`RedisOnlineStore.read_rows`) of ``view`` as an :class:`OnlineRow`
+    holding ``features`` (default: every feature of the view), or ``None`` when no row is stored."""
+    names = view.feature_names
+    row = decode_row(reply, [n.encode() for n in names])
+    if row is None:
+        return None
+    pos = {n: ROW_HEAD + i for i, n in enumerate(names)}
+    wanted = names if features is None else features
+    values = {f: row[pos[f]] if f in pos else None for f in wanted}
+    return OnlineRow(int(row[0]), None if row[1] is None else int(row[1]), values)
+
+
 class RedisOnlineStore:
     """Synchronous writer and reader over one Redis (or Redis Cluster) client.
 
@@ -161,6 +174,7 @@ class RedisOnlineStore:
         self._cluster = isinstance(client, RedisCluster)
         self._write_sha: str | None = None
         self._read_sha: str | None = None
+        self._rows_sha: str | None = None
 
     @classmethod
     def from_url(
@@ -275,7 +289,7 @@ class RedisOnlineStore:
     def _encode(
         self, view: FeatureView, cols: Mapping[str, Column], a: int, b: int, ct_ms: int
     ) -> tuple[pa.Array, pa.Array]:
-        """The keys and blobs (``ft \\0 ct \\0 value...``, :data:`WRITE_LUA`) of rows ``[a, b)``."""
+        """The keys and compact rows (:func:`online.keys.encode_row`, :data:`WRITE_LUA`) of rows ``[a, b)``."""
         sl = {c: v.slice(a, b - a) if isinstance(v, pa.Array) else v[a:b] for c, v in cols.items()}
         prefix, suffix = key_parts(self.namespace, view.name, view.version)
         try:
@@ -286,7 +300,7 @@ class RedisOnlineStore:
                 if CREATED_AT in sl
                 else pa.scalar(str(ct_ms))
             )
-            blobs = join_bytes([ft, ct, *(encode_values(sl[f]) for f in view.feature_names)], b"\0")
+            blobs = encode_rows(ft, ct, [encode_values(sl[f]) for f in view.feature_names])
         except (ValueError, TypeError) as exc:
             raise OnlineStoreError(f"rows for {view.ref}: {exc}") from exc
         return keys, blobs
@@ -348,25 +362,40 @@ class RedisOnlineStore:
         """The stored rows of ``view`` for each entity (values in the view's entity order), in one
         round trip. ``None`` where no row is stored. Values are returned as stored (no defaults).
         """
-        names = list(view.feature_names if features is None else features)
         keys = [entity_key(self.namespace, view.name, view.version, encode_entity(e)) for e in entities]
-        replies = self.read_raw([(keys, [FEATURE_TIME_FIELD, CREATED_FIELD, *names])])
-        out: list[OnlineRow | None] = []
-        for reply in replies:
-            if reply[0] is None:
-                out.append(None)
-                continue
-            out.append(
-                OnlineRow(
-                    int(reply[0]),
-                    None if reply[1] is None else int(reply[1]),
-                    {n: decode_value(v) for n, v in zip(names, reply[2:], strict=True)},
-                )
-            )
-        return out
+        return [row_of(view, r, features) for r in self.read_rows(keys)]
+
+    def read_rows(self, keys: Sequence[str]) -> list[RowReply]:
+        """The stored row of every key (:data:`online.keys.RowReply`, in order), in one round trip:
+        :data:`READ_ROWS_LUA` on a standalone Redis; on a cluster one pipeline of ``HMGET _v _ft``
+        (and ``HGETALL`` of the hashes still in the per-feature layout, a second round trip only then).
+        """
+        if not keys:
+            return []
+        if self._cluster:
+            pipe = self.client.pipeline()
+            for k in keys:
+                pipe.hmget(k, [VALUES_FIELD, FEATURE_TIME_FIELD])
+            rows: list[RowReply]
+            rows, legacy = legacy_rows(pipe.execute())  # type: ignore[assignment]
+            if legacy:
+                pipe = self.client.pipeline()
+                for i in legacy:
+                    pipe.hgetall(keys[i])
+                for i, reply in zip(legacy, pipe.execute(), strict=True):
+                    rows[i] = reply
+            return rows
+        if self._rows_sha is None:
+            self._rows_sha = str(self.client.script_load(READ_ROWS_LUA))
+        try:
+            return list(self.client.evalsha(self._rows_sha, len(keys), *keys))  # type: ignore[arg-type]
+        except redis.exceptions.NoScriptError:
+            self._rows_sha = str(self.client.script_load(READ_ROWS_LUA))
+            return list(self.client.evalsha(self._rows_sha, len(keys), *keys))  # type: ignore[arg-type]
 
     def read_raw(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[list[bytes | None]]:
-        """HMGET of ``fields`` for every key of every ``(keys, fields)`` group, in one round trip.
+        """HMGET of ``fields`` for every key of every ``(keys, fields)`` group, in one round trip: for
+        fields by name (``_ft``, ``_ct``); rows are :meth:`read_rows`'.
 
         Returns one list of raw field values per key, in order (``None`` for a missing field).
         """

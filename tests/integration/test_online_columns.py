@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -17,7 +18,7 @@ import redis
 from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.definitions import FeatureView
 from featurestream.online.errors import OnlineStoreError
-from featurestream.online.keys import entity_key
+from featurestream.online.keys import ROW_HEAD, decode_row, entity_key
 from featurestream.online.store import RedisOnlineStore
 from tests.support.views import make_view
 
@@ -70,6 +71,12 @@ def _dump(store: RedisOnlineStore, view: FeatureView) -> dict[str, dict[bytes, b
     return out
 
 
+def _without_created_at(h: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """A stored hash without its created_at (the ``_ct`` field and the row's second item), bytes kept."""
+    ft, _ct, rest = h[b"_v"].split(b",", 2)
+    return {**{k: v for k, v in h.items() if k != b"_ct"}, b"_v": ft + b"," + rest}
+
+
 def _store(redis_url: str, **kw: Any) -> RedisOnlineStore:
     return RedisOnlineStore.from_url(redis_url, "cols" + uuid.uuid4().hex[:8], **kw)
 
@@ -88,7 +95,9 @@ def test_columns_store_the_same_bytes_as_rows(redis_url: str) -> None:
     assert not any("None" in k for k in want), "a NULL entity value is never stored as str(None)"
     sample = want[f"plain4|5}}:{VIEW.name}:1"]  # row 40
     assert sample[b"_ct"] == str(int(ct.timestamp() * 1000)).encode()  # a null created_at takes the default
-    assert sample[b"x"] == b"0.1" and sample[b"s"] == b"null" and sample[b"emb"] == b"null"
+    stored = dict(zip(VIEW.feature_names, orjson.loads(sample[b"_v"])[ROW_HEAD:], strict=True))
+    assert b",0.1," in sample[b"_v"] and (stored["x"], stored["s"], stored["emb"]) == (0.1, None, None)
+    assert orjson.loads(sample[b"_v"])[:ROW_HEAD] == [int(sample[b"_ft"]), int(sample[b"_ct"])]
 
     table = pa.Table.from_pylist(rows)
     frame = pd.DataFrame(rows).astype({"shop": "Int64", "n": "Int64"})  # a plain int64 column has no null
@@ -109,7 +118,9 @@ def test_numpy_columns_and_float32_match_their_python_values(redis_url: str) -> 
     f32 = np.array([0.1, np.nan, 3.0], dtype=np.float32)
     ft = np.array([1, 2, 3], dtype=np.int64) + int(datetime.now(UTC).timestamp() * 1000)
     a, b = _store(redis_url), _store(redis_url)
-    a.write_columns(view, {"user_id": np.array([7, 8, 9]), FEATURE_TIME: ft, "f": f32, "i": np.arange(3)})
+    a.write_columns(
+        view, {"user_id": np.array([7, 8, 9]), FEATURE_TIME: ft, "f": f32, "i": np.arange(3)}, created_at=10
+    )
     b.write_rows(
         view,
         [
@@ -119,9 +130,7 @@ def test_numpy_columns_and_float32_match_their_python_values(redis_url: str) -> 
         created_at=10,
     )
     got, want = _dump(a, view), _dump(b, view)
-    for h in (*got.values(), *want.values()):
-        h.pop(b"_ct")  # the write times differ
-    assert got == want and got[f"7}}:{view.name}:1"][b"f"] == b"0.10000000149011612"
+    assert got == want and got[f"7}}:{view.name}:1"][b"_v"] == b"[%d,10,0.10000000149011612,0]" % ft[0]
 
 
 def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float) -> int:
@@ -135,7 +144,9 @@ def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float) -> int:
 def _stored(store: RedisOnlineStore) -> tuple[int, int, float]:
     h = store.client.hgetall(entity_key(store.namespace, "tie_view", 1, "a"))
     assert isinstance(h, dict)
-    return int(h[b"_ft"]), int(h[b"_ct"]), float(h[b"v"])
+    row = decode_row(h, [b"v"])
+    assert row is not None and row[:ROW_HEAD] == [int(h[b"_ft"]), int(h[b"_ct"])]
+    return row[0], row[1], float(row[ROW_HEAD])
 
 
 def test_ties_of_feature_time_go_to_the_newer_or_equal_created_at(redis_url: str) -> None:
@@ -256,8 +267,7 @@ def test_streaming_sink_writes_pandas_batches_like_rows(redis_url: str) -> None:
         got, want = _dump(sink.store, VIEW), _dump(by_rows, VIEW)
         for k in want:  # rows without created_at: the sink saw NaT and wrote its own time
             if int(want[k][b"_ct"]) == 0:
-                got[k].pop(b"_ct")
-                want[k].pop(b"_ct")
+                got[k], want[k] = _without_created_at(got[k]), _without_created_at(want[k])
         assert got == want
     finally:
         sink.close()

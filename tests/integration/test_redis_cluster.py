@@ -23,7 +23,7 @@ from featurestream.offline import write_rows
 from featurestream.offline.materialize import materialize
 from featurestream.online import cluster as online_cluster
 from featurestream.online.client import redis_client
-from featurestream.online.keys import FEATURE_TIME_FIELD, encode_entity, entity_key
+from featurestream.online.keys import ROW_HEAD, RowReply, decode_row, encode_entity, entity_key
 from featurestream.online.reader import AsyncOnlineReader
 from featurestream.online.scan import scan_rows
 from featurestream.online.store import RedisOnlineStore
@@ -113,17 +113,19 @@ def test_reader_one_round_trip_per_node_for_100_entities(
 
     monkeypatch.setattr(ClusterNode, "execute_pipeline", counted)
 
-    async def go() -> list[list[bytes | None]]:
+    async def go() -> list[RowReply]:
         reader = AsyncOnlineReader.from_url(redis_cluster_url)
         try:
-            await reader.read([(keys[:1], [FEATURE_TIME_FIELD])])  # warm-up: the slot map is loaded
+            await reader.read(keys[:1])  # warm-up: the slot map is loaded
             calls.clear()
-            return await reader.read([(keys, [FEATURE_TIME_FIELD, "spend_1h"])])
+            return await reader.read(keys)
         finally:
             await reader.close()
 
     replies = asyncio.run(go())
-    assert [float(r[1]) for r in replies] == [float(i) for i in range(100)]  # type: ignore[arg-type]
+    pos = ROW_HEAD + v.feature_names.index("spend_1h")
+    rows = [decode_row(r, [n.encode() for n in v.feature_names]) for r in replies]
+    assert [r[pos] for r in rows if r is not None] == [float(i) for i in range(100)]
     assert sorted(calls.values()) == [1, 1, 1]  # 100 keys on 3 nodes: exactly one pipeline per node
 
 

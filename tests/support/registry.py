@@ -8,9 +8,11 @@ each view's output schema from :data:`DEMO_SCHEMAS` (what Flink would infer), ad
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 from featurestream.definitions import Column, FeatureService, FeatureView, parse_feature_service, parse_feature_view
+from featurestream.online.keys import encode_row
 from featurestream.registry import Registry
 
 __all__ = ["DEMO_SCHEMAS", "REPO_ROOT", "demo_registry", "demo_services", "demo_views"]
@@ -78,3 +80,16 @@ def demo_registry(path: Path, namespace: str = "default", *, extra_services: lis
     reg = Registry(path)
     reg.save(views=demo_views(namespace), services=[*demo_services(namespace), *extra_services])
     return reg
+
+
+@cache
+def _demo_feature_counts() -> dict[tuple[str, int], int]:
+    return {(v.name, v.version): len(v.feature_names) for v in demo_views()}
+
+
+def demo_row(key: str, value: bytes, feature_time_ms: int) -> bytes:
+    """The compact row (``online.keys.encode_row``) a demo view's ``key`` holds when every feature
+    is the raw JSON ``value`` (which may be deliberately not JSON), stored at ``feature_time_ms``."""
+    view, version = key.rsplit("}:", 1)[1].rsplit(":", 1)
+    n = _demo_feature_counts()[(view, int(version))]
+    return encode_row(feature_time_ms, feature_time_ms, [None] * n).replace(b"null", value)

@@ -19,7 +19,7 @@ from featurestream.api.admission import ARRIVAL_KEY, Admission
 from featurestream.api.errors import Overloaded
 from featurestream.api.main import create_app
 from featurestream.config import Config
-from tests.support.registry import demo_registry
+from tests.support.registry import demo_registry, demo_row
 
 FEAST = {"features": ["card_spend_1h@1:spend_1h", "card_spend_1h@1:txn_count_1h"], "entities": {"card_id": ["c1"]}}
 NATIVE = {"features": ["card_spend_1h@1:spend_1h"], "entities": {"card_id": ["c1"]}}
@@ -44,11 +44,11 @@ class FakeReader:
         self.gate = asyncio.Event()
         self.calls = 0
 
-    async def read(self, groups: Any, timeout_s: float | None = None) -> list[list[bytes | None]]:
+    async def read(self, keys: list[str], timeout_s: float | None = None) -> list[bytes]:
         self.calls += 1
         await self.gate.wait()
-        now = str(int(time.time() * 1000)).encode()
-        return [[now, *([b"7.5"] * (len(fields) - 1))] for keys, fields in groups for _ in keys]
+        now = int(time.time() * 1000)
+        return [demo_row(k, b"7.5", now) for k in keys]
 
 
 @asynccontextmanager
@@ -198,14 +198,9 @@ async def test_a_stored_value_that_is_not_json_costs_its_row_not_the_request(tmp
     """A hand-written Redis value (not JSON) gives that entity's row status ERROR and its default;
     the other entities keep their values, and the request is a 200, never a 500."""
 
-    async def read(groups: Any, timeout_s: float | None = None) -> list[list[bytes | None]]:
-        now = str(int(time.time() * 1000)).encode()
-        rows: list[list[bytes | None]] = []
-        for keys, fields in groups:
-            for k in keys:
-                bad = k.startswith("{default:c2}")
-                rows.append([now, *([b"not json" if bad else b"7.5"] * (len(fields) - 1))])
-        return rows
+    async def read(keys: list[str], timeout_s: float | None = None) -> list[bytes]:
+        now = int(time.time() * 1000)
+        return [demo_row(k, b"not json" if k.startswith("{default:c2}") else b"7.5", now) for k in keys]
 
     async with served(tmp_path) as (client, state, _):
         state.store("default").reader.read = read

@@ -21,7 +21,7 @@ from featurestream.api.main import create_app
 from featurestream.api.stores import Stores
 from featurestream.config import ApiKey, Config
 from featurestream.online.reader import AsyncOnlineReader
-from tests.support.registry import demo_registry
+from tests.support.registry import demo_registry, demo_row
 
 BODY = {"features": ["card_spend_1h@1:spend_1h"], "entities": {"card_id": ["c1"]}, "deadline_ms": 60_000}
 KEYS = [ApiKey(name="a", key="key-a", namespace="a"), ApiKey(name="b", key="key-b", namespace="b")]
@@ -44,7 +44,7 @@ class Exhausted:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def read(self, groups: Any, timeout_s: float | None = None) -> Any:
+    async def read(self, keys: list[str], timeout_s: float | None = None) -> Any:
         self.calls += 1
         raise RedisConnectionError("Too many connections")
 
@@ -55,10 +55,10 @@ class Fresh:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def read(self, groups: Any, timeout_s: float | None = None) -> list[list[bytes | None]]:
+    async def read(self, keys: list[str], timeout_s: float | None = None) -> list[bytes]:
         self.calls += 1
-        now = str(int(time.time() * 1000)).encode()
-        return [[now, *([b"7.5"] * (len(fields) - 1))] for keys, fields in groups for _ in keys]
+        now = int(time.time() * 1000)
+        return [demo_row(k, b"7.5", now) for k in keys]
 
 
 def _config(tmp_path: Path, **redis: Any) -> Config:

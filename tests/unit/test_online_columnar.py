@@ -14,8 +14,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.connection import Connection as RedisPyConnection
 
-from featurestream.online.columnar import as_column, encode_entities, encode_values, epoch_ms, join_bytes
-from featurestream.online.keys import encode_entity, encode_value
+from featurestream.online.columnar import (
+    as_column,
+    encode_entities,
+    encode_rows,
+    encode_values,
+    epoch_ms,
+    join_bytes,
+)
+from featurestream.online.keys import encode_entity, encode_row, encode_value
 from featurestream.online.resp import arg, command_head, frame
 from featurestream.semantics import to_epoch_ms
 
@@ -174,3 +181,26 @@ def test_join_and_framing_match_redis_py() -> None:
     )
     assert ours == theirs
     assert bytes(fk.span(1, 2)) == arg("{ns:é|b}:v:1")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**45),
+            st.floats(allow_nan=True, allow_infinity=True) | st.none(),
+            st.text(max_size=5) | st.none(),
+            st.lists(st.integers(-5, 5), max_size=3),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_rows_encode_as_the_per_row_function(rows: list[tuple[int, float | None, str | None, list[int]]]) -> None:
+    """The writer's vectorised compact rows are exactly ``online.keys.encode_row`` of each row,
+    with one ``created_at`` for all rows or one per row."""
+    ft = pa.array([r[0] for r in rows], pa.int64())
+    values = [encode_values(as_column([r[i] for r in rows])) for i in (1, 2, 3)]
+    one = encode_rows(ft.cast(pa.string()), pa.scalar("7"), values).to_pylist()
+    assert one == [encode_row(r[0], 7, r[1:]) for r in rows]
+    each = encode_rows(ft.cast(pa.string()), ft.cast(pa.string()), values).to_pylist()
+    assert each == [encode_row(r[0], r[0], r[1:]) for r in rows]

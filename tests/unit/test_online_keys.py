@@ -9,15 +9,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from featurestream.online.keys import (
+    ROW_HEAD,
     decode_entity,
+    decode_row,
     decode_value,
     encode_entity,
+    encode_row,
     encode_value,
     entity_key,
     entity_keys,
     entity_part,
     key_parts,
     key_pattern,
+    row_text,
 )
 from featurestream.semantics import Status, classify, default_for, is_live, sla_breached, to_epoch_ms
 from tests.support.registry import demo_views
@@ -95,3 +99,21 @@ def test_defaults_and_epoch_ms() -> None:
     assert to_epoch_ms(datetime(1970, 1, 1, 1, 0, 1, tzinfo=timezone(timedelta(hours=1)))) == 1000
     with pytest.raises(ValueError, match="naive"):
         to_epoch_ms(datetime(2024, 1, 1))
+
+
+def test_the_compact_row_and_the_per_feature_layout_read_alike() -> None:
+    """A compact row (``_v``) and a hash in the per-feature layout of the same row decode to the same
+    list, whichever shape the reply has (the row bytes, the read script's flat HGETALL, redis-py's
+    mapping, a whole compact hash); no row is ``None``."""
+    names = [b"a", b"b", b"c"]
+    values = [1.5, "x|y", [1, None]]
+    compact = encode_row(1000, 999, values)
+    assert compact == b'[1000,999,1.5,"x|y",[1,null]]' and decode_row(compact, names) == [1000, 999, *values]
+    per_feature = {b"_ft": b"1000", b"_ct": b"999", **{n: encode_value(v) for n, v in zip(names, values, strict=True)}}
+    flat = [x for kv in per_feature.items() for x in kv]
+    for reply in (per_feature, flat, {b"_ft": b"1000", b"_ct": b"999", b"_v": compact}):
+        assert row_text(reply, names) == compact, reply
+    partial = {b"_ft": b"1000", b"b": b'"x|y"'}  # no created_at, a feature never written
+    assert decode_row(partial, names) == [1000, None, None, "x|y", None]
+    assert decode_row(None, names) is None and decode_row({}, names) is None and decode_row([], names) is None
+    assert ROW_HEAD == 2
