@@ -75,7 +75,22 @@ def _value(e: int, k: int) -> float:
     return float((e % 4096) * 16 + k) + 0.5
 
 
-def _setup(state: Path, redis_url: str, entities: int) -> list[str]:
+def start_redis() -> tuple[subprocess.Popen[bytes], str]:
+    """A throw-away Redis (the stack's binary, no persistence) on a free loopback port: (process, URL)."""
+    from featurestream.stack.redis import redis_binary
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [redis_binary(), "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+    )
+    _wait_http(port, proc=proc)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def setup_views(state: Path, redis_url: str, entities: int) -> list[str]:
+    """Register 5 views x 10 float features in namespace ``bench`` (registry under ``state``), write
+    ``entities`` rows per view to Redis; returns the 50 feature references."""
     from featurestream.definitions import Column, parse_feature_view
     from featurestream.online.store import RedisOnlineStore
     from featurestream.registry import Registry
@@ -344,19 +359,10 @@ def main() -> None:
     try:
         redis_url = a.redis_url
         if not redis_url:
-            from featurestream.stack.redis import redis_binary
-
-            rport = _free_port()
-            procs.append(
-                subprocess.Popen(
-                    [redis_binary(), "--port", str(rport), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
-                    stdout=subprocess.DEVNULL,
-                )
-            )
-            _wait_http(rport)
-            redis_url = f"redis://127.0.0.1:{rport}/0"
+            proc, redis_url = start_redis()
+            procs.append(proc)
         t = time.perf_counter()
-        refs = _setup(tmp / "state", redis_url, a.entities)
+        refs = setup_views(tmp / "state", redis_url, a.entities)
         print(f"wrote {a.entities} entities x {N_VIEWS} views in {time.perf_counter() - t:.1f} s", flush=True)
         serving = [f"  {k}: {v}" for k, v in (("deadline_ms", a.deadline_ms), ("max_in_flight", a.max_in_flight)) if v]
         (tmp / "featurestream.yaml").write_text(

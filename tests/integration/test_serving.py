@@ -249,17 +249,18 @@ def test_feature_services(served: Served) -> None:
 def test_on_demand_functions(served: Served) -> None:
     served.card("card_spend_1h@1", "c1", NOW, 100.0, 4, 50.0)
     served.card("card_spend_1h@2", "c1", NOW, 100.0, 4, 50.0, avg_amount_1h=25.0)
-    out = served.native(
-        {
-            "features": ["on_demand:amount_over_avg_spend", "on_demand:embedding_dot"],
-            "entities": {"card_id": ["c1", "missing"]},
-            "request_data": {
-                "amount": [50.0, 10.0],
-                "user_embedding": [[1, 2], [1]],
-                "item_embedding": [[3, 4], [1, 2]],
-            },
-        }
-    )
+    body = {
+        "features": ["on_demand:amount_over_avg_spend", "on_demand:embedding_dot"],
+        "entities": {"card_id": ["c1", "missing"]},
+        "request_data": {"amount": [50.0, 10.0], "user_embedding": [[1, 2], [1]], "item_embedding": [[3, 4], [1, 2]]},
+    }
+    # amount_over_avg_spend has a 5 ms budget per request, wall clock: on a loaded machine a call can
+    # overrun it and be served its default with status TIMEOUT. That is the budget working, not what
+    # this test is about: ask again then.
+    for _ in range(10):
+        out = served.native(body)
+        if all(r["features"]["on_demand:amount_over_avg_spend"]["status"] != "TIMEOUT" for r in out["results"]):
+            break
     a = [r["features"]["on_demand:amount_over_avg_spend"] for r in out["results"]]
     assert a[0]["value"] == pytest.approx(2.0) and a[0]["status"] == "PRESENT"
     assert a[1]["value"] == 0.0  # inputs default-filled (spend 0, count 0) -> the function's own 0.0
@@ -267,7 +268,10 @@ def test_on_demand_functions(served: Served) -> None:
     assert e[0]["value"] == 11.0
     assert e[1] == {**e[1], "value": 0.0, "status": "ERROR", "default_applied": True}  # lengths differ: raised
     # Feast endpoint: request data comes in `entities` and is not echoed back
-    fe = served.feast({"feature_service": "fraud_plus", "entities": {"card_id": ["c1"], "amount": [50.0]}})
+    for _ in range(10):
+        fe = served.feast({"feature_service": "fraud_plus", "entities": {"card_id": ["c1"], "amount": [50.0]}})
+        if fe["results"][2]["statuses"] != ["INVALID"]:  # Feast's word for TIMEOUT: asked again, as above
+            break
     assert fe["metadata"]["feature_names"] == ["card_id", "spend_1h", "amount_over_avg_spend"]
     assert fe["results"][2]["values"] == [pytest.approx(2.0)]
 
