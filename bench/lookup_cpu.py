@@ -36,7 +36,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.serving_latency import N_FEATS, N_VIEWS, setup_views, start_redis  # noqa: E402
+from serving_latency import N_FEATS, N_VIEWS, setup_views, start_redis  # noqa: E402  (bench/, the script's folder)
 
 
 def _pct(xs: list[float], q: float) -> float:

@@ -6,9 +6,11 @@ written on the worker's single pipelined connection (:mod:`online.pipeline`): on
 network round trip and one reply parsed in C whatever the number of views and entities, no pool
 and no per-command client objects. Over TLS (``rediss://``) it is the same script on a
 ``redis.asyncio`` pool. On Redis
-Cluster a script may not span slots, so a request is one cluster pipeline of ``HMGET _v _ft``, which
-redis-py splits per node and sends to all nodes at once: one round trip per node holding a key of
-the request, concurrently.
+Cluster a script may not span slots, so a request is one call of the script per slot (every view of
+one entity shares a slot) in one cluster pipeline, which redis-py splits per node and sends to all
+nodes at once: one round trip per node holding a key of the request, concurrently. The script goes
+as ``EVAL`` there (Redis caches it by its hash), so a node that never saw it, a new master after a
+failover, needs no ``SCRIPT LOAD``.
 A read that misses its deadline leaves the pipelined connection in place (its replies are
 swallowed when they come); a lost connection is reopened by the next read, so the reader
 reconnects by itself when Redis comes back. ``ping`` and ``close`` use the redis-py client.
@@ -27,10 +29,10 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from featurestream.online.client import redis_client
-from featurestream.online.keys import FEATURE_TIME_FIELD, VALUES_FIELD, RowReply
+from featurestream.online.keys import RowReply
 from featurestream.online.pipeline import PIPELINE_SCHEMES, PipelinedConnection
 from featurestream.online.resp import arg, command
-from featurestream.online.scripts import READ_ROWS_LUA, legacy_rows
+from featurestream.online.scripts import READ_ROWS_LUA, rows_per_slot
 
 __all__ = ["AsyncOnlineReader"]
 
@@ -80,19 +82,12 @@ class AsyncOnlineReader:
             return await self._client_read(keys)
 
     async def _client_read(self, keys: Sequence[str]) -> list[RowReply]:
-        if self._cluster:  # a script may not span slots: HMGET _v _ft per key, routed per node
+        if self._cluster:  # a script may not span slots: one call per slot, one pipeline per node
+            calls, scatter = rows_per_slot(keys)
             pipe = self.client.pipeline()
-            for k in keys:
-                pipe.hmget(k, [VALUES_FIELD, FEATURE_TIME_FIELD])
-            rows: list[RowReply]
-            rows, legacy = legacy_rows(await pipe.execute())  # type: ignore[assignment]
-            if legacy:  # hashes still in the per-feature layout: a second round trip, only for them
-                pipe = self.client.pipeline()
-                for i in legacy:
-                    pipe.hgetall(keys[i])
-                for i, fields in zip(legacy, await pipe.execute(), strict=True):
-                    rows[i] = fields
-            return rows
+            for ks in calls:
+                pipe.execute_command("EVAL", READ_ROWS_LUA, len(ks), *ks)  # pipe.eval is not offered on a cluster
+            return scatter(await pipe.execute())
         if self._sha is None:
             self._sha = await self.client.script_load(READ_ROWS_LUA)  # type: ignore[misc]
         try:

@@ -6,11 +6,13 @@ every key of one call must live in one slot; callers split by slot (:func:`split
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from redis.crc import key_slot
 
-__all__ = ["READ_LUA", "READ_ROWS_LUA", "WRITE_LUA", "legacy_rows", "read_args", "split_by_slot"]
+from featurestream.online.keys import RowReply
+
+__all__ = ["READ_LUA", "READ_ROWS_LUA", "WRITE_LUA", "read_args", "rows_per_slot", "split_by_slot"]
 
 # KEYS: one per row. ARGV: ttl_ms, then one compact row per key: the ``_v`` value
 # ``[ft,ct,value_1,...,value_n]`` (online.keys.encode_row); ft and ct are read from its first two
@@ -106,13 +108,23 @@ def read_args(groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tuple[li
     return keys, argv
 
 
-def legacy_rows(pairs: Sequence[Sequence[bytes | None]]) -> tuple[list[bytes | None], list[int]]:
-    """Where :data:`READ_ROWS_LUA` cannot run (Redis Cluster: a script may not span slots), rows are
-    read as ``HMGET key _v _ft`` per key. ``pairs`` are those replies -> (the compact rows, ``None``
-    where a key has no ``_v``; the positions of keys that have ``_ft`` but no ``_v``: hashes in the
-    per-feature layout, whose ``HGETALL`` the caller fetches and puts in their places)."""
-    rows = [p[0] for p in pairs]
-    return rows, [i for i, p in enumerate(pairs) if p[0] is None and p[1] is not None]
+Scatter = Callable[[Sequence[Sequence[RowReply]]], list[RowReply]]
+
+
+def rows_per_slot(keys: Sequence[str]) -> tuple[list[list[str]], Scatter]:
+    """Redis Cluster: a script may not span slots, so a row read is one :data:`READ_ROWS_LUA` call per
+    slot (every view of one entity shares a slot: a 1-entity lookup is one call). Returns the keys of
+    each call, and the function that puts the calls' replies back in ``keys`` order."""
+    groups = list(split_by_slot(keys).values())
+
+    def scatter(replies: Sequence[Sequence[RowReply]]) -> list[RowReply]:
+        rows: list[RowReply] = [None] * len(keys)
+        for pos, reply in zip(groups, replies, strict=True):
+            for i, row in zip(pos, reply, strict=True):
+                rows[i] = row
+        return rows
+
+    return [[keys[i] for i in pos] for pos in groups], scatter
 
 
 def split_by_slot(keys: Sequence[str]) -> dict[int, list[int]]:

@@ -69,9 +69,7 @@ from featurestream.online.columnar import (
 )
 from featurestream.online.errors import OnlineStoreError, OnlineStoreFull, OnlineStoreUnavailable
 from featurestream.online.keys import (
-    FEATURE_TIME_FIELD,
     ROW_HEAD,
-    VALUES_FIELD,
     RowReply,
     decode_row,
     encode_entity,
@@ -79,7 +77,7 @@ from featurestream.online.keys import (
     key_parts,
 )
 from featurestream.online.resp import Connection, arg, command_head, frame
-from featurestream.online.scripts import READ_LUA, READ_ROWS_LUA, WRITE_LUA, legacy_rows, read_args
+from featurestream.online.scripts import READ_LUA, READ_ROWS_LUA, WRITE_LUA, read_args, rows_per_slot
 from featurestream.semantics import to_epoch_ms
 
 __all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats", "row_of"]
@@ -367,24 +365,17 @@ class RedisOnlineStore:
 
     def read_rows(self, keys: Sequence[str]) -> list[RowReply]:
         """The stored row of every key (:data:`online.keys.RowReply`, in order), in one round trip:
-        :data:`READ_ROWS_LUA` on a standalone Redis; on a cluster one pipeline of ``HMGET _v _ft``
-        (and ``HGETALL`` of the hashes still in the per-feature layout, a second round trip only then).
+        :data:`READ_ROWS_LUA` on a standalone Redis; on a cluster one call of it per slot, all in one
+        pipeline (one round trip per node).
         """
         if not keys:
             return []
         if self._cluster:
+            calls, scatter = rows_per_slot(keys)
             pipe = self.client.pipeline()
-            for k in keys:
-                pipe.hmget(k, [VALUES_FIELD, FEATURE_TIME_FIELD])
-            rows: list[RowReply]
-            rows, legacy = legacy_rows(pipe.execute())  # type: ignore[assignment]
-            if legacy:
-                pipe = self.client.pipeline()
-                for i in legacy:
-                    pipe.hgetall(keys[i])
-                for i, reply in zip(legacy, pipe.execute(), strict=True):
-                    rows[i] = reply
-            return rows
+            for ks in calls:
+                pipe.execute_command("EVAL", READ_ROWS_LUA, len(ks), *ks)  # pipe.eval is not offered on a cluster
+            return scatter(pipe.execute())
         if self._rows_sha is None:
             self._rows_sha = str(self.client.script_load(READ_ROWS_LUA))
         try:
