@@ -13,11 +13,11 @@ machine. ``--commandstats`` prints Redis' per-command cost for each path.
 
 Paths:
 
-* ``floor``       — ``HSET key _ft .. _ct .. _v <row>`` + ``PEXPIRE`` in redis-py pipelines of
+* ``floor``       — ``SET key <row> PX ttl`` in redis-py pipelines of
   ``--batch`` rows (the compact row layout of ``online.keys``), arguments encoded before the clock
   starts; no monotonic check, no script.
-* ``floor-fields`` — the same with one hash field per feature (``HSET key _ft .. _ct .. f1 v1 ..``),
-  the layout before the compact row: what the per-field cost of a hash adds.
+* ``floor-fields`` — the layout before the compact row: one hash per row with a field per feature
+  (``HSET key _ft .. _ct .. f1 v1 ..`` + ``PEXPIRE``), same pipelines.
 * ``columns``     — ``RedisOnlineStore.write_columns`` of Arrow columns, one view after the other:
   the monotonic Lua script, encoding included.
 * ``columns-par`` — the same, one thread (and connection) per view, all views at once.
@@ -85,34 +85,35 @@ def _server_cpu(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def _floor_args(view: FeatureView, table: pa.Table, *, per_field: bool) -> list[tuple[bytes, list[bytes]]]:
+Command = tuple[bytes | int, ...]
+
+
+def _floor_args(view: FeatureView, table: pa.Table, ttl: int, *, per_field: bool) -> list[Command]:
+    """The floor's commands for every row of ``view``, encoded before the clock starts."""
     cols = {c: table.column(c).to_pylist() for c in table.column_names}
-    out = []
+    out: list[Command] = []
     for i, user in enumerate(cols["user_id"]):
+        key = entity_key(NAMESPACE, view.name, view.version, user).encode()
         ft, ct = cols[FEATURE_TIME][i], cols[CREATED_AT][i]
-        flat = [b"_ft", str(ft).encode(), b"_ct", str(ct).encode()]
         if per_field:
+            flat = [b"_ft", str(ft).encode(), b"_ct", str(ct).encode()]
             for f in view.feature_names:
                 # a copy: a kept orjson result pins about 4 KB (5M of them ran this bench out of memory)
                 flat += [f.encode(), b"%b" % encode_value(cols[f][i])]
+            out += [(b"HSET", key, *flat), (b"PEXPIRE", key, ttl)]
         else:
-            flat += [b"_v", encode_row(ft, ct, [cols[f][i] for f in view.feature_names])]
-        out.append((entity_key(NAMESPACE, view.name, view.version, user).encode(), flat))
+            out.append((b"SET", key, encode_row(ft, ct, [cols[f][i] for f in view.feature_names]), b"PX", ttl))
     return out
 
 
-def _floor(client: redis.Redis, ttl: int, encoded: list[list[tuple[bytes, list[bytes]]]], batch: int) -> None:
-    for view_rows in encoded:
-        _floor_one(client, ttl, view_rows, batch)
-
-
-def _floor_one(client: redis.Redis, ttl: int, encoded: list[tuple[bytes, list[bytes]]], batch: int) -> None:
-    for s in range(0, len(encoded), batch):
-        pipe = client.pipeline(transaction=False)
-        for key, flat in encoded[s : s + batch]:
-            pipe.execute_command("HSET", key, *flat)
-            pipe.execute_command("PEXPIRE", key, ttl)
-        pipe.execute()
+def _floor(client: redis.Redis, encoded: list[list[Command]], batch: int) -> None:
+    """Every view's commands in redis-py pipelines of ``batch`` commands."""
+    for commands in encoded:
+        for s in range(0, len(commands), batch):
+            pipe = client.pipeline(transaction=False)
+            for cmd in commands[s : s + batch]:
+                pipe.execute_command(*cmd)
+            pipe.execute()
 
 
 def _bundles(view: FeatureView, table: pa.Table) -> list[list[pd.Series]]:
@@ -199,11 +200,11 @@ def main() -> None:
     prepared: dict[str, Callable[[], object]] = {}
     with tempfile.TemporaryDirectory(prefix="bulk-bench-") as tmp:
         if "floor" in paths:
-            encoded = [_floor_args(v, t, per_field=False) for v, t in zip(views, tables, strict=True)]
-            prepared["floor"] = lambda: _floor(client, ttl, encoded, args.batch)
+            encoded = [_floor_args(v, t, ttl, per_field=False) for v, t in zip(views, tables, strict=True)]
+            prepared["floor"] = lambda: _floor(client, encoded, args.batch)
         if "floor-fields" in paths:
-            per_field = [_floor_args(v, t, per_field=True) for v, t in zip(views, tables, strict=True)]
-            prepared["floor-fields"] = lambda: _floor(client, ttl, per_field, args.batch)
+            per_field = [_floor_args(v, t, ttl, per_field=True) for v, t in zip(views, tables, strict=True)]
+            prepared["floor-fields"] = lambda: _floor(client, per_field, 2 * args.batch)
         if "columns" in paths:
             prepared["columns"] = lambda: [store.write_columns(v, c) for v, c in zip(views, columns, strict=True)]
         if "columns-par" in paths:

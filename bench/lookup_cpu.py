@@ -11,7 +11,7 @@ as ``serving_latency.py`` (5 views x 10 float features). Per request shape (1 en
 
 * ``featurestream`` — ``POST /get-online-features`` (Feast's shape) through the app: validation,
   plan, keys, the read script on the pipelined connection, decoding, statuses, the JSON answer;
-* ``redis-py``     — the floor: the same keys read by a redis-py pipeline (``HGET key _v`` each,
+* ``redis-py``     — the floor: the same keys read by a redis-py pipeline (``GET key`` each,
   one round trip) and each row parsed by ``orjson.loads``; no statuses, no answer.
 
 Reported: CPU ms per request (``time.process_time``: every thread of this process, so Redis' own
@@ -92,7 +92,7 @@ def _floor_round(client: Any, key_lists: list[list[str]]) -> tuple[float, list[f
         t0 = time.perf_counter()
         pipe = client.pipeline(transaction=False)
         for k in keys:
-            pipe.hget(k, "_v")
+            pipe.get(k)
         rows = [None if r is None else loads(r) for r in pipe.execute()]
         out.append(time.perf_counter() - t0)
         assert rows[0] is not None

@@ -35,7 +35,7 @@ closes the window exists. Everything after it is the platform's (the Kafka fetch
 watermark emission every 200 ms, the window firing, the sink's bundle, Redis). Reading the job's
 watermark over Flink's REST API instead would hide the fetch and the emission interval, and the
 REST metrics refresh only about once a second, as coarse as the 1 s target. The latency of a
-(window, probe) is the first poll (every 5 ms, ``HGET _ft`` of the five probe keys) that sees the
+(window, probe) is the first poll (every 5 ms, ``GET`` of the five probe keys) that sees the
 probe's row with ``feature_time = W``, minus that ack.
 
     .venv/bin/python bench/stream_throughput.py [--events 500000] [--rate 2000] [--seconds 30]
@@ -67,7 +67,7 @@ from featurestream.jobs.control import JobManager
 from featurestream.kafka_props import flink_options
 from featurestream.naming import source_topic
 from featurestream.offline.layout import read_view
-from featurestream.online.keys import entity_key
+from featurestream.online.keys import entity_key, row_times
 from featurestream.stack import Stack
 from tests.support.pipeline import isolated_repo
 
@@ -386,7 +386,7 @@ def windowed_freshness(cfg, jm: JobManager, rate: int, seconds: float, window_s:
     keys = [entity_key(view.namespace, view.name, view.version, p) for p in probes]
     closed: dict[int, float] = {}  # window end W (epoch ms) -> monotonic ack of the event closing it
     close_lag: list[float] = []  # that ack - the wall moment W + delay (how late the closing event came)
-    seen: dict[tuple[int, int], float] = {}  # (W, probe) -> monotonic first poll showing _ft == W
+    seen: dict[tuple[int, int], float] = {}  # (W, probe) -> monotonic first poll showing feature_time == W
     stop = threading.Event()
 
     def poll() -> None:
@@ -394,11 +394,12 @@ def windowed_freshness(cfg, jm: JobManager, rate: int, seconds: float, window_s:
         while not stop.is_set():
             pipe = client.pipeline(transaction=False)
             for k in keys:
-                pipe.hget(k, "_ft")
+                pipe.get(k)
             got = pipe.execute()
             now = time.monotonic()
             for p, raw in enumerate(got):
-                ft = int(raw) if raw is not None else 0
+                times = row_times(raw)
+                ft = 0 if times is None else times[0]
                 if ft > last[p]:
                     last[p] = ft
                     seen.setdefault((ft, p), now)

@@ -1,7 +1,7 @@
-"""Bounded discovery of one view's online rows: SCAN MATCH on the key pattern, then HMGET of times.
+"""Bounded discovery of one view's online rows: SCAN MATCH on the key pattern, then the rows' times.
 
-The key pattern comes from :mod:`online.keys` (the one key layout); the
-reads go through :meth:`online.store.RedisOnlineStore.read_raw`. Scans are bounded by a key count
+The key pattern and the row layout come from :mod:`online.keys` (``key_pattern``, ``row_times``);
+the reads go through :meth:`online.store.RedisOnlineStore.read_rows`. Scans are bounded by a key count
 and a time budget, so a huge keyspace costs a bounded sample, never a full walk.
 """
 
@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from featurestream.definitions import FeatureView
-from featurestream.online.keys import CREATED_FIELD, FEATURE_TIME_FIELD, key_pattern
+from featurestream.online.keys import key_pattern, row_times
 from featurestream.online.store import RedisOnlineStore
 
 __all__ = ["KeySample", "sample_keys", "sample_times"]
@@ -47,13 +47,10 @@ def sample_keys(store: RedisOnlineStore, view: FeatureView, limit: int, *, budge
 
 
 def sample_times(store: RedisOnlineStore, keys: list[str]) -> list[RowTimes]:
-    """``_ft`` and ``_ct`` of each key, in one round trip; keys that vanished are left out."""
-    if not keys:
-        return []
-    replies = store.read_raw([(keys, [FEATURE_TIME_FIELD, CREATED_FIELD])])
+    """feature_time and created_at of each key's row, in one round trip; keys that vanished are left out."""
     out: list[RowTimes] = []
-    for key, (ft, ct) in zip(keys, replies, strict=True):
-        if ft is None:
-            continue
-        out.append(RowTimes(key, int(ft), None if ct is None else int(ct)))
+    for key, reply in zip(keys, store.read_rows(keys), strict=True):
+        times = row_times(reply)
+        if times is not None:
+            out.append(RowTimes(key, *times))
     return out

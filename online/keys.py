@@ -1,6 +1,6 @@
 """The online-store key and value encoding: the single implementation every reader and writer uses.
 
-One Redis hash per ``(namespace, view, version, entity)``::
+One Redis key per ``(namespace, view, version, entity)``::
 
     {<namespace>:<entity>}:<view>:<version>
 
@@ -13,20 +13,20 @@ A row whose entity value is NULL, or a string empty or of spaces only (:func:`is
 key: it is never stored (it would collide as ``None`` or ``""``); writers count it instead, and the
 streaming job dead-letters such events before they reach a window (``jobs.compiler``).
 
-Hash fields (the compact row, written since the hash held one field per feature):
+The value (**the compact row**) is a string: the whole row as ONE JSON array,
+``[feature_time, created_at, value_1, ..., value_n]`` (:func:`encode_row`): times as integer epoch
+ms UTC, then every feature of the view version in its declared order (``FeatureView.feature_names``,
+fixed per version), each value as :func:`encode_value` writes it (orjson: numbers, strings,
+booleans, lists, null; NaN and infinities become null). A read is one ``GET`` per entity and view
+and one JSON parse; the write rule reads the two times from the row's head (:func:`row_times`, and
+the same in Lua). A string, not a hash: a row is longer than a small hash's listpack values may be
+(64 bytes by default), and the hash it would become costs twice the memory of the string.
 
-* ``_v`` -> the whole row as ONE JSON array, ``[feature_time, created_at, value_1, ..., value_n]``
-  (:func:`encode_row`): times as integer epoch ms UTC, then every feature of the view version in
-  its declared order (``FeatureView.feature_names``, fixed per version), each value as
-  :func:`encode_value` writes it (orjson: numbers, strings, booleans, lists, null; NaN and
-  infinities become null). A read is one field per entity and view, and one JSON parse.
-* ``_ft`` -> ``feature_time`` and ``_ct`` -> ``created_at`` again, as integer epoch ms: the write
-  rule compares them inside Redis without parsing the row, and scans read them alone.
-
-A hash written before the compact row (**the per-feature layout**: ``_ft``, ``_ct`` and one field
-per feature name holding its JSON value, no ``_v``) is still read: the read script returns its
-fields and :func:`row_text` turns them into the same JSON array. The next write of the key
-replaces the whole hash with the compact row (``online.scripts.WRITE_LUA``).
+A key written before the compact row holds a hash (**the per-feature layout**): ``_ft`` ->
+``feature_time``, ``_ct`` -> ``created_at`` (epoch ms), and one field per feature name holding its
+JSON value. It is still read: the read script returns its fields and :func:`row_text` turns them
+into the same JSON array. The next applied write of the key replaces it with the compact row
+(``online.scripts.WRITE_LUA``), so a store converts itself as rows are rewritten.
 
 One more key, outside every namespace: :data:`GENERATION_KEY`, the store's generation marker
 (written and read by :mod:`featurestream.online.generation`).
@@ -45,7 +45,6 @@ __all__ = [
     "GENERATION_KEY",
     "KEY_BLANKS",
     "ROW_HEAD",
-    "VALUES_FIELD",
     "RowReply",
     "decode_entity",
     "decode_row",
@@ -60,12 +59,12 @@ __all__ = [
     "key_parts",
     "key_pattern",
     "row_text",
+    "row_times",
 ]
 
 FEATURE_TIME_FIELD = "_ft"
 CREATED_FIELD = "_ct"
-VALUES_FIELD = "_v"
-_FT, _CT, _V = FEATURE_TIME_FIELD.encode(), CREATED_FIELD.encode(), VALUES_FIELD.encode()
+_FT, _CT = FEATURE_TIME_FIELD.encode(), CREATED_FIELD.encode()
 # A row's JSON array starts with this many items (feature_time, created_at) before the values.
 ROW_HEAD = 2
 # The online store's generation marker (featurestream.online.generation); no namespace, no hash tag.
@@ -177,33 +176,33 @@ def decode_value(raw: bytes | None) -> Any:
 
 
 def encode_row(feature_time_ms: int, created_ms: int, values: Sequence[Any]) -> bytes:
-    """One row -> the bytes of its ``_v`` field: ``[feature_time, created_at, value_1, ..., value_n]``
+    """One row -> the stored bytes: ``[feature_time, created_at, value_1, ..., value_n]``
     with the values in the view version's feature order, each as :func:`encode_value` writes it.
     (``online.columnar.encode_rows`` is the vectorised form; a test keeps the two equal.)"""
     return b"[%d,%d,%b]" % (feature_time_ms, created_ms, b",".join(encode_value(v) for v in values))
 
 
 RowReply: TypeAlias = bytes | Sequence[bytes] | Mapping[bytes, bytes] | None
-"""One key's reply from a row read: the ``_v`` bytes of a compact row; ``None`` for no row; for a
-hash in the per-feature layout, its fields and values (``HGETALL``: a flat list from the read script,
-a mapping from a redis-py client)."""
+"""One key's reply from a row read: the bytes of a compact row; ``None`` for no row; for a hash in
+the per-feature layout, its fields and values (``HGETALL``: a flat list from the read script, a
+mapping from a redis-py client)."""
+
+
+def _hash_fields(reply: Sequence[bytes] | Mapping[bytes, bytes]) -> Mapping[bytes, bytes]:
+    """A per-feature hash's fields from either reply shape (a mapping, or HGETALL's flat list)."""
+    return reply if isinstance(reply, Mapping) else dict(zip(reply[::2], reply[1::2], strict=True))
 
 
 def row_text(reply: RowReply, names: Sequence[bytes]) -> bytes | None:
     """One key's :data:`RowReply` -> the row's JSON array text as :func:`encode_row` writes it, or
     ``None`` when the key holds no row. ``names`` are the view version's feature names, UTF-8, in
     order: a per-feature hash is turned into ``[_ft, _ct, value_1, ..., value_n]`` by them (a missing
-    field is ``null``). A compact row is returned as it is (also from a whole hash that holds one)."""
+    field is ``null``). A compact row is returned as it is."""
     if reply is None or isinstance(reply, bytes):
         return reply
-    if isinstance(reply, Mapping):
-        fields: Mapping[bytes, bytes] = reply
-    else:
-        fields = dict(zip(reply[::2], reply[1::2], strict=True))
+    fields = _hash_fields(reply)
     if not fields:
         return None
-    if _V in fields:  # a whole hash that holds a compact row
-        return fields[_V]
     items = [fields.get(_FT), fields.get(_CT), *(fields.get(n) for n in names)]
     return b"[" + b",".join(b"null" if v is None else v for v in items) + b"]"
 
@@ -213,3 +212,20 @@ def decode_row(reply: RowReply, names: Sequence[bytes]) -> list[Any] | None:
     (``created_ms`` may be ``None`` in a per-feature hash), or ``None`` when the key holds no row."""
     text = row_text(reply, names)
     return None if text is None else orjson.loads(text)
+
+
+def row_times(reply: RowReply) -> tuple[int, int | None] | None:
+    """``(feature_time_ms, created_ms)`` of one key's :data:`RowReply` without decoding its values
+    (``created_ms`` may be ``None`` in a per-feature hash), or ``None`` when the key holds no row."""
+    if reply is None:
+        return None
+    if isinstance(reply, bytes):
+        a = reply.index(b",")
+        b = reply.index(b",", a + 1)
+        ct = reply[a + 1 : b]
+        return int(reply[1:a]), None if ct == b"null" else int(ct)
+    fields = _hash_fields(reply)
+    if not fields:
+        return None
+    ct_raw = fields.get(_CT)
+    return int(fields[_FT]), None if ct_raw is None else int(ct_raw)

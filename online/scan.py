@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from featurestream.definitions import FeatureView
-from featurestream.online.keys import FEATURE_TIME_FIELD, decode_entity, entity_part, key_pattern
+from featurestream.online.keys import decode_entity, entity_part, key_pattern, row_times
 from featurestream.online.store import OnlineRow, RedisOnlineStore, row_of
 
 __all__ = ["entity_of", "newest_feature_time", "scan_rows"]
@@ -54,10 +54,11 @@ def scan_rows(store: RedisOnlineStore, view: FeatureView, *, batch: int = 1000) 
 
 def newest_feature_time(store: RedisOnlineStore, view: FeatureView, *, batch: int = 1000) -> int | None:
     """The newest ``feature_time`` (epoch ms UTC) of any stored row of ``view`` in ``store``'s
-    namespace, None when it has no row: one SCAN pass reading only each row's ``_ft`` field."""
+    namespace, None when it has no row: one SCAN pass, each row's times read from its head."""
     newest: int | None = None
     for keys in _key_batches(store, view, batch):
-        for (ft,) in store.read_raw([(keys, [FEATURE_TIME_FIELD])]):
-            if ft is not None and (newest is None or int(ft) > newest):
-                newest = int(ft)
+        for reply in store.read_rows(keys):
+            times = row_times(reply)
+            if times is not None and (newest is None or times[0] > newest):
+                newest = times[0]
     return newest

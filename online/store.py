@@ -2,12 +2,13 @@
 
 Invariants (every caller relies on them):
 
-* **Shape** — one hash per ``(namespace, view, version, entity)``, key and values as in
-  :mod:`online.keys`. A row has every entity column of the view, ``feature_time`` (timezone-aware
-  timestamp or epoch ms UTC), every feature of the view, and optionally ``created_at`` (same types;
-  a null or missing one is the write time). Rows come as columns (:meth:`write_columns`: Arrow,
-  numpy, pandas or lists, encoded a column at a time by :mod:`online.columnar`) or as mappings
-  (:meth:`write_rows`, a thin adapter over it); both store the same bytes for the same values.
+* **Shape** — one key per ``(namespace, view, version, entity)`` holding the row as one JSON array
+  (the compact row), key and value as in :mod:`online.keys`. A row has every entity column of the
+  view, ``feature_time`` (timezone-aware timestamp or epoch ms UTC), every feature of the view, and
+  optionally ``created_at`` (same types; a null or missing one is the write time). Rows come as
+  columns (:meth:`write_columns`: Arrow, numpy, pandas or lists, encoded a column at a time by
+  :mod:`online.columnar`) or as mappings (:meth:`write_rows`, a thin adapter over it); both store
+  the same bytes for the same values.
 * **Monotonic and idempotent: the write rule** — atomically per key, in one Lua script
   (:data:`online.scripts.WRITE_LUA`), a row is applied when the key holds
 
@@ -77,7 +78,7 @@ from featurestream.online.keys import (
     key_parts,
 )
 from featurestream.online.resp import Connection, arg, command_head, frame
-from featurestream.online.scripts import READ_LUA, READ_ROWS_LUA, WRITE_LUA, read_args, rows_per_slot
+from featurestream.online.scripts import READ_ROWS_LUA, WRITE_LUA, rows_per_slot
 from featurestream.semantics import to_epoch_ms
 
 __all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats", "row_of"]
@@ -171,7 +172,6 @@ class RedisOnlineStore:
         self.pipeline_chunks = pipeline_chunks
         self._cluster = isinstance(client, RedisCluster)
         self._write_sha: str | None = None
-        self._read_sha: str | None = None
         self._rows_sha: str | None = None
 
     @classmethod
@@ -383,26 +383,3 @@ class RedisOnlineStore:
         except redis.exceptions.NoScriptError:
             self._rows_sha = str(self.client.script_load(READ_ROWS_LUA))
             return list(self.client.evalsha(self._rows_sha, len(keys), *keys))  # type: ignore[arg-type]
-
-    def read_raw(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[list[bytes | None]]:
-        """HMGET of ``fields`` for every key of every ``(keys, fields)`` group, in one round trip: for
-        fields by name (``_ft``, ``_ct``); rows are :meth:`read_rows`'.
-
-        Returns one list of raw field values per key, in order (``None`` for a missing field).
-        """
-        if self._cluster:  # keys span slots: let the cluster pipeline route one HMGET per key
-            pipe = self.client.pipeline()
-            for gkeys, fields in groups:
-                for k in gkeys:
-                    pipe.hmget(k, list(fields))
-            return list(pipe.execute())
-        keys, argv = read_args(groups)
-        if not keys:
-            return []
-        if self._read_sha is None:
-            self._read_sha = str(self.client.script_load(READ_LUA))
-        try:
-            return list(self.client.evalsha(self._read_sha, len(keys), *keys, *argv))  # type: ignore[arg-type]
-        except redis.exceptions.NoScriptError:
-            self._read_sha = str(self.client.script_load(READ_LUA))
-            return list(self.client.evalsha(self._read_sha, len(keys), *keys, *argv))  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import redis
 from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.definitions import FeatureView
 from featurestream.online.errors import OnlineStoreError
-from featurestream.online.keys import ROW_HEAD, decode_row, entity_key
+from featurestream.online.keys import ROW_HEAD, decode_row, entity_key, row_times
 from featurestream.online.store import RedisOnlineStore
 from tests.support.views import make_view
 
@@ -56,25 +56,25 @@ def _rows(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _dump(store: RedisOnlineStore, view: FeatureView) -> dict[str, dict[bytes, bytes]]:
-    """Every hash of the view in the store's namespace, keyed without the namespace."""
+def _dump(store: RedisOnlineStore, view: FeatureView) -> dict[str, bytes]:
+    """Every stored row of the view in the store's namespace (its bytes), keyed without the namespace."""
     client = store.client
     prefix = "{" + store.namespace + ":"
-    out: dict[str, dict[bytes, bytes]] = {}
+    out: dict[str, bytes] = {}
     for raw in client.scan_iter(match=prefix + "*", count=1000):
         key = raw.decode()
-        h = client.hgetall(key)
-        assert isinstance(h, dict)
+        row = client.get(key)
+        assert isinstance(row, bytes)
         ttl = client.pttl(key)
         assert isinstance(ttl, int) and 0 < ttl <= view.ttl.total_seconds() * 1000
-        out[key[len(prefix) :]] = h
+        out[key[len(prefix) :]] = row
     return out
 
 
-def _without_created_at(h: dict[bytes, bytes]) -> dict[bytes, bytes]:
-    """A stored hash without its created_at (the ``_ct`` field and the row's second item), bytes kept."""
-    ft, _ct, rest = h[b"_v"].split(b",", 2)
-    return {**{k: v for k, v in h.items() if k != b"_ct"}, b"_v": ft + b"," + rest}
+def _without_created_at(row: bytes) -> bytes:
+    """A stored row without its created_at (its second item), the other bytes kept."""
+    ft, _ct, rest = row.split(b",", 2)
+    return ft + b"," + rest
 
 
 def _store(redis_url: str, **kw: Any) -> RedisOnlineStore:
@@ -94,10 +94,9 @@ def test_columns_store_the_same_bytes_as_rows(redis_url: str) -> None:
     assert len(want) == 300 - keyless
     assert not any("None" in k for k in want), "a NULL entity value is never stored as str(None)"
     sample = want[f"plain4|5}}:{VIEW.name}:1"]  # row 40
-    assert sample[b"_ct"] == str(int(ct.timestamp() * 1000)).encode()  # a null created_at takes the default
-    stored = dict(zip(VIEW.feature_names, orjson.loads(sample[b"_v"])[ROW_HEAD:], strict=True))
-    assert b",0.1," in sample[b"_v"] and (stored["x"], stored["s"], stored["emb"]) == (0.1, None, None)
-    assert orjson.loads(sample[b"_v"])[:ROW_HEAD] == [int(sample[b"_ft"]), int(sample[b"_ct"])]
+    assert row_times(sample) == (int(rows[40][FEATURE_TIME].timestamp() * 1000), int(ct.timestamp() * 1000))
+    stored = dict(zip(VIEW.feature_names, orjson.loads(sample)[ROW_HEAD:], strict=True))
+    assert b",0.1," in sample and (stored["x"], stored["s"], stored["emb"]) == (0.1, None, None)
 
     table = pa.Table.from_pylist(rows)
     frame = pd.DataFrame(rows).astype({"shop": "Int64", "n": "Int64"})  # a plain int64 column has no null
@@ -130,7 +129,7 @@ def test_numpy_columns_and_float32_match_their_python_values(redis_url: str) -> 
         created_at=10,
     )
     got, want = _dump(a, view), _dump(b, view)
-    assert got == want and got[f"7}}:{view.name}:1"][b"_v"] == b"[%d,10,0.10000000149011612,0]" % ft[0]
+    assert got == want and got[f"7}}:{view.name}:1"] == b"[%d,10,0.10000000149011612,0]" % ft[0]
 
 
 def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float) -> int:
@@ -142,10 +141,10 @@ def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float) -> int:
 
 
 def _stored(store: RedisOnlineStore) -> tuple[int, int, float]:
-    h = store.client.hgetall(entity_key(store.namespace, "tie_view", 1, "a"))
-    assert isinstance(h, dict)
-    row = decode_row(h, [b"v"])
-    assert row is not None and row[:ROW_HEAD] == [int(h[b"_ft"]), int(h[b"_ct"])]
+    raw = store.client.get(entity_key(store.namespace, "tie_view", 1, "a"))
+    assert isinstance(raw, bytes)
+    row = decode_row(raw, [b"v"])
+    assert row is not None and tuple(row[:ROW_HEAD]) == row_times(raw)
     return row[0], row[1], float(row[ROW_HEAD])
 
 
@@ -161,10 +160,22 @@ def test_ties_of_feature_time_go_to_the_newer_or_equal_created_at(redis_url: str
     assert _one(store, t + 1, 5, 4.0) == 1  # a newer feature_time wins whatever its created_at
     assert _one(store, t, 10**15, 5.0) == 0  # an older feature_time loses whatever its created_at
     assert _stored(store) == (t + 1, 5, 4.0)
-    # a stored row without _ct (written before created_at was kept): a tie applies
+    # a row in the per-feature layout (a hash, from before the compact row) is judged by its _ft and
+    # _ct and replaced by the compact row; one without _ct (written before created_at was kept) loses a tie
     key = entity_key(store.namespace, "tie_view", 1, "a")
-    store.client.hdel(key, "_ct")
-    assert _one(store, t + 1, 1, 6.0) == 1 and _stored(store) == (t + 1, 1, 6.0)
+    store.client.delete(key)
+    store.client.hset(key, mapping={"_ft": t + 1, "_ct": 50, "v": "7.0"})
+    assert _one(store, t + 1, 49, 6.0) == 0 and store.client.type(key) == b"hash"
+    assert _one(store, t, 10**15, 6.0) == 0 and store.client.type(key) == b"hash"
+    assert _one(store, t + 1, 50, 6.0) == 1 and _stored(store) == (t + 1, 50, 6.0)
+    store.client.delete(key)
+    store.client.hset(key, mapping={"_ft": t + 1, "v": "7.0"})
+    assert _one(store, t + 1, 1, 8.0) == 1 and _stored(store) == (t + 1, 1, 8.0)
+    # a key holding a string that is not a row is refused, not overwritten
+    store.client.set(key, "not a row")
+    with pytest.raises(OnlineStoreError, match=r"WRONGTYPE .* not a featurestream row"):
+        _one(store, t + 2, 1, 9.0)
+    assert store.client.get(key) == b"not a row"
 
 
 def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str) -> None:
@@ -221,7 +232,7 @@ def test_bad_columns_are_refused_and_the_connection_stays_usable(redis_url: str)
         store.write_columns(view, {**ok, "v": [object()]})
     # an error reply in the middle of a pipeline (a key of another type) is reported, and the
     # connection, still in step, serves the next write
-    store.client.set(entity_key(store.namespace, "bad_view", 1, "str"), "not a hash")
+    store.client.rpush(entity_key(store.namespace, "bad_view", 1, "str"), "not a row")
     cols = {"k": ["a", "str", "c"], FEATURE_TIME: [1, 1, 1], "v": [1.0, 2.0, 3.0]}
     store.chunk_rows = 1
     with pytest.raises(OnlineStoreError, match="WRONGTYPE"):
@@ -266,7 +277,7 @@ def test_streaming_sink_writes_pandas_batches_like_rows(redis_url: str) -> None:
         by_rows.write_rows(VIEW, rows, created_at=0)
         got, want = _dump(sink.store, VIEW), _dump(by_rows, VIEW)
         for k in want:  # rows without created_at: the sink saw NaT and wrote its own time
-            if int(want[k][b"_ct"]) == 0:
+            if (row_times(want[k]) or (0, 0))[1] == 0:
                 got[k], want[k] = _without_created_at(got[k]), _without_created_at(want[k])
         assert got == want
     finally:

@@ -29,8 +29,8 @@ def _keys(redis_url: str, n: int) -> list[str]:
         if i % 2:  # the per-feature layout: one field per feature
             client.hset(k, mapping={"_ft": i, "_ct": 1, "v": f"{i}.5"})
         else:  # the compact row
-            client.hset(k, mapping={"_ft": i, "_ct": 1, "_v": f"[{i},1,{i}.5]"})
-    client.set(f"{prefix}:string", "not a hash")
+            client.set(k, f"[{i},1,{i}.5]")
+    client.rpush(f"{prefix}:list", "neither a row nor a hash")
     client.close()
     return keys
 
@@ -81,13 +81,13 @@ def test_a_request_that_gives_up_leaves_the_connection_in_step(redis_url: str) -
 
 def test_error_replies_and_a_flushed_script_cache(redis_url: str) -> None:
     keys = _keys(redis_url, 2)
-    string_key = keys[0].rsplit(":", 1)[0] + ":string"
+    list_key = keys[0].rsplit(":", 1)[0] + ":list"
 
     async def main() -> None:
         reader = AsyncOnlineReader.from_url(redis_url)
         try:
             with pytest.raises(ResponseError, match="WRONGTYPE"):
-                await reader.read([string_key], 30.0)
+                await reader.read([list_key], 30.0)
             assert _rows(await reader.read([keys[1]], 30.0)) == [_row(1)]  # still in step
             client = redis.Redis.from_url(redis_url)
             client.script_flush()

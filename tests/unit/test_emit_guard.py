@@ -21,7 +21,7 @@ from featurestream.jobs.flink import Submitted
 from featurestream.jobs.restore import EmitGuard, RunLog, choose, emit_guard, graph_fingerprint
 from featurestream.naming import job_name
 from featurestream.offline.layout import write_rows
-from featurestream.online.keys import FEATURE_TIME_FIELD, key_pattern
+from featurestream.online.keys import encode_row, key_pattern
 from featurestream.online.store import RedisOnlineStore
 from tests.support.registry import REPO_ROOT, demo_registry, demo_views
 
@@ -91,9 +91,9 @@ def test_the_guard_leaves_the_job_graph_fingerprint_unchanged(tmp_path: Path) ->
 
 
 class _StandInOnline:
-    """The two calls the guard makes of a RedisOnlineStore: SCAN the view's keys, HMGET ``_ft``."""
+    """The two calls the guard makes of a RedisOnlineStore: SCAN the view's keys, read their rows."""
 
-    def __init__(self, namespace: str, rows: dict[str, dict[str, bytes]]) -> None:
+    def __init__(self, namespace: str, rows: dict[str, bytes]) -> None:
         self.namespace = namespace
         self.rows = rows
         self.client = self
@@ -103,17 +103,15 @@ class _StandInOnline:
 
         return [k for k in self.rows if fnmatch.fnmatchcase(k, match)]
 
-    def read_raw(self, groups: list[tuple[list[str], list[str]]]) -> list[list[bytes | None]]:
-        return [[self.rows[k].get(f) for f in fields] for keys, fields in groups for k in keys]
+    def read_rows(self, keys: list[str]) -> list[bytes | None]:
+        return [self.rows.get(k) for k in keys]
 
 
 def _online(view: FeatureView, fts: dict[str, datetime]) -> RedisOnlineStore:
     prefix = key_pattern(view.namespace, view.name, view.version).split("*")
-    rows = {
-        prefix[0] + e + prefix[1]: {FEATURE_TIME_FIELD: str(int(t.timestamp() * 1000)).encode()} for e, t in fts.items()
-    }
+    rows = {prefix[0] + e + prefix[1]: encode_row(int(t.timestamp() * 1000), 0, [1]) for e, t in fts.items()}
     # a key of another view version of the same namespace: never read
-    rows["{" + view.namespace + ":u9}:" + view.name + ":" + str(view.version + 1)] = {FEATURE_TIME_FIELD: b"9" * 13}
+    rows["{" + view.namespace + ":u9}:" + view.name + ":" + str(view.version + 1)] = encode_row(9 * 10**12, 0, [1])
     return _StandInOnline(view.namespace, rows)  # type: ignore[return-value]
 
 

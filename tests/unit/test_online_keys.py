@@ -22,6 +22,7 @@ from featurestream.online.keys import (
     key_parts,
     key_pattern,
     row_text,
+    row_times,
 )
 from featurestream.semantics import Status, classify, default_for, is_live, sla_breached, to_epoch_ms
 from tests.support.registry import demo_views
@@ -102,18 +103,21 @@ def test_defaults_and_epoch_ms() -> None:
 
 
 def test_the_compact_row_and_the_per_feature_layout_read_alike() -> None:
-    """A compact row (``_v``) and a hash in the per-feature layout of the same row decode to the same
-    list, whichever shape the reply has (the row bytes, the read script's flat HGETALL, redis-py's
-    mapping, a whole compact hash); no row is ``None``."""
+    """A compact row and a hash in the per-feature layout of the same row decode to the same list and
+    times, whichever shape the reply has (the row bytes, the read script's flat HGETALL, redis-py's
+    mapping); no row is ``None``."""
     names = [b"a", b"b", b"c"]
     values = [1.5, "x|y", [1, None]]
     compact = encode_row(1000, 999, values)
     assert compact == b'[1000,999,1.5,"x|y",[1,null]]' and decode_row(compact, names) == [1000, 999, *values]
     per_feature = {b"_ft": b"1000", b"_ct": b"999", **{n: encode_value(v) for n, v in zip(names, values, strict=True)}}
     flat = [x for kv in per_feature.items() for x in kv]
-    for reply in (per_feature, flat, {b"_ft": b"1000", b"_ct": b"999", b"_v": compact}):
+    for reply in (per_feature, flat):
         assert row_text(reply, names) == compact, reply
+        assert row_times(reply) == (1000, 999)
+    assert row_times(compact) == (1000, 999) and row_times(encode_row(5, 6, ["a,b"])) == (5, 6)
     partial = {b"_ft": b"1000", b"b": b'"x|y"'}  # no created_at, a feature never written
-    assert decode_row(partial, names) == [1000, None, None, "x|y", None]
+    assert decode_row(partial, names) == [1000, None, None, "x|y", None] and row_times(partial) == (1000, None)
     assert decode_row(None, names) is None and decode_row({}, names) is None and decode_row([], names) is None
+    assert row_times(None) is None and row_times({}) is None
     assert ROW_HEAD == 2
