@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
+from featurestream.offline.asof import AsOf, visible_rows
 from featurestream.offline.duck import quote, view_select
 from featurestream.offline.errors import LabelError, OfflineError
 from featurestream.offline.timestamps import UTC_US
@@ -115,8 +116,8 @@ class JoinReport:
         return "\n".join(lines)
 
 
-def _interval(td: timedelta) -> str:
-    return f"INTERVAL {int(td / timedelta(microseconds=1))} MICROSECOND"
+def _interval_us(td: timedelta) -> int:
+    return int(td / timedelta(microseconds=1))
 
 
 def _key_types(con: duckdb.DuckDBPyConnection, select: str, keys: tuple[str, ...]) -> dict[str, str]:
@@ -124,28 +125,73 @@ def _key_types(con: duckdb.DuckDBPyConnection, select: str, keys: tuple[str, ...
     return {r[0]: r[1] for r in rows if r[0] in keys}
 
 
-# (feature_time, created_at) -> one HUGEINT ordered like the pair; see the module docstring.
-_HIGH = "18446744073709551616::HUGEINT"
+# created_at as one BIGINT ordered like DuckDB orders the TIMESTAMP: NULL and -infinity lowest, +infinity highest
+# (epoch_us of an infinite timestamp is NULL).
 _CREATED_US = (
     "coalesce(epoch_us(created_at), CASE WHEN created_at > feature_time "
-    "THEN 9223372036854775807 ELSE -9223372036854775808 END)"  # NULL, -infinity lowest; +infinity highest
+    "THEN 9223372036854775807 ELSE -9223372036854775808 END)"
 )
-_PACKED_ORDER = f"epoch_us(feature_time)::HUGEINT * {_HIGH} + ({_CREATED_US}::HUGEINT + 9223372036854775808)"
-_LABEL_ORDER = f"epoch_us({_T})::HUGEINT * {_HIGH} + 18446744073709551615"  # (t, +infinity)
 
 _ARROW_TO_DUCK = {"string": "VARCHAR", "large_string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER"}
 
 
-def _view_query(
+def _label_key(label: pa.Table, key: str, ktype: str, alias: str = "") -> str:
+    """The label's key column as the view's type; TRY_CAST only when the types differ."""
+    col = f"{alias}{quote(key)}"
+    same = _ARROW_TO_DUCK.get(str(label.schema.field(key).type)) == ktype
+    return col if same else f"TRY_CAST({col} AS {ktype})"
+
+
+class _KeyCodes:
+    """Dense codes for the label rows' entity key tuples, one temp table per key set and types.
+
+    ``__fs_keys_<i>`` holds each distinct non-NULL key tuple of the labels (cast to the view's
+    types) with a ``__code``; a view's rows join it to get their code (rows of entities no label
+    asks for drop out), and :meth:`codes` gives every label row's code (``-1``: a NULL or
+    uncastable key, which matches nothing, as ``=`` in SQL).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, labels: pa.Table) -> None:
+        self._con = con
+        self._labels = labels
+        self._tables: dict[tuple[tuple[str, str], ...], tuple[str, np.ndarray]] = {}
+
+    def table(self, keys: tuple[str, ...], ktypes: dict[str, str]) -> tuple[str, np.ndarray]:
+        """(temp table name, per-label-row codes) for ``keys`` typed as the view's ``ktypes``."""
+        spec = tuple((k, ktypes.get(k, "VARCHAR")) for k in keys)
+        if spec in self._tables:
+            return self._tables[spec]
+        name = f"__fs_keys_{len(self._tables)}"
+        cols = ", ".join(f"{_label_key(self._labels, k, t)} AS {quote(k)}" for k, t in spec)
+        notnull = " AND ".join(f"{quote(k)} IS NOT NULL" for k in keys)
+        self._con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, (row_number() OVER ()) - 1 AS __code "
+            f"FROM (SELECT DISTINCT {cols} FROM __fs_labels) WHERE {notnull}"
+        )
+        on = " AND ".join(f"{_label_key(self._labels, k, t, 'l.')} = k.{quote(k)}" for k, t in spec)
+        found = self._con.sql(f"SELECT l.{_ROW}, k.__code FROM __fs_labels l JOIN {name} k ON {on}").to_arrow_table()
+        codes = np.full(len(self._labels), -1, dtype=np.int64)
+        codes[found[_ROW].to_numpy()] = found["__code"].to_numpy()
+        self._tables[spec] = (name, codes)
+        return name, codes
+
+    def drop(self) -> None:
+        for name, _ in self._tables.values():
+            self._con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _view_rows(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     req: ViewRequest,
-    labels: pa.Table,
+    keys: _KeyCodes,
     lo: datetime,
     hi: datetime,
     as_served: bool,
-) -> str:
-    """One view's ASOF join: ``(label row, joined feature_time in epoch µs, features...)``."""
+) -> tuple[pa.Table, np.ndarray]:
+    """The view's rows in ``(lo, hi]`` of entities the labels ask for: ``__code``, ``__ft`` (epoch µs),
+    ``__cr`` (created_at, :data:`_CREATED_US`), ``__av`` (as served: when the row became available, µs)
+    and the requested features as ``__c<j>``; and every label row's key code."""
     view = req.view
     select = view_select(
         con,
@@ -155,42 +201,37 @@ def _view_query(
         end=(hi + timedelta(days=1)).date(),
         time_range=(lo, hi),
     )
-    ktypes = _key_types(con, select, view.entities)
-    keys = ", ".join(quote(k) for k in view.entities)
-    feats = ", ".join(quote(f) for f, _ in req.columns)
-    created = "coalesce(created_at, TIMESTAMP '-infinity')"
-    if not as_served:
-        body = f"SELECT {keys}, epoch_us(feature_time) AS __ft, {_PACKED_ORDER} AS __ord, {feats} FROM ({select})"
-        label_order = _LABEL_ORDER
+    table, codes = keys.table(view.entities, _key_types(con, select, view.entities))
+    cols = ["k.__code", "epoch_us(feature_time) AS __ft", f"{_CREATED_US} AS __cr"]
+    if as_served:
+        # streamed rows: created_at; backfilled ones (created_at missing or not after feature_time):
+        # feature_time + the watermark delay
+        cols.append(
+            f"CASE WHEN created_at IS NOT NULL AND created_at > feature_time THEN {_CREATED_US} "
+            f"ELSE epoch_us(feature_time) + {_interval_us(req.watermark_delay)} END AS __av"
+        )
+    cols += [f"f.{quote(f)} AS {quote(f'__c{j}')}" for j, (f, _) in enumerate(req.columns)]
+    on = " AND ".join(f"f.{quote(k)} = k.{quote(k)}" for k in view.entities)
+    rows = con.sql(f"SELECT {', '.join(cols)} FROM ({select}) f JOIN {table} k ON {on}").to_arrow_table()
+    return rows, codes
+
+
+def _match(
+    rows: pa.Table, label_codes: np.ndarray, by_time: np.ndarray, t_sorted: np.ndarray, as_served: bool
+) -> tuple[pa.Table, np.ndarray]:
+    """Per label row (label order), the matched row of ``rows`` (``-1``: none); ``rows`` as filtered."""
+    code, ft, cr = (rows[c].to_numpy() for c in ("__code", "__ft", "__cr"))
+    if as_served:
+        keep = visible_rows(code, rows["__av"].to_numpy(), ft, cr)
+        if len(keep) < len(rows):
+            rows = rows.take(pa.array(keep))
+            code, ft, cr = (rows[c].to_numpy() for c in ("__code", "__ft", "__cr"))
+        index = AsOf(code, rows["__av"].to_numpy(), (ft, cr))
     else:
-        avail = (
-            "CASE WHEN created_at IS NOT NULL AND created_at > feature_time THEN created_at "
-            f"ELSE feature_time + {_interval(req.watermark_delay)} END"
-        )
-        ordered = f"{{'a': __avail, 'b': feature_time, 'c': {created}}}"
-        body = (
-            f"SELECT {keys}, epoch_us(feature_time) AS __ft, {ordered} AS __ord, {feats} FROM ("
-            f"SELECT *, {avail} AS __avail FROM ({select})) "
-            f"QUALIFY coalesce({{'b': feature_time, 'c': {created}}} >= max({{'b': feature_time, 'c': {created}}}) "
-            f"OVER (PARTITION BY {keys} ORDER BY {ordered} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), true)"
-        )
-        # make_timestamp(epoch_us(..)): the UTC wall clock by arithmetic (a cast from TIMESTAMPTZ goes through ICU)
-        label_order = f"{{'a': make_timestamp(epoch_us({_T})), 'b': TIMESTAMP 'infinity', 'c': TIMESTAMP 'infinity'}}"
-    on = " AND ".join(_key_match(labels, k, ktypes.get(k, "VARCHAR")) for k in view.entities)
-    outs = ", ".join(
-        [f"l.{_ROW}", "f.__ft", *(f"f.{quote(f)} AS {quote(f'__c{j}')}" for j, (f, _) in enumerate(req.columns))]
-    )
-    return (
-        f"WITH l AS (SELECT {_ROW}, {keys}, {label_order} AS __ord_l FROM __fs_labels), f AS ({body}) "
-        f"SELECT {outs} FROM l ASOF LEFT JOIN f ON {on} AND l.__ord_l >= f.__ord"
-    )
-
-
-def _key_match(label: pa.Table, key: str, ktype: str) -> str:
-    """``l.key = f.key``; TRY_CAST the label side only when its type differs from the view's."""
-    same = _ARROW_TO_DUCK.get(str(label.schema.field(key).type)) == ktype
-    left = f"l.{quote(key)}" if same else f"TRY_CAST(l.{quote(key)} AS {ktype})"
-    return f"{left} = f.{quote(key)}"
+        index = AsOf(code, ft, (cr,))
+    matched = np.empty(len(label_codes), dtype=np.int64)
+    matched[by_time] = index.match(label_codes[by_time], t_sorted)
+    return rows, matched
 
 
 def pit_join(
@@ -233,42 +274,45 @@ def pit_join(
         }
     )
     t_us = tcol.cast(pa.int64()).to_numpy()
+    by_time = np.argsort(t_us, kind="stable")  # probes in time order: the searches walk memory in order
+    t_sorted = t_us[by_time]
     columns: dict[str, pa.ChunkedArray | pa.Array] = {}
     con.register("__fs_labels", base)
+    keys = _KeyCodes(con, base)
     try:
         for req in requests:
-            sql = _view_query(con, config, req, base, t_min - req.max_age, t_max, as_served)
-            raw = con.sql(sql).to_arrow_table()
-            _scatter(raw, req, t_us, n, columns, report)
+            rows, codes = _view_rows(con, config, req, keys, t_min - req.max_age, t_max, as_served)
+            rows, matched = _match(rows, codes, by_time, t_sorted, as_served)
+            _scatter(rows, matched, req, t_us, columns, report)
     finally:
+        keys.drop()
         con.unregister("__fs_labels")
     report.seconds = time.perf_counter() - started
     return pa.table(columns), report
 
 
 def _scatter(
-    raw: pa.Table,
+    rows: pa.Table,
+    matched: np.ndarray,
     req: ViewRequest,
     t_us: np.ndarray,
-    n: int,
     columns: dict[str, pa.ChunkedArray | pa.Array],
     report: JoinReport,
 ) -> None:
-    """Put one view's joined rows back in label order; TTL bound, defaults, match counts."""
-    position = np.empty(n, dtype=np.int64)
-    position[raw[_ROW].to_numpy()] = np.arange(n, dtype=np.int64)
-    take = pa.array(position)
-    ft_arr = raw["__ft"].take(take)
-    has = pc.is_valid(ft_arr).to_numpy(zero_copy_only=False)
+    """One view's matched rows in label order; validity bound, defaults, match counts."""
+    n = len(matched)
+    take = pa.array(matched, mask=matched < 0)
+    ft_arr = rows["__ft"].take(take)
+    has = matched >= 0
     ft = pc.fill_null(ft_arr, 0).to_numpy()
     valid_np = has & (ft > req.fresh_after_us(t_us)) & (ft <= t_us)
     has_row = int(has.sum())
-    matched = int(valid_np.sum())
+    matched_n = int(valid_np.sum())
     leaked = int((has & (ft > t_us)).sum())
-    report.views.append(ViewReport(req.view.ref, n, matched, has_row - matched, n - has_row, leaked))
+    report.views.append(ViewReport(req.view.ref, n, matched_n, has_row - matched_n, n - has_row, leaked))
     valid = pa.chunked_array([pa.array(valid_np)])
     for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
-        columns[out] = _fill(raw[f"__c{j}"].take(take), valid, default, out)
+        columns[out] = _fill(rows[f"__c{j}"].take(take), valid, default, out)
     if req.feature_time_column:
         kept = pc.if_else(valid, ft_arr, pa.scalar(None, pa.int64()))
         columns[req.feature_time_column] = kept.cast(pa.timestamp("us")).cast(UTC_US)

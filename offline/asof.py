@@ -1,0 +1,101 @@
+"""The as-of match at the heart of the point-in-time join, on integer arrays (numpy).
+
+Rows and probes carry a dense integer key code (the entity key tuple, encoded once per join) and a
+time in epoch µs. For each probe ``(code, t)`` the match is the row with the same code and the
+greatest ``(time, *ties)`` such that ``time <= t`` (the ties are further int64 order columns, e.g.
+``created_at``); rows that are equal in all of them are resolved to the later input row.
+
+How, without sorting on the key and time columns again per probe set: the rows are put in time
+order once (a stable sort, so rows read from files already in time order cost a linear pass),
+their positions in that order are packed with their code into one int64 (code high, position low)
+and sorted; a probe becomes ``code << 32 | (number of rows with time <= t)`` and one
+``searchsorted`` finds the last row of its code before that position. Rows equal in code and time
+are then reordered by the tie columns, so the last of them is the greatest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["AsOf", "visible_rows"]
+
+_POS_BITS = 32
+_POS_MASK = (1 << _POS_BITS) - 1
+
+
+class AsOf:
+    """Rows sorted for as-of probes; :meth:`match` answers a batch of probes."""
+
+    def __init__(self, code: np.ndarray, time: np.ndarray, ties: Sequence[np.ndarray] = ()) -> None:
+        n = len(code)
+        if n >= _POS_MASK:
+            raise ValueError(f"as-of match: at most {_POS_MASK - 1} rows, found {n}")
+        code = code.astype(np.int64, copy=False)
+        time = time.astype(np.int64, copy=False)
+        by_time = np.argsort(time, kind="stable")  # timsort: linear on time-ordered input
+        self._time_sorted = time[by_time]
+        packed = (code[by_time] << _POS_BITS) | np.arange(n, dtype=np.int64)
+        packed.sort()
+        self._packed = packed
+        self._code = packed >> _POS_BITS
+        self._row = by_time[packed & _POS_MASK]  # input row at each sorted position
+        if ties and n > 1:
+            self._order_ties(time, ties)
+
+    def _order_ties(self, time: np.ndarray, ties: Sequence[np.ndarray]) -> None:
+        """Within each run of equal (code, time), order the rows by the tie columns (stable)."""
+        row, code = self._row, self._code
+        t = time[row]
+        same = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
+        if not same.any():
+            return
+        run = np.concatenate(([0], np.cumsum(~same)))  # run id per sorted position
+        member = np.zeros(len(row), dtype=bool)
+        member[1:] |= same
+        member[:-1] |= same
+        at = np.flatnonzero(member)
+        rows = row[at]
+        order = np.lexsort((*(c[rows] for c in reversed(ties)), run[at]))
+        row[at] = rows[order]
+
+    def match(self, code: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """Per probe, the input row matched (``-1``: none); ``code < 0`` never matches.
+
+        Probes sorted by time cost least (the searches then walk memory in order)."""
+        code = code.astype(np.int64, copy=False)
+        if len(self._packed) == 0:
+            return np.full(len(code), -1, dtype=np.int64)
+        before = np.searchsorted(self._time_sorted, time, side="right")  # rows with time <= t
+        query = (np.maximum(code, 0) << _POS_BITS) | before
+        order = np.argsort(query)
+        at = np.empty(len(query), dtype=np.int64)
+        at[order] = np.searchsorted(self._packed, query[order], side="left") - 1
+        safe = np.maximum(at, 0)
+        found = (at >= 0) & (code >= 0) & (self._code[safe] == code)
+        return np.where(found, self._row[safe], -1)
+
+    def sorted_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(code, input row) in (code, time, *ties) order."""
+        return self._code, self._row
+
+
+def visible_rows(code: np.ndarray, avail: np.ndarray, ft: np.ndarray, created: np.ndarray) -> np.ndarray:
+    """Rows that ever became visible online: in (code, avail, ft, created) order, a row whose
+    ``(ft, created)`` is below the greatest ``(ft, created)`` of an earlier row of its code was
+    never served (online writes are monotonic). Returns the kept input rows, ascending."""
+    n = len(code)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    codes, rows = AsOf(code, avail, (ft, created)).sorted_rows()
+    by_value = np.lexsort((created, ft))  # dense rank of (ft, created)
+    f, c = ft[by_value], created[by_value]
+    step = np.concatenate(([0], ((f[1:] != f[:-1]) | (c[1:] != c[:-1])).astype(np.int64)))
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_value] = np.cumsum(step)
+    key = codes * (n + 1) + rank[rows]  # code dominates: a running max never crosses codes
+    best_before = np.empty(n, dtype=np.int64)
+    best_before[0] = -1
+    np.maximum.accumulate(key[:-1], out=best_before[1:])
+    return np.sort(rows[key >= best_before])
