@@ -19,10 +19,39 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["AsOf", "visible_rows"]
+__all__ = ["AsOf", "ProbeTimes", "Probes", "visible_rows"]
 
 _POS_BITS = 32
 _POS_MASK = (1 << _POS_BITS) - 1
+
+
+class ProbeTimes:
+    """Probe times (epoch µs) in time order, shared by every probe set over the same times."""
+
+    def __init__(self, time: np.ndarray) -> None:
+        if len(time) >= _POS_MASK:
+            raise ValueError(f"as-of match: at most {_POS_MASK - 1} probes, found {len(time)}")
+        self.by_time = np.argsort(time, kind="stable")
+        self.sorted = time[self.by_time].astype(np.int64, copy=False)
+
+
+class Probes:
+    """Probes ``(code, time)`` in the two orders a match walks: by time, and by (code, time)."""
+
+    def __init__(self, code: np.ndarray, times: ProbeTimes) -> None:
+        """``code``: per probe, ``-1`` for one that matches nothing, else ``>= 0``."""
+        n = len(code)
+        self.n = n
+        self.times = times
+        small = np.int32 if n < 2**31 else np.int64
+        by_time = times.by_time
+        packed = (code[by_time].astype(np.int64) + 1) << _POS_BITS
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        self.time_pos = (packed & _POS_MASK).astype(small)  # per (code, time) position: the time position
+        del packed
+        self.order = by_time[self.time_pos].astype(small)  # per (code, time) position: the input index
+        self.code_sorted = code[self.order].astype(np.int64)
 
 
 class AsOf:
@@ -32,21 +61,22 @@ class AsOf:
         n = len(code)
         if n >= _POS_MASK:
             raise ValueError(f"as-of match: at most {_POS_MASK - 1} rows, found {n}")
-        code = code.astype(np.int64, copy=False)
         time = time.astype(np.int64, copy=False)
         by_time = np.argsort(time, kind="stable")  # timsort: linear on time-ordered input
         self._time_sorted = time[by_time]
-        packed = (code[by_time] << _POS_BITS) | np.arange(n, dtype=np.int64)
+        packed = code[by_time].astype(np.int64)
+        packed <<= _POS_BITS
+        packed |= np.arange(n, dtype=np.int64)
         packed.sort()
         self._packed = packed
-        self._code = packed >> _POS_BITS
         self._row = by_time[packed & _POS_MASK]  # input row at each sorted position
+        del by_time
         if ties and n > 1:
             self._order_ties(time, ties)
 
     def _order_ties(self, time: np.ndarray, ties: Sequence[np.ndarray]) -> None:
         """Within each run of equal (code, time), order the rows by the tie columns (stable)."""
-        row, code = self._row, self._code
+        row, code = self._row, self._packed >> _POS_BITS
         t = time[row]
         same = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
         if not same.any():
@@ -60,25 +90,24 @@ class AsOf:
         order = np.lexsort((*(c[rows] for c in reversed(ties)), run[at]))
         row[at] = rows[order]
 
-    def match(self, code: np.ndarray, time: np.ndarray) -> np.ndarray:
-        """Per probe, the input row matched (``-1``: none); ``code < 0`` never matches.
-
-        Probes sorted by time cost least (the searches then walk memory in order)."""
-        code = code.astype(np.int64, copy=False)
-        if len(self._packed) == 0:
-            return np.full(len(code), -1, dtype=np.int64)
-        before = np.searchsorted(self._time_sorted, time, side="right")  # rows with time <= t
-        query = (np.maximum(code, 0) << _POS_BITS) | before
-        order = np.argsort(query)
-        at = np.empty(len(query), dtype=np.int64)
-        at[order] = np.searchsorted(self._packed, query[order], side="left") - 1
+    def match(self, probes: Probes) -> np.ndarray:
+        """Per probe (in the probes' input order), the input row matched; ``-1``: none."""
+        out = np.full(probes.n, -1, dtype=np.int64)
+        if len(self._packed) == 0 or probes.n == 0:
+            return out
+        # rows with time <= t, per probe: the probes in time order walk the rows in order
+        before = np.searchsorted(self._time_sorted, probes.times.sorted, side="right")
+        code = probes.code_sorted  # probes in (code, time) order: the queries come out sorted
+        query = (np.maximum(code, 0) << _POS_BITS) | before[probes.time_pos]
+        at = np.searchsorted(self._packed, query, side="left") - 1
         safe = np.maximum(at, 0)
-        found = (at >= 0) & (code >= 0) & (self._code[safe] == code)
-        return np.where(found, self._row[safe], -1)
+        found = (at >= 0) & (code >= 0) & ((self._packed[safe] >> _POS_BITS) == code)
+        out[probes.order] = np.where(found, self._row[safe], -1)
+        return out
 
     def sorted_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(code, input row) in (code, time, *ties) order."""
-        return self._code, self._row
+        return self._packed >> _POS_BITS, self._row
 
 
 def visible_rows(code: np.ndarray, avail: np.ndarray, ft: np.ndarray, created: np.ndarray) -> np.ndarray:

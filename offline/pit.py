@@ -28,6 +28,7 @@ scattered back by it.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,7 +39,7 @@ import pyarrow.compute as pc
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
-from featurestream.offline.asof import AsOf, visible_rows
+from featurestream.offline.asof import AsOf, Probes, ProbeTimes, visible_rows
 from featurestream.offline.duck import quote, view_select
 from featurestream.offline.errors import LabelError, OfflineError
 from featurestream.offline.timestamps import UTC_US
@@ -132,6 +133,8 @@ _CREATED_US = (
     "THEN 9223372036854775807 ELSE -9223372036854775808 END)"
 )
 
+_BATCH = 1 << 40  # one Arrow batch per DuckDB thread: fewer chunks to take from
+
 _ARROW_TO_DUCK = {"string": "VARCHAR", "large_string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER"}
 
 
@@ -151,13 +154,14 @@ class _KeyCodes:
     uncastable key, which matches nothing, as ``=`` in SQL).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, labels: pa.Table) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, labels: pa.Table, t_us: np.ndarray) -> None:
         self._con = con
         self._labels = labels
-        self._tables: dict[tuple[tuple[str, str], ...], tuple[str, np.ndarray]] = {}
+        self._times = ProbeTimes(t_us)
+        self._tables: dict[tuple[tuple[str, str], ...], tuple[str, Probes]] = {}
 
-    def table(self, keys: tuple[str, ...], ktypes: dict[str, str]) -> tuple[str, np.ndarray]:
-        """(temp table name, per-label-row codes) for ``keys`` typed as the view's ``ktypes``."""
+    def table(self, keys: tuple[str, ...], ktypes: dict[str, str]) -> tuple[str, Probes]:
+        """(temp table name, the label rows as probes) for ``keys`` typed as the view's ``ktypes``."""
         spec = tuple((k, ktypes.get(k, "VARCHAR")) for k in keys)
         if spec in self._tables:
             return self._tables[spec]
@@ -165,15 +169,15 @@ class _KeyCodes:
         cols = ", ".join(f"{_label_key(self._labels, k, t)} AS {quote(k)}" for k, t in spec)
         notnull = " AND ".join(f"{quote(k)} IS NOT NULL" for k in keys)
         self._con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, (row_number() OVER ()) - 1 AS __code "
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, CAST(row_number() OVER () - 1 AS INTEGER) AS __code "
             f"FROM (SELECT DISTINCT {cols} FROM __fs_labels) WHERE {notnull}"
         )
         on = " AND ".join(f"{_label_key(self._labels, k, t, 'l.')} = k.{quote(k)}" for k, t in spec)
         found = self._con.sql(f"SELECT l.{_ROW}, k.__code FROM __fs_labels l JOIN {name} k ON {on}").to_arrow_table()
         codes = np.full(len(self._labels), -1, dtype=np.int64)
         codes[found[_ROW].to_numpy()] = found["__code"].to_numpy()
-        self._tables[spec] = (name, codes)
-        return name, codes
+        self._tables[spec] = (name, Probes(codes, self._times))
+        return self._tables[spec]
 
     def drop(self) -> None:
         for name, _ in self._tables.values():
@@ -188,10 +192,10 @@ def _view_rows(
     lo: datetime,
     hi: datetime,
     as_served: bool,
-) -> tuple[pa.Table, np.ndarray]:
+) -> tuple[pa.Table, Probes]:
     """The view's rows in ``(lo, hi]`` of entities the labels ask for: ``__code``, ``__ft`` (epoch µs),
     ``__cr`` (created_at, :data:`_CREATED_US`), ``__av`` (as served: when the row became available, µs)
-    and the requested features as ``__c<j>``; and every label row's key code."""
+    and the requested features as ``__c<j>``; and the label rows as probes (their key codes and times)."""
     view = req.view
     select = view_select(
         con,
@@ -201,7 +205,7 @@ def _view_rows(
         end=(hi + timedelta(days=1)).date(),
         time_range=(lo, hi),
     )
-    table, codes = keys.table(view.entities, _key_types(con, select, view.entities))
+    table, probes = keys.table(view.entities, _key_types(con, select, view.entities))
     cols = ["k.__code", "epoch_us(feature_time) AS __ft", f"{_CREATED_US} AS __cr"]
     if as_served:
         # streamed rows: created_at; backfilled ones (created_at missing or not after feature_time):
@@ -212,26 +216,31 @@ def _view_rows(
         )
     cols += [f"f.{quote(f)} AS {quote(f'__c{j}')}" for j, (f, _) in enumerate(req.columns)]
     on = " AND ".join(f"f.{quote(k)} = k.{quote(k)}" for k in view.entities)
-    rows = con.sql(f"SELECT {', '.join(cols)} FROM ({select}) f JOIN {table} k ON {on}").to_arrow_table()
-    return rows, codes
+    rows = con.sql(f"SELECT {', '.join(cols)} FROM ({select}) f JOIN {table} k ON {on}").to_arrow_table(_BATCH)
+    return rows, probes
 
 
-def _match(
-    rows: pa.Table, label_codes: np.ndarray, by_time: np.ndarray, t_sorted: np.ndarray, as_served: bool
-) -> tuple[pa.Table, np.ndarray]:
-    """Per label row (label order), the matched row of ``rows`` (``-1``: none); ``rows`` as filtered."""
-    code, ft, cr = (rows[c].to_numpy() for c in ("__code", "__ft", "__cr"))
+def _match(rows: pa.Table, probes: Probes, as_served: bool) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """Per label row (label order), the matched row (``-1``: none); the feature columns and
+    ``feature_time`` (µs) of the rows it indexes (as served: only the rows that were ever visible)."""
+    code, ft, cr = (_numpy(rows[c]) for c in ("__code", "__ft", "__cr"))
     if as_served:
-        keep = visible_rows(code, rows["__av"].to_numpy(), ft, cr)
+        avail = _numpy(rows["__av"])
+        keep = visible_rows(code, avail, ft, cr)
         if len(keep) < len(rows):
             rows = rows.take(pa.array(keep))
-            code, ft, cr = (rows[c].to_numpy() for c in ("__code", "__ft", "__cr"))
-        index = AsOf(code, rows["__av"].to_numpy(), (ft, cr))
+            code, ft, cr, avail = code[keep], ft[keep], cr[keep], avail[keep]
+        index = AsOf(code, avail, (ft, cr))
+        del avail
     else:
         index = AsOf(code, ft, (cr,))
-    matched = np.empty(len(label_codes), dtype=np.int64)
-    matched[by_time] = index.match(label_codes[by_time], t_sorted)
-    return rows, matched
+    del code, cr
+    features = rows.drop_columns([c for c in rows.column_names if not c.startswith("__c")])
+    return features, index.match(probes), ft
+
+
+def _numpy(col: pa.ChunkedArray) -> np.ndarray:
+    return col.combine_chunks().to_numpy() if col.num_chunks != 1 else col.chunk(0).to_numpy()
 
 
 def pit_join(
@@ -274,17 +283,27 @@ def pit_join(
         }
     )
     t_us = tcol.cast(pa.int64()).to_numpy()
-    by_time = np.argsort(t_us, kind="stable")  # probes in time order: the searches walk memory in order
-    t_sorted = t_us[by_time]
     columns: dict[str, pa.ChunkedArray | pa.Array] = {}
     con.register("__fs_labels", base)
-    keys = _KeyCodes(con, base)
+    keys = _KeyCodes(con, base, t_us)
+
+    def load(req: ViewRequest) -> tuple[pa.Table, Probes]:
+        return _view_rows(con, config, req, keys, t_min - req.max_age, t_max, as_served)
+
+    # The next view's rows are read (DuckDB, which releases the GIL) while this one is matched
+    # (numpy); only the worker thread uses the connection until the pool is shut down.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestream-pit")
     try:
-        for req in requests:
-            rows, codes = _view_rows(con, config, req, keys, t_min - req.max_age, t_max, as_served)
-            rows, matched = _match(rows, codes, by_time, t_sorted, as_served)
-            _scatter(rows, matched, req, t_us, columns, report)
+        pending = pool.submit(load, requests[0])
+        for i, req in enumerate(requests):
+            rows, probes = pending.result()
+            if i + 1 < len(requests):
+                pending = pool.submit(load, requests[i + 1])
+            rows, matched, ft = _match(rows, probes, as_served)
+            _scatter(rows, matched, ft, req, t_us, columns, report)
+            del rows, ft
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         keys.drop()
         con.unregister("__fs_labels")
     report.seconds = time.perf_counter() - started
@@ -294,6 +313,7 @@ def pit_join(
 def _scatter(
     rows: pa.Table,
     matched: np.ndarray,
+    row_ft: np.ndarray,
     req: ViewRequest,
     t_us: np.ndarray,
     columns: dict[str, pa.ChunkedArray | pa.Array],
@@ -301,24 +321,22 @@ def _scatter(
 ) -> None:
     """One view's matched rows in label order; validity bound, defaults, match counts."""
     n = len(matched)
-    take = pa.array(matched, mask=matched < 0)
-    ft_arr = rows["__ft"].take(take)
     has = matched >= 0
-    ft = pc.fill_null(ft_arr, 0).to_numpy()
+    ft = np.where(has, row_ft[np.maximum(matched, 0)] if len(row_ft) else 0, 0)
     valid_np = has & (ft > req.fresh_after_us(t_us)) & (ft <= t_us)
     has_row = int(has.sum())
     matched_n = int(valid_np.sum())
     leaked = int((has & (ft > t_us)).sum())
     report.views.append(ViewReport(req.view.ref, n, matched_n, has_row - matched_n, n - has_row, leaked))
-    valid = pa.chunked_array([pa.array(valid_np)])
+    valid = pa.array(valid_np)
+    take = pa.array(matched, mask=~has)
     for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
         columns[out] = _fill(rows[f"__c{j}"].take(take), valid, default, out)
     if req.feature_time_column:
-        kept = pc.if_else(valid, ft_arr, pa.scalar(None, pa.int64()))
-        columns[req.feature_time_column] = kept.cast(pa.timestamp("us")).cast(UTC_US)
+        columns[req.feature_time_column] = pa.array(ft, type=pa.int64(), mask=~valid_np).cast(UTC_US)
 
 
-def _fill(col: pa.ChunkedArray, valid: pa.ChunkedArray, default: object, name: str) -> pa.ChunkedArray:
+def _fill(col: pa.ChunkedArray, valid: pa.Array, default: object, name: str) -> pa.ChunkedArray:
     try:
         fallback = pa.scalar(default, type=col.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
