@@ -63,32 +63,16 @@ class AsOf:
             raise ValueError(f"as-of match: at most {_POS_MASK - 1} rows, found {n}")
         time = time.astype(np.int64, copy=False)
         by_time = np.argsort(time, kind="stable")  # timsort: linear on time-ordered input
-        self._time_sorted = time[by_time]
+        time_sorted = time[by_time]
+        if ties and n > 1:
+            _order_ties(by_time, time_sorted, ties)
+        self._time_sorted = time_sorted
+        self._by_time = by_time  # input row at each time position
         packed = code[by_time].astype(np.int64)
         packed <<= _POS_BITS
         packed |= np.arange(n, dtype=np.int64)
         packed.sort()
         self._packed = packed
-        self._row = by_time[packed & _POS_MASK]  # input row at each sorted position
-        del by_time
-        if ties and n > 1:
-            self._order_ties(time, ties)
-
-    def _order_ties(self, time: np.ndarray, ties: Sequence[np.ndarray]) -> None:
-        """Within each run of equal (code, time), order the rows by the tie columns (stable)."""
-        row, code = self._row, self._packed >> _POS_BITS
-        t = time[row]
-        same = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
-        if not same.any():
-            return
-        run = np.concatenate(([0], np.cumsum(~same)))  # run id per sorted position
-        member = np.zeros(len(row), dtype=bool)
-        member[1:] |= same
-        member[:-1] |= same
-        at = np.flatnonzero(member)
-        rows = row[at]
-        order = np.lexsort((*(c[rows] for c in reversed(ties)), run[at]))
-        row[at] = rows[order]
 
     def match(self, probes: Probes) -> np.ndarray:
         """Per probe (in the probes' input order), the input row matched; ``-1``: none."""
@@ -100,14 +84,31 @@ class AsOf:
         code = probes.code_sorted  # probes in (code, time) order: the queries come out sorted
         query = (np.maximum(code, 0) << _POS_BITS) | before[probes.time_pos]
         at = np.searchsorted(self._packed, query, side="left") - 1
-        safe = np.maximum(at, 0)
-        found = (at >= 0) & (code >= 0) & ((self._packed[safe] >> _POS_BITS) == code)
-        out[probes.order] = np.where(found, self._row[safe], -1)
+        hit = self._packed[np.maximum(at, 0)]
+        found = (at >= 0) & (code >= 0) & ((hit >> _POS_BITS) == code)
+        out[probes.order[found]] = self._by_time[hit[found] & _POS_MASK]
         return out
 
     def sorted_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(code, input row) in (code, time, *ties) order."""
-        return self._packed >> _POS_BITS, self._row
+        return self._packed >> _POS_BITS, self._by_time[self._packed & _POS_MASK]
+
+
+def _order_ties(by_time: np.ndarray, time_sorted: np.ndarray, ties: Sequence[np.ndarray]) -> None:
+    """Within each run of equal time, order ``by_time`` by the tie columns (stably), in place.
+
+    Only rows in such runs are gathered and sorted: none when times are distinct."""
+    same = time_sorted[1:] == time_sorted[:-1]
+    if not same.any():
+        return
+    member = np.zeros(len(by_time), dtype=bool)
+    member[1:] |= same
+    member[:-1] |= same
+    at = np.flatnonzero(member)
+    run = np.cumsum(~same)[np.maximum(at, 1) - 1] * (at > 0)  # run id per member position
+    rows = by_time[at]
+    order = np.lexsort((*(c[rows] for c in reversed(ties)), run))
+    by_time[at] = rows[order]
 
 
 def visible_rows(code: np.ndarray, avail: np.ndarray, ft: np.ndarray, created: np.ndarray) -> np.ndarray:

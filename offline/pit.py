@@ -329,14 +329,17 @@ def _scatter(
     leaked = int((has & (ft > t_us)).sum())
     report.views.append(ViewReport(req.view.ref, n, matched_n, has_row - matched_n, n - has_row, leaked))
     valid = pa.array(valid_np)
-    take = pa.array(matched, mask=~has)
+    # every row without a valid match gets the default, so the unmatched ones may take row 0
+    take = pa.array(np.maximum(matched, 0))
     for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
-        columns[out] = _fill(rows[f"__c{j}"].take(take), valid, default, out)
+        col = rows[f"__c{j}"]
+        picked = col.combine_chunks().take(take) if len(col) else pa.nulls(n, col.type)
+        columns[out] = _fill(picked, valid, default, out)
     if req.feature_time_column:
         columns[req.feature_time_column] = pa.array(ft, type=pa.int64(), mask=~valid_np).cast(UTC_US)
 
 
-def _fill(col: pa.ChunkedArray, valid: pa.Array, default: object, name: str) -> pa.ChunkedArray:
+def _fill(col: pa.Array, valid: pa.Array, default: object, name: str) -> pa.Array:
     try:
         fallback = pa.scalar(default, type=col.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
