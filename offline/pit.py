@@ -1,28 +1,27 @@
-"""The one point-in-time join: label rows x feature views, in DuckDB with ASOF JOIN.
+"""The one point-in-time join: label rows x feature views (DuckDB reads and keys, numpy matches).
 
 For each label row (entity keys + time ``t``) and each requested view, the answer is the view's
-row with the greatest ``(feature_time, created_at)`` such that ``feature_time <= t``; it counts
-only if ``fresh_after(t) < feature_time`` (:func:`featurestream.semantics.validity`, the server's
-rule: the TTL and the quiet-window rule), otherwise the view's declared default is used.
-DuckDB's ASOF JOIN picks, per left row, the right row with the greatest ordering value ``<=`` the
-left one; ordering on the pair
-``(feature_time, created_at)`` against ``(t, +infinity)`` therefore resolves ``created_at`` ties
-inside the join, with no separate de-duplication pass. The pair is packed into one ``HUGEINT``
-(``feature_time`` epoch µs in the high 64 bits, ``created_at`` epoch µs offset to unsigned in the low
-64 bits, NULL lowest), which orders exactly like the pair but sorts and compares far cheaper than
-a struct. The TTL lower bound is applied after the join: if the newest row at or before ``t`` is
-too old, every older row is too. Rows outside ``(min t - max_age, max t]`` are filtered in the
-Parquet scan (``max_age``: the longest any row is live).
+row with the greatest ``(feature_time, created_at)`` such that ``feature_time <= t`` (``created_at``
+ordered as DuckDB orders the timestamp: NULL and -infinity lowest); it counts only if
+``fresh_after(t) < feature_time`` (:func:`featurestream.semantics.validity`, the server's rule: the
+TTL and the quiet-window rule), otherwise the view's declared default is used. The lower bound is
+applied after the match: if the newest row at or before ``t`` is too old, every older row is too.
+Rows outside ``(min t - max_age, max t]`` are filtered in the Parquet scan (``max_age``: the longest
+any row is live).
 
 "As served" mode orders rows by when they became available online instead: ``created_at`` for
 streamed rows, ``feature_time + watermark delay`` for backfilled ones (``created_at`` missing or
 not after ``feature_time``). Online writes are monotonic, so a row that became available after a
-row with a greater ``feature_time`` never became visible; those rows are dropped before the join.
+row with a greater ``feature_time`` never became visible; those rows are dropped before the match.
 
-Each view is its own ASOF query over the label keys (one query chaining the joins carried every
-earlier view's columns through each later sort: 2x the peak memory). Label rows keep their order
-and count (duplicates included): each carries its row number and every view's result is
-scattered back by it.
+How: the labels' distinct entity key tuples (cast to the view's key types, as SQL ``=`` would
+compare them) get dense integer codes in DuckDB, once per key set; each view's rows are read by
+DuckDB joined to those codes (rows of entities no label asks for drop out there), as numeric
+columns, and :mod:`offline.asof` finds every label row's match with one time sort (linear on rows
+already in time order), one packed integer sort and binary searches. A DuckDB ``ASOF JOIN`` sorted
+each view on its string keys and time for every training set: the sort cost what the rest of
+the join cost together. The next view is read on a worker thread while this one is matched.
+Label rows keep their order and count (duplicates included).
 """
 
 from __future__ import annotations
@@ -150,7 +149,7 @@ class _KeyCodes:
 
     ``__fs_keys_<i>`` holds each distinct non-NULL key tuple of the labels (cast to the view's
     types) with a ``__code``; a view's rows join it to get their code (rows of entities no label
-    asks for drop out), and :meth:`codes` gives every label row's code (``-1``: a NULL or
+    asks for drop out); every label row gets its code (``-1``: a NULL or
     uncastable key, which matches nothing, as ``=`` in SQL).
     """
 
@@ -195,7 +194,7 @@ def _view_rows(
 ) -> tuple[pa.Table, Probes]:
     """The view's rows in ``(lo, hi]`` of entities the labels ask for: ``__code``, ``__ft`` (epoch µs),
     ``__cr`` (created_at, :data:`_CREATED_US`), ``__av`` (as served: when the row became available, µs)
-    and the requested features as ``__c<j>``; and the label rows as probes (their key codes and times)."""
+    and the requested features as ``__v<j>``; and the label rows as probes (their key codes and times)."""
     view = req.view
     select = view_select(
         con,
@@ -214,7 +213,7 @@ def _view_rows(
             f"CASE WHEN created_at IS NOT NULL AND created_at > feature_time THEN {_CREATED_US} "
             f"ELSE epoch_us(feature_time) + {_interval_us(req.watermark_delay)} END AS __av"
         )
-    cols += [f"f.{quote(f)} AS {quote(f'__c{j}')}" for j, (f, _) in enumerate(req.columns)]
+    cols += [f"f.{quote(f)} AS {quote(f'__v{j}')}" for j, (f, _) in enumerate(req.columns)]
     on = " AND ".join(f"f.{quote(k)} = k.{quote(k)}" for k in view.entities)
     rows = con.sql(f"SELECT {', '.join(cols)} FROM ({select}) f JOIN {table} k ON {on}").to_arrow_table(_BATCH)
     return rows, probes
@@ -235,7 +234,7 @@ def _match(rows: pa.Table, probes: Probes, as_served: bool) -> tuple[pa.Table, n
     else:
         index = AsOf(code, ft, (cr,))
     del code, cr
-    features = rows.drop_columns([c for c in rows.column_names if not c.startswith("__c")])
+    features = rows.select([c for c in rows.column_names if c.startswith("__v")])
     return features, index.match(probes), ft
 
 
@@ -332,7 +331,7 @@ def _scatter(
     # every row without a valid match gets the default, so the unmatched ones may take row 0
     take = pa.array(np.maximum(matched, 0))
     for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
-        col = rows[f"__c{j}"]
+        col = rows[f"__v{j}"]
         picked = col.combine_chunks().take(take) if len(col) else pa.nulls(n, col.type)
         columns[out] = _fill(picked, valid, default, out)
     if req.feature_time_column:
