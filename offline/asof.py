@@ -98,14 +98,14 @@ def _order_ties(by_time: np.ndarray, time_sorted: np.ndarray, ties: Sequence[np.
     """Within each run of equal time, order ``by_time`` by the tie columns (stably), in place.
 
     Only rows in such runs are gathered and sorted: none when times are distinct."""
-    same = time_sorted[1:] == time_sorted[:-1]
+    same = time_sorted[1:] == time_sorted[:-1]  # position i + 1 has the time of position i
     if not same.any():
         return
-    member = np.zeros(len(by_time), dtype=bool)
-    member[1:] |= same
-    member[:-1] |= same
-    at = np.flatnonzero(member)
-    run = np.cumsum(~same)[np.maximum(at, 1) - 1] * (at > 0)  # run id per member position
+    tied = np.flatnonzero(same)
+    at = np.union1d(tied, tied + 1)  # every position in a run of equal times, ascending
+    before = np.maximum(at - 1, 0)
+    starts = (at == 0) | (time_sorted[at] != time_sorted[before])
+    run = np.maximum.accumulate(np.where(starts, at, 0))  # the run's first position, per member
     rows = by_time[at]
     order = np.lexsort((*(c[rows] for c in reversed(ties)), run))
     by_time[at] = rows[order]
