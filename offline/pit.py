@@ -301,6 +301,9 @@ def pit_join(
             rows, matched, ft = _match(rows, probes, as_served)
             _scatter(rows, matched, ft, req, t_us, columns, report)
             del rows, ft
+    except BaseException:
+        con.interrupt()  # stop a read still running for a join that failed (or was interrupted)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         keys.drop()

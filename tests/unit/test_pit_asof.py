@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from featurestream.config import Config, load_config
 from featurestream.offline import build_training_set, write_rows
 from featurestream.offline.asof import AsOf, Probes, ProbeTimes, visible_rows
+from featurestream.offline.errors import OfflineError
 from tests.support.views import make_view
 
 # few codes and times, so equal (code, time) and fully equal rows are common
@@ -111,3 +112,13 @@ def test_string_label_keys_are_cast_to_an_integer_keyed_view_and_uncastable_ones
     config: Config,
 ) -> None:
     assert _join(config, [7, 8], ["8", "x", None, "7"]) == [1, None, None, 0]
+
+
+def test_a_failing_view_stops_the_join_with_its_error_while_the_next_view_is_read(config: Config) -> None:
+    bad = make_view("bad", ["acct"], {"v": "BIGINT"}, defaults={"v": "zero"})
+    good = make_view("good", ["acct"], {"w": "BIGINT"})
+    for view, col in ((bad, "v"), (good, "w")):
+        write_rows(config, view, [{"acct": "a", "feature_time": T0, col: 1}])
+    labels = pd.DataFrame({"acct": ["a", "b"], "event_timestamp": [T0, T0]})
+    with pytest.raises(OfflineError, match="declared default 'zero'"):
+        build_training_set(config, labels, features=["bad:v", "good:w"], views=[bad, good])
