@@ -119,7 +119,8 @@ def visible_rows(code: np.ndarray, avail: np.ndarray, ft: np.ndarray, created: n
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     codes, rows = AsOf(code, avail, (ft, created)).sorted_rows()
-    by_value = np.lexsort((created, ft))  # dense rank of (ft, created)
+    by_value = np.argsort(ft, kind="stable")  # (ft, created) order, for a dense rank
+    _order_ties(by_value, ft[by_value], (created,))
     f, c = ft[by_value], created[by_value]
     step = np.concatenate(([0], ((f[1:] != f[:-1]) | (c[1:] != c[:-1])).astype(np.int64)))
     rank = np.empty(n, dtype=np.int64)
