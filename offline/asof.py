@@ -9,8 +9,9 @@ How, without sorting on the key and time columns again per probe set: the rows a
 order once (a stable sort, so rows read from files already in time order cost a linear pass),
 their positions in that order are packed with their code into one int64 (code high, position low)
 and sorted; a probe becomes ``code << 32 | (number of rows with time <= t)`` and one
-``searchsorted`` finds the last row of its code before that position. Rows equal in code and time
-are then reordered by the tie columns, so the last of them is the greatest.
+``searchsorted`` finds the last row of its code before that position. Rows of equal time are put
+in tie-column order inside the time order (only where a time repeats), so of the rows equal in code
+and time the last is the greatest.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from featurestream.offline.errors import OfflineError
 
 __all__ = ["AsOf", "ProbeTimes", "Probes", "visible_rows"]
 
@@ -30,7 +33,10 @@ class ProbeTimes:
 
     def __init__(self, time: np.ndarray) -> None:
         if len(time) >= _POS_MASK:
-            raise ValueError(f"as-of match: at most {_POS_MASK - 1} probes, found {len(time)}")
+            raise OfflineError(
+                f"as-of match: expected at most {_POS_MASK - 1} label rows, found {len(time)}",
+                hint="build the training set in parts of fewer label rows",
+            )
         self.by_time = np.argsort(time, kind="stable")
         self.sorted = time[self.by_time].astype(np.int64, copy=False)
 
@@ -60,7 +66,10 @@ class AsOf:
     def __init__(self, code: np.ndarray, time: np.ndarray, ties: Sequence[np.ndarray] = ()) -> None:
         n = len(code)
         if n >= _POS_MASK:
-            raise ValueError(f"as-of match: at most {_POS_MASK - 1} rows, found {n}")
+            raise OfflineError(
+                f"as-of match: expected at most {_POS_MASK - 1} feature rows of one view, found {n}",
+                hint="narrow the labels' time range so fewer of the view's rows are read",
+            )
         time = time.astype(np.int64, copy=False)
         by_time = np.argsort(time, kind="stable")  # timsort: linear on time-ordered input
         time_sorted = time[by_time]
