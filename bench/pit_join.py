@@ -1,4 +1,4 @@
-"""Bench: point-in-time training sets, featurestream (DuckDB ASOF) vs pandas merge_asof vs Feast.
+"""Bench: point-in-time training sets, featurestream (offline.pit) vs pandas merge_asof vs Feast.
 
     .venv/bin/python bench/pit_join.py --size small    # 100k labels x 1M feature rows
     .venv/bin/python bench/pit_join.py                 # 1M labels x 3 views x 10M feature rows

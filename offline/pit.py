@@ -1,33 +1,33 @@
-"""The one point-in-time join: label rows x feature views, in DuckDB with ASOF JOIN.
+"""The one point-in-time join: label rows x feature views (DuckDB reads and keys, numpy matches).
 
 For each label row (entity keys + time ``t``) and each requested view, the answer is the view's
-row with the greatest ``(feature_time, created_at)`` such that ``feature_time <= t``; it counts
-only if ``fresh_after(t) < feature_time`` (:func:`featurestream.semantics.validity`, the server's
-rule: the TTL and the quiet-window rule), otherwise the view's declared default is used.
-DuckDB's ASOF JOIN picks, per left row, the right row with the greatest ordering value ``<=`` the
-left one; ordering on the pair
-``(feature_time, created_at)`` against ``(t, +infinity)`` therefore resolves ``created_at`` ties
-inside the join, with no separate de-duplication pass. The pair is packed into one ``HUGEINT``
-(``feature_time`` epoch µs in the high 64 bits, ``created_at`` epoch µs offset to unsigned in the low
-64 bits, NULL lowest), which orders exactly like the pair but sorts and compares far cheaper than
-a struct. The TTL lower bound is applied after the join: if the newest row at or before ``t`` is
-too old, every older row is too. Rows outside ``(min t - max_age, max t]`` are filtered in the
-Parquet scan (``max_age``: the longest any row is live).
+row with the greatest ``(feature_time, created_at)`` such that ``feature_time <= t`` (``created_at``
+ordered as DuckDB orders the timestamp: NULL and -infinity lowest); it counts only if
+``fresh_after(t) < feature_time`` (:func:`featurestream.semantics.validity`, the server's rule: the
+TTL and the quiet-window rule), otherwise the view's declared default is used. The lower bound is
+applied after the match: if the newest row at or before ``t`` is too old, every older row is too.
+Rows outside ``(min t - max_age, max t]`` are filtered in the Parquet scan (``max_age``: the longest
+any row is live).
 
 "As served" mode orders rows by when they became available online instead: ``created_at`` for
 streamed rows, ``feature_time + watermark delay`` for backfilled ones (``created_at`` missing or
 not after ``feature_time``). Online writes are monotonic, so a row that became available after a
-row with a greater ``feature_time`` never became visible; those rows are dropped before the join.
+row with a greater ``feature_time`` never became visible; those rows are dropped before the match.
 
-Each view is its own ASOF query over the label keys (one query chaining the joins carried every
-earlier view's columns through each later sort: 2x the peak memory). Label rows keep their order
-and count (duplicates included): each carries its row number and every view's result is
-scattered back by it.
+How: the labels' distinct entity key tuples (cast to the view's key types, as SQL ``=`` would
+compare them) get dense integer codes in DuckDB, once per key set; each view's rows are read by
+DuckDB joined to those codes (rows of entities no label asks for drop out there), as numeric
+columns, and :mod:`offline.asof` finds every label row's match with one time sort (linear on rows
+already in time order), one packed integer sort and binary searches. A DuckDB ``ASOF JOIN`` sorted
+each view on its string keys and time for every training set: the sort cost what the rest of
+the join cost together. The next view is read on a worker thread while this one is matched.
+Label rows keep their order and count (duplicates included).
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from featurestream.config import Config
 from featurestream.definitions import FeatureView
+from featurestream.offline.asof import AsOf, Probes, ProbeTimes, visible_rows
 from featurestream.offline.duck import quote, view_select
 from featurestream.offline.errors import LabelError, OfflineError
 from featurestream.offline.timestamps import UTC_US
@@ -115,8 +116,8 @@ class JoinReport:
         return "\n".join(lines)
 
 
-def _interval(td: timedelta) -> str:
-    return f"INTERVAL {int(td / timedelta(microseconds=1))} MICROSECOND"
+def _interval_us(td: timedelta) -> int:
+    return int(td / timedelta(microseconds=1))
 
 
 def _key_types(con: duckdb.DuckDBPyConnection, select: str, keys: tuple[str, ...]) -> dict[str, str]:
@@ -124,28 +125,76 @@ def _key_types(con: duckdb.DuckDBPyConnection, select: str, keys: tuple[str, ...
     return {r[0]: r[1] for r in rows if r[0] in keys}
 
 
-# (feature_time, created_at) -> one HUGEINT ordered like the pair; see the module docstring.
-_HIGH = "18446744073709551616::HUGEINT"
+# created_at as one BIGINT ordered like DuckDB orders the TIMESTAMP: NULL and -infinity lowest, +infinity highest
+# (epoch_us of an infinite timestamp is NULL).
 _CREATED_US = (
     "coalesce(epoch_us(created_at), CASE WHEN created_at > feature_time "
-    "THEN 9223372036854775807 ELSE -9223372036854775808 END)"  # NULL, -infinity lowest; +infinity highest
+    "THEN 9223372036854775807 ELSE -9223372036854775808 END)"
 )
-_PACKED_ORDER = f"epoch_us(feature_time)::HUGEINT * {_HIGH} + ({_CREATED_US}::HUGEINT + 9223372036854775808)"
-_LABEL_ORDER = f"epoch_us({_T})::HUGEINT * {_HIGH} + 18446744073709551615"  # (t, +infinity)
+
+_BATCH = 1 << 40  # one Arrow batch per DuckDB thread: fewer chunks to take from
 
 _ARROW_TO_DUCK = {"string": "VARCHAR", "large_string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER"}
 
 
-def _view_query(
+def _label_key(label: pa.Table, key: str, ktype: str, alias: str = "") -> str:
+    """The label's key column as the view's type; TRY_CAST only when the types differ."""
+    col = f"{alias}{quote(key)}"
+    same = _ARROW_TO_DUCK.get(str(label.schema.field(key).type)) == ktype
+    return col if same else f"TRY_CAST({col} AS {ktype})"
+
+
+class _KeyCodes:
+    """Dense codes for the label rows' entity key tuples, one temp table per key set and types.
+
+    ``__fs_keys_<i>`` holds each distinct non-NULL key tuple of the labels (cast to the view's
+    types) with a ``__code``; a view's rows join it to get their code (rows of entities no label
+    asks for drop out); every label row gets its code (``-1``: a NULL or
+    uncastable key, which matches nothing, as ``=`` in SQL).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, labels: pa.Table, t_us: np.ndarray) -> None:
+        self._con = con
+        self._labels = labels
+        self._times = ProbeTimes(t_us)
+        self._tables: dict[tuple[tuple[str, str], ...], tuple[str, Probes]] = {}
+
+    def table(self, keys: tuple[str, ...], ktypes: dict[str, str]) -> tuple[str, Probes]:
+        """(temp table name, the label rows as probes) for ``keys`` typed as the view's ``ktypes``."""
+        spec = tuple((k, ktypes.get(k, "VARCHAR")) for k in keys)
+        if spec in self._tables:
+            return self._tables[spec]
+        name = f"__fs_keys_{len(self._tables)}"
+        cols = ", ".join(f"{_label_key(self._labels, k, t)} AS {quote(k)}" for k, t in spec)
+        notnull = " AND ".join(f"{quote(k)} IS NOT NULL" for k in keys)
+        self._con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, CAST(row_number() OVER () - 1 AS INTEGER) AS __code "
+            f"FROM (SELECT DISTINCT {cols} FROM __fs_labels) WHERE {notnull}"
+        )
+        on = " AND ".join(f"{_label_key(self._labels, k, t, 'l.')} = k.{quote(k)}" for k, t in spec)
+        found = self._con.sql(f"SELECT l.{_ROW}, k.__code FROM __fs_labels l JOIN {name} k ON {on}").to_arrow_table()
+        codes = np.full(len(self._labels), -1, dtype=np.int64)
+        codes[found[_ROW].to_numpy()] = found["__code"].to_numpy()
+        self._tables[spec] = (name, Probes(codes, self._times))
+        return self._tables[spec]
+
+    def drop(self) -> None:
+        for name, _ in self._tables.values():
+            self._con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _view_rows(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     req: ViewRequest,
-    labels: pa.Table,
+    keys: _KeyCodes,
     lo: datetime,
     hi: datetime,
     as_served: bool,
-) -> str:
-    """One view's ASOF join: ``(label row, joined feature_time in epoch µs, features...)``."""
+) -> tuple[pa.Table, Probes]:
+    """The view's rows in ``(lo, hi]`` of entities the labels ask for: ``__code``, ``__ft`` (epoch µs),
+    ``__cr`` (created_at, :data:`_CREATED_US`), ``__av`` (as served: when the row became available, µs)
+    and the requested features as ``__v<j>``; and the label rows as probes (their key codes and times)."""
     view = req.view
     select = view_select(
         con,
@@ -155,42 +204,42 @@ def _view_query(
         end=(hi + timedelta(days=1)).date(),
         time_range=(lo, hi),
     )
-    ktypes = _key_types(con, select, view.entities)
-    keys = ", ".join(quote(k) for k in view.entities)
-    feats = ", ".join(quote(f) for f, _ in req.columns)
-    created = "coalesce(created_at, TIMESTAMP '-infinity')"
-    if not as_served:
-        body = f"SELECT {keys}, epoch_us(feature_time) AS __ft, {_PACKED_ORDER} AS __ord, {feats} FROM ({select})"
-        label_order = _LABEL_ORDER
+    table, probes = keys.table(view.entities, _key_types(con, select, view.entities))
+    cols = ["k.__code", "epoch_us(feature_time) AS __ft", f"{_CREATED_US} AS __cr"]
+    if as_served:
+        # streamed rows: created_at; backfilled ones (created_at missing or not after feature_time):
+        # feature_time + the watermark delay
+        cols.append(
+            f"CASE WHEN created_at IS NOT NULL AND created_at > feature_time THEN {_CREATED_US} "
+            f"ELSE epoch_us(feature_time) + {_interval_us(req.watermark_delay)} END AS __av"
+        )
+    cols += [f"f.{quote(f)} AS {quote(f'__v{j}')}" for j, (f, _) in enumerate(req.columns)]
+    on = " AND ".join(f"f.{quote(k)} = k.{quote(k)}" for k in view.entities)
+    rows = con.sql(f"SELECT {', '.join(cols)} FROM ({select}) f JOIN {table} k ON {on}").to_arrow_table(_BATCH)
+    return rows, probes
+
+
+def _match(rows: pa.Table, probes: Probes, as_served: bool) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """Per label row (label order), the matched row (``-1``: none); the feature columns and
+    ``feature_time`` (µs) of the rows it indexes (as served: only the rows that were ever visible)."""
+    code, ft, cr = (_numpy(rows[c]) for c in ("__code", "__ft", "__cr"))
+    if as_served:
+        avail = _numpy(rows["__av"])
+        keep = visible_rows(code, avail, ft, cr)
+        if len(keep) < len(rows):
+            rows = rows.take(pa.array(keep))
+            code, ft, cr, avail = code[keep], ft[keep], cr[keep], avail[keep]
+        index = AsOf(code, avail, (ft, cr))
+        del avail
     else:
-        avail = (
-            "CASE WHEN created_at IS NOT NULL AND created_at > feature_time THEN created_at "
-            f"ELSE feature_time + {_interval(req.watermark_delay)} END"
-        )
-        ordered = f"{{'a': __avail, 'b': feature_time, 'c': {created}}}"
-        body = (
-            f"SELECT {keys}, epoch_us(feature_time) AS __ft, {ordered} AS __ord, {feats} FROM ("
-            f"SELECT *, {avail} AS __avail FROM ({select})) "
-            f"QUALIFY coalesce({{'b': feature_time, 'c': {created}}} >= max({{'b': feature_time, 'c': {created}}}) "
-            f"OVER (PARTITION BY {keys} ORDER BY {ordered} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), true)"
-        )
-        # make_timestamp(epoch_us(..)): the UTC wall clock by arithmetic (a cast from TIMESTAMPTZ goes through ICU)
-        label_order = f"{{'a': make_timestamp(epoch_us({_T})), 'b': TIMESTAMP 'infinity', 'c': TIMESTAMP 'infinity'}}"
-    on = " AND ".join(_key_match(labels, k, ktypes.get(k, "VARCHAR")) for k in view.entities)
-    outs = ", ".join(
-        [f"l.{_ROW}", "f.__ft", *(f"f.{quote(f)} AS {quote(f'__c{j}')}" for j, (f, _) in enumerate(req.columns))]
-    )
-    return (
-        f"WITH l AS (SELECT {_ROW}, {keys}, {label_order} AS __ord_l FROM __fs_labels), f AS ({body}) "
-        f"SELECT {outs} FROM l ASOF LEFT JOIN f ON {on} AND l.__ord_l >= f.__ord"
-    )
+        index = AsOf(code, ft, (cr,))
+    del code, cr
+    features = rows.select([c for c in rows.column_names if c.startswith("__v")])
+    return features, index.match(probes), ft
 
 
-def _key_match(label: pa.Table, key: str, ktype: str) -> str:
-    """``l.key = f.key``; TRY_CAST the label side only when its type differs from the view's."""
-    same = _ARROW_TO_DUCK.get(str(label.schema.field(key).type)) == ktype
-    left = f"l.{quote(key)}" if same else f"TRY_CAST(l.{quote(key)} AS {ktype})"
-    return f"{left} = f.{quote(key)}"
+def _numpy(col: pa.ChunkedArray) -> np.ndarray:
+    return col.combine_chunks().to_numpy() if col.num_chunks != 1 else col.chunk(0).to_numpy()
 
 
 def pit_join(
@@ -235,46 +284,64 @@ def pit_join(
     t_us = tcol.cast(pa.int64()).to_numpy()
     columns: dict[str, pa.ChunkedArray | pa.Array] = {}
     con.register("__fs_labels", base)
+    keys = _KeyCodes(con, base, t_us)
+
+    def load(req: ViewRequest) -> tuple[pa.Table, Probes]:
+        return _view_rows(con, config, req, keys, t_min - req.max_age, t_max, as_served)
+
+    # The next view's rows are read (DuckDB, which releases the GIL) while this one is matched
+    # (numpy); only the worker thread uses the connection until the pool is shut down.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestream-pit")
     try:
-        for req in requests:
-            sql = _view_query(con, config, req, base, t_min - req.max_age, t_max, as_served)
-            raw = con.sql(sql).to_arrow_table()
-            _scatter(raw, req, t_us, n, columns, report)
+        pending = pool.submit(load, requests[0])
+        for i, req in enumerate(requests):
+            rows, probes = pending.result()
+            if i + 1 < len(requests):
+                pending = pool.submit(load, requests[i + 1])
+            rows, matched, ft = _match(rows, probes, as_served)
+            _scatter(rows, matched, ft, req, t_us, columns, report)
+            del rows, ft
+    except BaseException:
+        con.interrupt()  # stop a read still running for a join that failed (or was interrupted)
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        keys.drop()
         con.unregister("__fs_labels")
     report.seconds = time.perf_counter() - started
     return pa.table(columns), report
 
 
 def _scatter(
-    raw: pa.Table,
+    rows: pa.Table,
+    matched: np.ndarray,
+    row_ft: np.ndarray,
     req: ViewRequest,
     t_us: np.ndarray,
-    n: int,
     columns: dict[str, pa.ChunkedArray | pa.Array],
     report: JoinReport,
 ) -> None:
-    """Put one view's joined rows back in label order; TTL bound, defaults, match counts."""
-    position = np.empty(n, dtype=np.int64)
-    position[raw[_ROW].to_numpy()] = np.arange(n, dtype=np.int64)
-    take = pa.array(position)
-    ft_arr = raw["__ft"].take(take)
-    has = pc.is_valid(ft_arr).to_numpy(zero_copy_only=False)
-    ft = pc.fill_null(ft_arr, 0).to_numpy()
+    """One view's matched rows in label order; validity bound, defaults, match counts."""
+    n = len(matched)
+    has = matched >= 0
+    ft = np.where(has, row_ft[np.maximum(matched, 0)] if len(row_ft) else 0, 0)
     valid_np = has & (ft > req.fresh_after_us(t_us)) & (ft <= t_us)
     has_row = int(has.sum())
-    matched = int(valid_np.sum())
+    matched_n = int(valid_np.sum())
     leaked = int((has & (ft > t_us)).sum())
-    report.views.append(ViewReport(req.view.ref, n, matched, has_row - matched, n - has_row, leaked))
-    valid = pa.chunked_array([pa.array(valid_np)])
+    report.views.append(ViewReport(req.view.ref, n, matched_n, has_row - matched_n, n - has_row, leaked))
+    valid = pa.array(valid_np)
+    # every row without a valid match gets the default, so the unmatched ones may take row 0
+    take = pa.array(np.maximum(matched, 0))
     for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
-        columns[out] = _fill(raw[f"__c{j}"].take(take), valid, default, out)
+        col = rows[f"__v{j}"]
+        picked = col.combine_chunks().take(take) if len(col) else pa.nulls(n, col.type)
+        columns[out] = _fill(picked, valid, default, out)
     if req.feature_time_column:
-        kept = pc.if_else(valid, ft_arr, pa.scalar(None, pa.int64()))
-        columns[req.feature_time_column] = kept.cast(pa.timestamp("us")).cast(UTC_US)
+        columns[req.feature_time_column] = pa.array(ft, type=pa.int64(), mask=~valid_np).cast(UTC_US)
 
 
-def _fill(col: pa.ChunkedArray, valid: pa.ChunkedArray, default: object, name: str) -> pa.ChunkedArray:
+def _fill(col: pa.Array, valid: pa.Array, default: object, name: str) -> pa.Array:
     try:
         fallback = pa.scalar(default, type=col.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
