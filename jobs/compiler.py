@@ -514,10 +514,12 @@ def compile_streaming_job(
         "namespace": view.namespace,
         "config": {
             "table.exec.state.ttl": f"{int(state_ttl(view, source).total_seconds() * 1000)} ms",
-            # Share identical optimized blocks across the STATEMENT SET's branches: the parsed source
-            # and its filters (main path, dead letters, late events) are computed once per event
-            # instead of once per branch (measured ~2.9x the events/s when the parse was SQL).
-            "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+            # With de-duplication, optimise the branches' common part (parsed source, Deduplicate) as
+            # one block so they share it: otherwise each branch prunes its own columns below the
+            # Deduplicate and gets its own (twice the state; ~2.9x the events/s when the parse was
+            # SQL). Without, the branches share the source scan anyway (sub-plan reuse) and each
+            # folds its projection and filters into one Calc: three per event instead of five.
+            "table.optimizer.reuse-optimize-block-with-digest-enabled": "true" if source.event_id else "false",
             # Chained operators hand each row on without a serializer copy. SQL operators never
             # modify their input and copy what they keep (window buffers, state, sinks), so only the
             # copies go: without this, every event's row (payload included) was deep-copied at each

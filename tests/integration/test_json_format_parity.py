@@ -91,6 +91,8 @@ VALUES: list[Any] = [
 # JSON number texts json.dumps never writes (the format reads these without the text round trip
 # when it can, so each must give exactly what TRY_CAST of JSON_VALUE's text gives)
 RAW_NUMBERS = ["-1e-400", "1e400", "1E+2", "-0", "0.00", "1.5e-3", "-9223372036854775809", "007"]
+
+
 class _Raw:
     def __init__(self, text: str) -> None:
         self.text = text
