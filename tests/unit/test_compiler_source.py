@@ -148,6 +148,15 @@ def test_streaming_jobs_hand_rows_between_chained_operators_without_copies(tmp_p
     assert spec["config"]["pipeline.object-reuse"] == "true"
 
 
+def test_only_a_deduplicating_job_shares_an_optimised_block_between_its_branches(tmp_path: Path) -> None:
+    """#13: with an event id the branches must share one Deduplicate (one optimised block); without,
+    they share the source scan and each folds its filters into one Calc (fewer operators per event)."""
+    key = "table.optimizer.reuse-optimize-block-with-digest-enabled"
+    with_id = compile_streaming_job(_view("card_spend_1h"), _txn(), _cfg(tmp_path))
+    without = compile_streaming_job(_view("card_spend_1h"), replace(_txn(), event_id=None), _cfg(tmp_path))
+    assert (with_id["config"][key], without["config"][key]) == ("true", "false")
+
+
 def test_duplicates_are_dropped_before_the_late_split(tmp_path: Path) -> None:
     """#15 item 12: the late sink reads the de-duplicated events, so a late copy of a counted event is a
     duplicate (dropped by the Deduplicate operator), and the late topic holds only uncounted events."""
