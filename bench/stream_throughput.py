@@ -48,7 +48,6 @@ import argparse
 import json
 import os
 import random
-import re
 import statistics
 import sys
 import tempfile
@@ -69,7 +68,7 @@ from featurestream.naming import source_topic
 from featurestream.offline.layout import read_view
 from featurestream.online.keys import entity_key, row_times
 from featurestream.stack import Stack
-from tests.support.pipeline import isolated_repo
+from tests.support.pipeline import add_no_id_view, isolated_repo
 
 REPO = Path(__file__).resolve().parents[1]
 LAST_TXN = """-- name: last_txn
@@ -106,23 +105,6 @@ GROUP BY
     window_end
 """
 PROBES = 5
-
-
-def add_no_id_view(root: Path) -> str:
-    """Add to the repo at ``root`` a copy of the ``transactions`` source without its ``-- event_id:``
-    header (same topic, so the same backlog) and ``card_spend_1h`` over it; the new view's name."""
-    sql = root / "sql"
-    src = (sql / "sources" / "transactions.sql").read_text().splitlines(keepends=True)
-    if not any(line.startswith("-- topic:") for line in src):
-        src.insert(0, "-- topic: transactions\n")
-    text = "".join(line for line in src if not line.startswith("-- event_id:"))
-    text = re.sub(r"CREATE TABLE transactions\b", "CREATE TABLE transactions_noid", text)
-    (sql / "sources" / "transactions_noid.sql").write_text(text)
-    view = (sql / "features" / "card_spend_1h.sql").read_text()
-    view = re.sub(r"^-- name: card_spend_1h$", "-- name: card_spend_1h_noid", view, flags=re.M)
-    view = re.sub(r"\bTABLE transactions\b", "TABLE transactions_noid", view)
-    (sql / "features" / "card_spend_1h_noid.sql").write_text(view)
-    return "card_spend_1h_noid"
 
 
 def _pct(values: list[float], p: float) -> float:

@@ -167,22 +167,23 @@ def blank_key_reason(column: str) -> str:
     return f"entity key {column} is blank"
 
 
-def _key_checks(source: Source, view: FeatureView) -> list[str]:
-    """SQL ``WHEN`` branches giving the reason a parsed event cannot be keyed: a NULL event id (all
-    such events would be one event to de-duplication), and each of the view's entity columns that
-    the source carries, NULL (any type) or blank (text types). Such an event would otherwise be
-    grouped under a NULL key and stored online as ``None`` or ``""``, colliding with a real entity."""
-    whens = []
+def _key_rules(source: Source, view: FeatureView) -> list[dict[str, str | None]]:
+    """The view's rules for an event that cannot be keyed, in the order they are checked: a NULL
+    event id (all such events would be one event to de-duplication), then each of the view's entity
+    columns that the source carries, NULL (any type) or blank (text types: empty or only spaces, as
+    SQL ``TRIM(x) = ''``). Such an event would otherwise be grouped under a NULL key and stored
+    online as ``None`` or ``""``, colliding with a real entity. The format applies them after the
+    payload's own rules (:func:`format_schema`)."""
+    rules: list[dict[str, str | None]] = []
     if source.event_id:
-        whens.append(f"WHEN `{source.event_id}` IS NULL THEN {_q(null_key_reason(source.event_id, 'event id'))}")
+        rules.append({"name": source.event_id, "null": null_key_reason(source.event_id, "event id"), "blank": None})
     for name in view.entities:
         col = source.column(name)
         if col is None:
             continue
-        whens.append(f"WHEN `{name}` IS NULL THEN {_q(null_key_reason(name))}")
-        if _base_type(col.dtype) in ("STRING", "VARCHAR", "CHAR"):
-            whens.append(f"WHEN TRIM(`{name}`) = '' THEN {_q(blank_key_reason(name))}")
-    return whens
+        text = _base_type(col.dtype) in ("STRING", "VARCHAR", "CHAR")
+        rules.append({"name": name, "null": null_key_reason(name), "blank": blank_key_reason(name) if text else None})
+    return rules
 
 
 def _parsed_type(column: Column, event_time: str) -> str:
@@ -221,9 +222,10 @@ def late_condition(event_time: str) -> str:
     return f"`{event_time}` < CURRENT_WATERMARK(`{event_time}`)"
 
 
-def format_schema(source: Source) -> dict[str, Any]:
-    """The ``featurestream-json.schema`` option: every dead-letter rule of the source, in the order
-    they are checked (per column: missing when required, then of the wrong type; then the event time).
+def format_schema(source: Source, view: FeatureView) -> dict[str, Any]:
+    """The ``featurestream-json.schema`` option: every dead-letter rule of ``source`` as ``view``
+    reads it, in the order they are checked (per column: missing when required, then of the wrong
+    type; then the event time; then the view's key rules, :func:`_key_rules`).
 
     This is the one owner of the reasons; the Java format (``jobs/java``) applies them, reading a
     field's text as ``JSON_VALUE`` would and typing it with Flink SQL's ``TRY_CAST``. Timestamps are
@@ -248,6 +250,7 @@ def format_schema(source: Source) -> dict[str, Any]:
             f"field {source.event_time} must be epoch milliseconds or ISO-8601 UTC (2026-01-01T00:00:00Z)"
         ),
         "columns": columns,
+        "keys": _key_rules(source, view),
     }
 
 
@@ -264,8 +267,9 @@ def source_statements(
 
     Streaming reads Kafka; otherwise files under ``path`` (one JSON object per line, like the topic).
     Both parse on the JVM with the ``featurestream-json`` format, which adds the raw ``payload`` and a
-    ``dlq_reason`` (NULL when valid) to the typed columns; ``<source>_parsed`` adds the key rules
-    (:func:`_key_checks`). ``<source>_unique`` keeps one copy per event id of the valid events, and
+    ``dlq_reason`` (NULL when valid; the view's key rules included, :func:`format_schema`) to the
+    typed columns; ``<source>_parsed`` adds the Kafka position. ``<source>_unique`` keeps one copy
+    per event id of the valid events, and
     ``late_filter`` (default: ``streaming``) drops the ones behind the watermark from the main path
     (they go to the late sink from ``<source>_unique``, so a late copy of a counted event is a
     duplicate, never a late event).
@@ -290,10 +294,11 @@ def source_statements(
     else:
         options = {"connector": "filesystem", "path": str(path)}
     options["format"] = JSON_FORMAT
-    options[f"{JSON_FORMAT}.schema"] = json.dumps(format_schema(source), separators=(",", ":"))
+    options[f"{JSON_FORMAT}.schema"] = json.dumps(format_schema(source, view), separators=(",", ":"))
     with_clause = ",\n    ".join(f"{_q(k)} = {_q(v)}" for k, v in options.items())
     typed = [f"`{c.name}` {_parsed_type(c, ev)}" for c in source.columns]
-    if streaming:
+    dedupe_by_arrival = streaming and bool(source.event_id)  # the only reader of the arrival time
+    if dedupe_by_arrival:
         meta.append(f"`{PROCTIME}` AS PROCTIME()")
     ddl = (
         f"CREATE TEMPORARY TABLE `{source.name}_raw` (\n"
@@ -301,13 +306,11 @@ def source_statements(
         + f"    WATERMARK FOR `{ev}` AS `{ev}` - {_interval_ms(source.watermark_delay)}\n"
         f") WITH (\n    {with_clause}\n)"
     )
-    extra = ["payload", "kafka_partition", "kafka_offset", f"`{PROCTIME}`"] if streaming else ["payload"]
+    extra = ["payload", "kafka_partition", "kafka_offset"] if streaming else ["payload"]
+    if dedupe_by_arrival:
+        extra.append(f"`{PROCTIME}`")
     cols = [f"`{c.name}`" for c in source.columns if c.name != ev]
-    whens = _key_checks(source, view)
-    reason = "dlq_reason"
-    if whens:
-        reason = "COALESCE(dlq_reason, CASE " + " ".join(whens) + " END) AS dlq_reason"
-    parsed = ",\n    ".join([*cols, f"`{ev}`", *extra, reason])
+    parsed = ",\n    ".join([*cols, f"`{ev}`", *extra, "dlq_reason"])
     stmts = [ddl, f"CREATE TEMPORARY VIEW `{source.name}_parsed` AS\nSELECT\n    {parsed}\nFROM `{source.name}_raw`"]
     # Valid events, one copy per event id; late ones are split off after this (unique_source).
     if source.event_id:
@@ -511,10 +514,17 @@ def compile_streaming_job(
         "namespace": view.namespace,
         "config": {
             "table.exec.state.ttl": f"{int(state_ttl(view, source).total_seconds() * 1000)} ms",
-            # Share identical optimized blocks across the STATEMENT SET's branches: the parsed source
-            # and its filters (main path, dead letters, late events) are computed once per event
-            # instead of once per branch (measured ~2.9x the events/s when the parse was SQL).
-            "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+            # With de-duplication, optimise the branches' common part (parsed source, Deduplicate) as
+            # one block so they share it: otherwise each branch prunes its own columns below the
+            # Deduplicate and gets its own (twice the state; ~2.9x the events/s when the parse was
+            # SQL). Without, the branches share the source scan anyway (sub-plan reuse) and each
+            # folds its projection and filters into one Calc: three per event instead of five.
+            "table.optimizer.reuse-optimize-block-with-digest-enabled": "true" if source.event_id else "false",
+            # Chained operators hand each row on without a serializer copy. SQL operators never
+            # modify their input and copy what they keep (window buffers, state, sinks), so only the
+            # copies go: without this, every event's row (payload included) was deep-copied at each
+            # of the ~6 hops of the source chain, a third of its time (profile in bench/README.md).
+            "pipeline.object-reuse": "true",
             "python.fn-execution.bundle.size": "1000",
             "python.fn-execution.bundle.time": "200",
             "python.fn-execution.arrow.batch.size": "1000",

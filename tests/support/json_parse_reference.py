@@ -1,7 +1,8 @@
-"""The SQL the ``featurestream-json`` format replaced: ``JSON_VALUE`` + ``TRY_CAST`` per column and a
-``CASE`` for the dead-letter reason. Tests run it beside the format on the same lines; both must give
-the same typed columns and the same reasons (the reason texts come from the compiler's one owner,
-:func:`featurestream.jobs.compiler.format_schema`)."""
+"""The SQL the ``featurestream-json`` format replaced: ``JSON_VALUE`` + ``TRY_CAST`` per column, a
+``CASE`` for the dead-letter reason, then the view's key rules as the ``COALESCE(reason, CASE WHEN
+key IS NULL ... WHEN TRIM(key) = '' ...)`` the compiler used to add on top of the format. Tests run it
+beside the format on the same lines; both must give the same typed columns and the same reasons (the
+reason texts come from the compiler's one owner, :func:`featurestream.jobs.compiler.format_schema`)."""
 
 from __future__ import annotations
 
@@ -56,4 +57,14 @@ def reference_select(source: Source, schema: dict[str, Any], table: str) -> str:
     ev_raw = f"JSON_VALUE(payload, {_q('$.' + source.event_time)})"
     reasons.append(f"WHEN {_ts_expr(ev_raw)} IS NULL THEN {_q(schema['event_time_reason'])}")
     reason = "CASE " + " ".join(reasons) + " ELSE CAST(NULL AS STRING) END"
-    return "SELECT " + ", ".join([*cols, "payload", f"{reason} AS dlq_reason"]) + f" FROM {table}"
+    parsed = "SELECT " + ", ".join([*cols, "payload", f"{reason} AS dlq_reason"]) + f" FROM {table}"
+    whens = []
+    for key in schema["keys"]:
+        whens.append(f"WHEN `{key['name']}` IS NULL THEN {_q(key['null'])}")
+        if key["blank"]:
+            whens.append(f"WHEN TRIM(`{key['name']}`) = '' THEN {_q(key['blank'])}")
+    if not whens:
+        return parsed
+    names = ", ".join(f"`{c.name}`" for c in source.columns)
+    keyed = "COALESCE(dlq_reason, CASE " + " ".join(whens) + " END)"
+    return f"SELECT {names}, payload, {keyed} AS dlq_reason FROM ({parsed})"

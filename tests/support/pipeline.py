@@ -6,6 +6,7 @@ offline directory, sharing the running local stack: many runs can share one Kafk
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import uuid
@@ -23,7 +24,7 @@ from featurestream.online.keys import encode_entity
 from featurestream.online.scan import scan_rows
 from featurestream.online.store import RedisOnlineStore
 
-__all__ = ["isolated_repo", "offline_rows", "online_rows", "read_topic", "wait_for"]
+__all__ = ["add_no_id_view", "isolated_repo", "offline_rows", "online_rows", "read_topic", "wait_for"]
 
 
 def isolated_repo(
@@ -55,12 +56,35 @@ def isolated_repo(
         "flink": {"rest_url": base.flink.rest_url},
         "offline": {"path": str(dest / "offline")},
         # the base's Flink REST port: a job for the local stack (on any port) gets its Python runtime
-        "stack": {"kafka": {"partitions": partitions}, "flink": {"rest_port": base.stack.flink.rest_port}},
+        # and the base's jars (``stack.jars_dir``): the planner and the jobs use the format the stack runs
+        "stack": {
+            "kafka": {"partitions": partitions},
+            "flink": {"rest_port": base.stack.flink.rest_port},
+            "jars_dir": str(base.jars_path),
+        },
     }
     for k, v in (extra or {}).items():
         cfg[k] = v
     (dest / "featurestream.yaml").write_text(yaml.safe_dump(cfg))
     return load_config(dest, env=env or {})
+
+
+def add_no_id_view(root: Path) -> str:
+    """Add to the repo at ``root`` a copy of the ``transactions`` source without its ``-- event_id:``
+    header (same topic, so the same events) and ``card_spend_1h`` over it; the new view's name.
+    The product's path without de-duplication (the golden tests, the stream bench)."""
+    sql = root / "sql"
+    src = (sql / "sources" / "transactions.sql").read_text().splitlines(keepends=True)
+    if not any(line.startswith("-- topic:") for line in src):
+        src.insert(0, "-- topic: transactions\n")
+    text = "".join(line for line in src if not line.startswith("-- event_id:"))
+    text = re.sub(r"CREATE TABLE transactions\b", "CREATE TABLE transactions_noid", text)
+    (sql / "sources" / "transactions_noid.sql").write_text(text)
+    view = (sql / "features" / "card_spend_1h.sql").read_text()
+    view = re.sub(r"^-- name: card_spend_1h$", "-- name: card_spend_1h_noid", view, flags=re.M)
+    view = re.sub(r"\bTABLE transactions\b", "TABLE transactions_noid", view)
+    (sql / "features" / "card_spend_1h_noid.sql").write_text(view)
+    return "card_spend_1h_noid"
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 1.0) -> None:

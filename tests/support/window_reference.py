@@ -30,6 +30,7 @@ __all__ = [
     "parse_event_time",
     "reference_rows",
     "split_events",
+    "valid_events",
 ]
 
 Agg = Callable[[list[dict[str, Any]]], Any]
@@ -113,6 +114,19 @@ def split_events(
             seen.add(ev.get(id_field))
             valid.append(ev)
     return valid, bad
+
+
+def valid_events(
+    payloads: Iterable[bytes],
+    required: Sequence[str],
+    *,
+    time_field: str = "event_time",
+    numeric: Sequence[str] = (),
+    keys: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Every valid event with ``_t`` = epoch ms, copies included (a source without an event id:
+    nothing is de-duplicated)."""
+    return [ev for ev in _parse_valid(payloads, required, time_field, numeric, keys) if ev is not None]
 
 
 def duplicate_copies(

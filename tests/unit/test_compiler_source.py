@@ -47,7 +47,7 @@ def _schema_option(ddl: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_schema_lists_every_rule_in_check_order() -> None:
-    schema = format_schema(_txn())
+    schema = format_schema(_txn(), _view("card_spend_1h"))
     assert schema["invalid"] == "invalid JSON: not a JSON object"
     assert (schema["payload"], schema["reason"], schema["event_time"]) == ("payload", "dlq_reason", "event_time")
     assert schema["event_time_reason"].startswith("field event_time must be epoch milliseconds or ISO-8601 UTC")
@@ -68,7 +68,7 @@ def test_streaming_source_parses_on_the_jvm_with_typed_columns(tmp_path: Path) -
         assert col in ddl
     assert "`fs_proctime` AS PROCTIME()" in ddl
     assert "WATERMARK FOR `event_time` AS `event_time` - INTERVAL '5' SECOND" in ddl
-    assert _schema_option(ddl) == format_schema(_txn())
+    assert _schema_option(ddl) == format_schema(_txn(), _view("card_spend_1h"))
     assert "dlq_reason" in parsed and "kafka_offset" in parsed
     # keep-first by arrival: Flink's Deduplicate operator, emits at once (no wait for the watermark)
     assert "PARTITION BY `event_id` ORDER BY `fs_proctime` ASC" in clean and "fs_rn = 1" in clean
@@ -82,7 +82,7 @@ def test_batch_source_reads_files_with_the_same_format_and_dedupes_by_event_time
     assert "'connector' = 'filesystem'" in ddl and f"'format' = '{JSON_FORMAT}'" in ddl
     assert "PROCTIME" not in ddl + parsed + clean and "kafka_offset" not in parsed
     assert "ORDER BY `event_time` ASC" in clean
-    assert _schema_option(ddl) == format_schema(_txn())
+    assert _schema_option(ddl) == format_schema(_txn(), _view("card_spend_1h"))
 
 
 def test_quotes_in_rules_survive_the_sql_literal(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_quotes_in_rules_survive_the_sql_literal(tmp_path: Path) -> None:
 def test_unsupported_column_type_is_refused() -> None:
     src = replace(_txn(), columns=(*_txn().columns, Column("tags", "ARRAY<STRING>")))
     with pytest.raises(ValueError, match="JSON sources support STRING"):
-        format_schema(src)
+        format_schema(src, _view("card_spend_1h"))
 
 
 def test_state_ttl_follows_the_view_horizon(tmp_path: Path) -> None:
@@ -116,16 +116,45 @@ def test_batch_job_reads_with_the_format_too(tmp_path: Path) -> None:
 
 
 def test_a_null_event_id_or_a_null_or_blank_entity_key_is_dead_lettered(tmp_path: Path) -> None:
-    """#15 item 10: such an event never reaches a window, so it is never stored online as ``None``/``""``."""
-    parsed = source_statements(_txn(), _cfg(tmp_path), _view("card_spend_1h"), streaming=True)[1]
-    reason = parsed[parsed.index("COALESCE(dlq_reason") :]
-    assert "WHEN `event_id` IS NULL THEN 'event id event_id is NULL'" in reason
-    assert "WHEN `card_id` IS NULL THEN 'entity key card_id is NULL'" in reason
-    assert "WHEN TRIM(`card_id`) = '' THEN 'entity key card_id is blank'" in reason
+    """#15 item 10: such an event never reaches a window, so it is never stored online as ``None``/``""``.
+    The format applies these rules after the payload's own (#13: no per-event SQL for them); the
+    format's parity test runs them against the SQL they replaced."""
+    ddl, parsed = source_statements(_txn(), _cfg(tmp_path), _view("card_spend_1h"), streaming=True)[:2]
+    assert _schema_option(ddl)["keys"] == [
+        {"name": "event_id", "null": "event id event_id is NULL", "blank": None},
+        {"name": "card_id", "null": "entity key card_id is NULL", "blank": "entity key card_id is blank"},
+    ]
+    assert "CASE" not in parsed and "TRIM" not in parsed, "the reason is the format's, not computed per event in SQL"
     # a numeric entity has no blank rule
     src = replace(_txn(), columns=tuple(Column(c.name, "BIGINT") if c.name == "card_id" else c for c in _txn().columns))
-    parsed = source_statements(src, _cfg(tmp_path), _view("card_spend_1h"), streaming=True)[1]
-    assert "`card_id` IS NULL" in parsed and "TRIM(`card_id`)" not in parsed
+    keys = format_schema(src, _view("card_spend_1h"))["keys"]
+    assert keys[1] == {"name": "card_id", "null": "entity key card_id is NULL", "blank": None}
+    # an entity the source does not carry has no rule; a source without an event id has no event-id rule
+    no_id = replace(_txn(), event_id=None)
+    assert [k["name"] for k in format_schema(no_id, _view("card_spend_1h"))["keys"]] == ["card_id"]
+
+
+def test_only_a_source_deduplicated_by_arrival_reads_the_processing_time(tmp_path: Path) -> None:
+    """#13: without an event id nothing de-duplicates, so no PROCTIME column is computed per event."""
+    no_id = replace(_txn(), event_id=None)
+    statements = source_statements(no_id, _cfg(tmp_path), _view("card_spend_1h"), streaming=True)
+    assert not any("PROCTIME" in s for s in statements)
+    assert "ROW_NUMBER" not in statements[2]
+
+
+def test_streaming_jobs_hand_rows_between_chained_operators_without_copies(tmp_path: Path) -> None:
+    """#13: every SQL operator copies what it keeps, so the chain's per-hop serializer copies are waste."""
+    spec = compile_streaming_job(_view("card_spend_1h"), _txn(), _cfg(tmp_path))
+    assert spec["config"]["pipeline.object-reuse"] == "true"
+
+
+def test_only_a_deduplicating_job_shares_an_optimised_block_between_its_branches(tmp_path: Path) -> None:
+    """#13: with an event id the branches must share one Deduplicate (one optimised block); without,
+    they share the source scan and each folds its filters into one Calc (fewer operators per event)."""
+    key = "table.optimizer.reuse-optimize-block-with-digest-enabled"
+    with_id = compile_streaming_job(_view("card_spend_1h"), _txn(), _cfg(tmp_path))
+    without = compile_streaming_job(_view("card_spend_1h"), replace(_txn(), event_id=None), _cfg(tmp_path))
+    assert (with_id["config"][key], without["config"][key]) == ("true", "false")
 
 
 def test_duplicates_are_dropped_before_the_late_split(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ import java.util.Set;
 
 /**
  * The {@code featurestream-json} table format: one JSON object per message (or line) parsed into
- * the table's typed columns, plus the raw payload and a dead-letter reason (NULL when valid).
+ * the table's typed columns, plus the raw payload and a dead-letter reason (NULL when valid): the
+ * payload's own rules (not an object, a required field missing, a value of the wrong type, the
+ * event time) and the view's key rules (a NULL event id, a NULL or blank entity key).
  *
  * <p>Every rule text comes from the one option {@code featurestream-json.schema}, written by the
  * Python compiler ({@code featurestream.jobs.compiler}), which owns the column list and the reasons.
@@ -36,7 +38,8 @@ public final class FeaturestreamJsonFormatFactory implements DeserializationForm
                     .noDefaultValue()
                     .withDescription(
                             "JSON: {payload, reason, event_time, invalid, event_time_reason, "
-                                    + "columns: [{name, missing, wrong}]} (written by the compiler)");
+                                    + "columns: [{name, missing, wrong}], keys: [{name, null, blank}]}"
+                                    + " (written by the compiler)");
 
     @Override
     public DecodingFormat<DeserializationSchema<RowData>> createDecodingFormat(

@@ -13,7 +13,9 @@ import java.util.List;
  * What the compiler tells the format (option {@code featurestream-json.schema}): the names of the
  * payload, reason and event-time columns, and, per source column in declaration order, the
  * dead-letter reason when it is missing (required columns) or of the wrong type. The order of
- * {@link #columns} is the order in which reasons are checked: the first that applies is reported.
+ * {@link #columns} is the order in which reasons are checked: the first that applies is reported;
+ * then, for an event that parsed, the {@link #keys} rules of the view (a NULL event id, a NULL or
+ * blank entity key), in their order.
  */
 final class ParseRules implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -33,12 +35,28 @@ final class ParseRules implements Serializable {
         }
     }
 
+    /** A column the event is keyed by: its reason when NULL, and when blank (text keys only). */
+    static final class Key implements Serializable {
+        private static final long serialVersionUID = 1L;
+        final String name;
+        final String whenNull;
+        /** The reason when the text is empty or only spaces (SQL {@code TRIM(x) = ''}); null for non-text keys. */
+        final String whenBlank;
+
+        Key(String name, String whenNull, String whenBlank) {
+            this.name = name;
+            this.whenNull = whenNull;
+            this.whenBlank = whenBlank;
+        }
+    }
+
     final String payload;
     final String reason;
     final String eventTime;
     final String invalid;
     final String eventTimeReason;
     final List<Column> columns;
+    final List<Key> keys;
 
     private ParseRules(
             String payload,
@@ -46,13 +64,15 @@ final class ParseRules implements Serializable {
             String eventTime,
             String invalid,
             String eventTimeReason,
-            List<Column> columns) {
+            List<Column> columns,
+            List<Key> keys) {
         this.payload = payload;
         this.reason = reason;
         this.eventTime = eventTime;
         this.invalid = invalid;
         this.eventTimeReason = eventTimeReason;
         this.columns = Collections.unmodifiableList(columns);
+        this.keys = Collections.unmodifiableList(keys);
     }
 
     static ParseRules fromJson(String json) {
@@ -62,13 +82,18 @@ final class ParseRules implements Serializable {
             for (JsonNode c : root.get("columns")) {
                 cols.add(new Column(c.get("name").asText(), text(c, "missing"), text(c, "wrong")));
             }
+            List<Key> keys = new ArrayList<>();
+            for (JsonNode k : root.get("keys")) {
+                keys.add(new Key(k.get("name").asText(), k.get("null").asText(), text(k, "blank")));
+            }
             return new ParseRules(
                     root.get("payload").asText(),
                     root.get("reason").asText(),
                     root.get("event_time").asText(),
                     root.get("invalid").asText(),
                     root.get("event_time_reason").asText(),
-                    cols);
+                    cols,
+                    keys);
         } catch (Exception e) {
             throw new ValidationException(
                     "option 'featurestream-json.schema' is not the schema the featurestream compiler"
