@@ -520,11 +520,12 @@ def compile_streaming_job(
             # SQL). Without, the branches share the source scan anyway (sub-plan reuse) and each
             # folds its projection and filters into one Calc: three per event instead of five.
             "table.optimizer.reuse-optimize-block-with-digest-enabled": "true" if source.event_id else "false",
-            # Chained operators hand each row on without a serializer copy. SQL operators never
-            # modify their input and copy what they keep (window buffers, state, sinks), so only the
-            # copies go: without this, every event's row (payload included) was deep-copied at each
-            # of the ~6 hops of the source chain, a third of its time (profile in bench/README.md).
-            "pipeline.object-reuse": "true",
+            # With flink.object_reuse, chained operators hand each row on without a serializer copy.
+            # SQL operators never modify their input and copy what they keep (window buffers, state,
+            # sinks), so only the copies go: without it, every event's row (payload included) is
+            # deep-copied at each of the ~6 hops of the source chain, a third of its time (profile in
+            # bench/README.md). Off by default: see FlinkConfig.object_reuse for why.
+            "pipeline.object-reuse": "true" if config.flink.object_reuse else "false",
             "python.fn-execution.bundle.size": "1000",
             "python.fn-execution.bundle.time": "200",
             "python.fn-execution.arrow.batch.size": "1000",
