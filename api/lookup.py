@@ -230,34 +230,32 @@ def classify_reads(
             continue
         rows = raw[off : off + n]
         off += n
-        null_row = read.null_row
-        parts = [
-            r if type(r) is bytes else null_row if r is None else row_text(r, read.names) or null_row for r in rows
-        ]
-        st_col: list[Status] | None = None
+        null_row, names = read.layout.null_row, read.layout.names
+        parts = [r if type(r) is bytes else null_row if r is None else row_text(r, names) or null_row for r in rows]
+        bad: list[int] = []
         try:
             columns: list[Sequence[Any]] = list(zip(*_loads(b"[" + b",".join(parts) + b"]"), strict=True))
             if len(columns) != width:
                 raise ValueError(f"rows of {len(columns)} items, the view has {width}")
         except (orjson.JSONDecodeError, ValueError, TypeError):  # a row not of this view version: only it is lost
-            st_col = [_NF] * n
-            columns = _decode_rows(read.view.ref, parts, width, st_col)
+            columns, bad = _decode_rows(read.view.ref, parts, width)
         # comprehensions, not a loop of appends: this runs once per entity and view
         ft_col: list[int | None] = list(columns[0])
         fresh_after, sla_after = read.validity.fresh_after(now_ms), now_ms - read.sla_ms
         statuses = [_NF if t is None else _P if t > fresh_after else _OMA for t in ft_col]
-        if st_col is not None:
-            statuses = [s if e is not Status.ERROR else e for s, e in zip(statuses, st_col, strict=True)]
+        for i in bad:
+            statuses[i] = Status.ERROR
         br = [t is None or t < sla_after for t in ft_col]
         out.append(ReadRows(statuses, ft_col, columns, br))
     return out
 
 
-def _decode_rows(view_ref: str, parts: list[bytes], width: int, st_col: list[Status]) -> list[Sequence[Any]]:
-    """Row by row: a row that is not JSON, or not an array of ``width`` items, gets nulls and status
-    ``ERROR`` (its default in the native API), and is logged; every other row keeps its values.
-    Returns the columns."""
+def _decode_rows(view_ref: str, parts: list[bytes], width: int) -> tuple[list[Sequence[Any]], list[int]]:
+    """Row by row: a row that is not JSON, or not an array of ``width`` items, gets nulls (status
+    ``ERROR``, its default in the native API) and is logged; every other row keeps its values.
+    Returns the columns and the positions of the rows lost."""
     matrix: list[Any] = []
+    bad: list[int] = []
     for i, part in enumerate(parts):
         try:
             row = _loads(part)
@@ -266,9 +264,9 @@ def _decode_rows(view_ref: str, parts: list[bytes], width: int, st_col: list[Sta
             matrix.append(row)
         except (orjson.JSONDecodeError, ValueError):
             log.warning("a stored row of %s is not a row of this view version; served as ERROR", view_ref)
-            st_col[i] = Status.ERROR
+            bad.append(i)
             matrix.append([None] * width)
-    return list(zip(*matrix, strict=True))
+    return list(zip(*matrix, strict=True)), bad
 
 
 def assemble_columns(

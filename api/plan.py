@@ -14,7 +14,7 @@ from featurestream.api.errors import BadRequest
 from featurestream.definitions import FeatureView
 from featurestream.errors import FeatureStreamError
 from featurestream.ondemand import OnDemandFeature, OnDemandRegistry
-from featurestream.online.keys import ROW_HEAD, key_parts
+from featurestream.online.keys import ROW_HEAD, RowLayout, key_parts, row_layout
 from featurestream.registry import ON_DEMAND_VIEW, OnDemandRef, Registry, StoredFeature
 from featurestream.semantics import Validity, default_for, validity
 
@@ -28,8 +28,7 @@ class ViewRead:
     ``ROW_HEAD + i`` the view's feature ``i``; a column of the plan names its position."""
 
     view: FeatureView
-    names: tuple[bytes, ...]  # the view's feature names, UTF-8: how a per-feature hash is read (online.keys.row_text)
-    null_row: bytes  # the JSON array of a missing row: ``null`` at every position
+    layout: RowLayout  # online.keys.row_layout of the view's features
     defaults: tuple[Any, ...]  # aligned with row positions (the head's unused)
     validity: Validity  # semantics.validity: when a stored row stops being PRESENT
     sla_ms: int
@@ -76,7 +75,7 @@ def build_plan(
     def field_of(item: StoredFeature) -> tuple[tuple[str, int], int]:
         key = (item.view.name, item.view.version)
         views[key] = item.view
-        return key, ROW_HEAD + item.view.feature_names.index(item.feature.name)
+        return key, row_layout(item.view.feature_names).positions[item.feature.name]
 
     pending: list[tuple[StoredFeature | OnDemandRef, Any]] = []
     request_fields: list[str] = []
@@ -139,13 +138,11 @@ def _stored_inputs(registry: Registry, namespace: str, udf: OnDemandFeature) -> 
 
 
 def _view_read(view: FeatureView, namespace: str) -> ViewRead:
-    names = tuple(view.feature_names)
     key_prefix, key_suffix = key_parts(namespace, view.name, view.version)
     return ViewRead(
         view=view,
-        names=tuple(n.encode() for n in names),
-        null_row=b"[" + b",".join([b"null"] * (ROW_HEAD + len(names))) + b"]",
-        defaults=(*([None] * ROW_HEAD), *(default_for(view, f) for f in names)),
+        layout=row_layout(view.feature_names),
+        defaults=(*([None] * ROW_HEAD), *(default_for(view, f) for f in view.feature_names)),
         validity=validity(view),
         sla_ms=int(view.freshness_sla.total_seconds() * 1000),
         key_prefix=key_prefix,

@@ -35,6 +35,8 @@ One more key, outside every namespace: :data:`GENERATION_KEY`, the store's gener
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 import orjson
@@ -45,6 +47,7 @@ __all__ = [
     "GENERATION_KEY",
     "KEY_BLANKS",
     "ROW_HEAD",
+    "RowLayout",
     "RowReply",
     "decode_entity",
     "decode_row",
@@ -58,6 +61,7 @@ __all__ = [
     "is_keyless",
     "key_parts",
     "key_pattern",
+    "row_layout",
     "row_text",
     "row_times",
 ]
@@ -180,6 +184,26 @@ def encode_row(feature_time_ms: int, created_ms: int, values: Sequence[Any]) -> 
     with the values in the view version's feature order, each as :func:`encode_value` writes it.
     (``online.columnar.encode_rows`` is the vectorised form; a test keeps the two equal.)"""
     return b"[%d,%d,%b]" % (feature_time_ms, created_ms, b",".join(encode_value(v) for v in values))
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where each feature of a view version sits in its stored row (:func:`row_layout`)."""
+
+    names: tuple[bytes, ...]  # the feature names, UTF-8, in order: how a per-feature hash is read (row_text)
+    positions: Mapping[str, int]  # feature -> its index in the row: ROW_HEAD + its position
+    null_row: bytes  # the JSON array of a missing row: null at every position
+
+
+@lru_cache(maxsize=4096)
+def row_layout(feature_names: tuple[str, ...]) -> RowLayout:
+    """The :class:`RowLayout` of a view version's ``feature_names`` (``FeatureView.feature_names``),
+    derived once per feature list."""
+    return RowLayout(
+        names=tuple(n.encode() for n in feature_names),
+        positions={n: ROW_HEAD + i for i, n in enumerate(feature_names)},
+        null_row=b"[" + b",".join([b"null"] * (ROW_HEAD + len(feature_names))) + b"]",
+    )
 
 
 RowReply: TypeAlias = bytes | Sequence[bytes] | Mapping[bytes, bytes] | None

@@ -1,7 +1,7 @@
 """The asynchronous reader the HTTP server uses: every key of a request in one round trip.
 
 Built once in the app's lifespan. On a standalone Redis (``redis://``, ``unix://``) a request's
-reads are one ``EVALSHA`` of :data:`online.scripts.READ_ROWS_LUA` (an ``HGET`` of the row per key, inside Redis)
+reads are one ``EVALSHA`` of :data:`online.scripts.READ_ROWS_LUA` (a ``GET`` per key, inside Redis)
 written on the worker's single pipelined connection (:mod:`online.pipeline`): one command, one
 network round trip and one reply parsed in C whatever the number of views and entities, no pool
 and no per-command client objects. Over TLS (``rediss://``) it is the same script on a

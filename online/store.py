@@ -70,12 +70,12 @@ from featurestream.online.columnar import (
 )
 from featurestream.online.errors import OnlineStoreError, OnlineStoreFull, OnlineStoreUnavailable
 from featurestream.online.keys import (
-    ROW_HEAD,
     RowReply,
     decode_row,
     encode_entity,
     entity_key,
     key_parts,
+    row_layout,
 )
 from featurestream.online.resp import Connection, arg, command_head, frame
 from featurestream.online.scripts import READ_ROWS_LUA, WRITE_LUA, rows_per_slot
@@ -137,12 +137,12 @@ class OnlineRow:
 def row_of(view: FeatureView, reply: RowReply, features: Sequence[str] | None = None) -> OnlineRow | None:
     """One key's row read (:meth:`RedisOnlineStore.read_rows`) of ``view`` as an :class:`OnlineRow`
     holding ``features`` (default: every feature of the view), or ``None`` when no row is stored."""
-    names = view.feature_names
-    row = decode_row(reply, [n.encode() for n in names])
+    layout = row_layout(view.feature_names)
+    row = decode_row(reply, layout.names)
     if row is None:
         return None
-    pos = {n: ROW_HEAD + i for i, n in enumerate(names)}
-    wanted = names if features is None else features
+    pos = layout.positions
+    wanted = view.feature_names if features is None else features
     values = {f: row[pos[f]] if f in pos else None for f in wanted}
     return OnlineRow(int(row[0]), None if row[1] is None else int(row[1]), values)
 
