@@ -1,7 +1,7 @@
 """Bench: bulk load to Redis — featurestream's writers vs raw redis-py pipelined HSET (the floor).
 
     .venv/bin/python bench/bulk_load.py --redis-url redis://127.0.0.1:36379/0 \\
-        [--views 5 --entities 100000 --features 10] [--paths floor,columns,columns-par,materialize,sink,rows]
+        [--views 5 --entities 100000 --features 10] [--paths floor,columns,columns-par,materialize,rows]
 
 The data of issue 14: ``--views`` views x ``--entities`` entities x ``--features`` float features.
 Every path writes all views into an empty database (``new keys``), then again over the loaded data
@@ -23,8 +23,6 @@ Paths:
 * ``columns-par`` — the same, one thread (and connection) per view, all views at once.
 * ``materialize`` — ``offline.materialize.materialize`` per view from the offline Parquet store
   (DuckDB's latest-row query, Arrow batches to ``write_columns``): the whole bulk load.
-* ``sink``        — the streaming job's online sink (the pandas UDF's ``eval``) on 1000-row bundles
-  of pandas Series shaped as Flink hands them over (naive UTC timestamps), all views in turn.
 * ``rows``        — ``RedisOnlineStore.write_rows`` of Python dicts (the row adapter).
 """
 
@@ -59,7 +57,6 @@ from tests.support.views import make_view
 
 NAMESPACE = "bench"
 FT = datetime(2026, 11, 1, tzinfo=UTC)
-BUNDLE = 1000  # rows per pandas UDF call (python.fn-execution.arrow.batch.size of the streaming job)
 
 
 def _views(n: int, features: int) -> list[FeatureView]:
@@ -116,34 +113,6 @@ def _floor(client: redis.Redis, encoded: list[list[Command]], batch: int) -> Non
             pipe.execute()
 
 
-def _bundles(view: FeatureView, table: pa.Table) -> list[list[pd.Series]]:
-    """1000-row bundles of pandas Series, as Flink's pandas UDF receives them."""
-    frame = table.to_pandas()
-    for col in (FEATURE_TIME, CREATED_AT):
-        frame[col] = pd.to_datetime(frame[col], unit="ms")  # naive, UTC: Flink's TIMESTAMP(3)
-    order = [*view.entities, FEATURE_TIME, CREATED_AT, *view.feature_names]
-    return [[frame[c].iloc[s : s + BUNDLE].reset_index(drop=True) for c in order] for s in range(0, len(frame), BUNDLE)]
-
-
-class _Metrics:  # the FunctionContext the sink asks for its counter
-    def get_metric_group(self) -> _Metrics:
-        return self
-
-    def counter(self, name: str) -> _Metrics:
-        return self
-
-    def inc(self, n: int) -> None:
-        pass
-
-
-def _sink(view: FeatureView, redis_url: str) -> Any:
-    from featurestream.jobs.online_sink import make_online_sink
-
-    fn = make_online_sink(view.to_dict(), redis_url, NAMESPACE)._func
-    fn.open(_Metrics())
-    return fn
-
-
 def _calibration() -> float:
     """ns per ``repr(float)`` in this process now: how fast this shared machine runs at the moment
     (about 100-200 ns on an idle core; ten times that means every figure of the run is slowed as much)."""
@@ -181,7 +150,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10_000, help="rows per pipeline of the floor")
     ap.add_argument("--chunk-rows", type=int, default=None, help="override RedisOnlineStore.chunk_rows")
     ap.add_argument("--pipeline-chunks", type=int, default=None, help="override RedisOnlineStore.pipeline_chunks")
-    ap.add_argument("--paths", default="floor,columns,columns-par,materialize,sink")
+    ap.add_argument("--paths", default="floor,columns,columns-par,materialize")
     ap.add_argument("--repeat", type=int, default=1, help="run the paths this many times, alternating")
     ap.add_argument("--commandstats", action="store_true")
     args = ap.parse_args()
@@ -218,10 +187,6 @@ def main() -> None:
                     frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
                 write_offline(config, v, frame)
             prepared["materialize"] = lambda: [materialize(config, v, store) for v in views]
-        if "sink" in paths:
-            sinks = [_sink(v, args.redis_url) for v in views]
-            bundles = [_bundles(v, t) for v, t in zip(views, tables, strict=True)]
-            prepared["sink"] = lambda: [s.eval(*b) for s, bs in zip(sinks, bundles, strict=True) for b in bs]
         if "rows" in paths:
             rows = [t.to_pylist() for t in tables]
             prepared["rows"] = lambda: [store.write_rows(v, r) for v, r in zip(views, rows, strict=True)]

@@ -6,14 +6,16 @@ Streaming job, one per view version::
                                         └─► de-duplicate by event id ─┬─► late topic (behind the watermark)
                                                                       └─► the view's SELECT
                                                     ─► rows + created_at ─┬─► Parquet (offline, by date)
-                                                                          └─► Redis (online, UDF)
+                                                                          └─► Redis (online, featurestream-redis)
 
 De-duplication comes before the late split: a copy of an event that was already counted is a
 duplicate wherever it arrives (Flink's Deduplicate operator drops it; ``monitoring.jobs`` reports
 the count), and the late topic holds exactly the events that were not counted.
 
 The format (``jobs/java``) parses on the JVM and adds ``payload`` and ``dlq_reason`` to the typed
-columns; its rules (``format_schema``) are written here, once. Everything after the source is one
+columns; its rules (``format_schema``) are written here, once. The online sink (``featurestream-redis``,
+the same jar) writes on the JVM too; it receives every rule as an option from its Python owner
+(:func:`online_table_ddl`), so no Python runs inside the job. Everything after the source is one
 query result feeding a STATEMENT SET, so the offline and online stores receive exactly the same rows.
 The batch (backfill) job runs the same view SQL over files (filesystem connector, the same format),
 with the same parsing, de-duplication and output columns.
@@ -49,11 +51,15 @@ from featurestream.naming import (
     source_topic,
     transactional_id_prefix,
 )
+from featurestream.online.keys import key_parts
+from featurestream.online.scripts import WRITE_LUA
+from featurestream.online.store import key_ttl_ms
 from featurestream.secrets import REDIS_PASSWORD_ENV, split_password
 from featurestream.storage import as_flink_uri
 
 __all__ = [
     "JSON_FORMAT",
+    "REDIS_SINK",
     "blank_key_reason",
     "compile_batch_job",
     "compile_streaming_job",
@@ -62,13 +68,15 @@ __all__ = [
     "format_schema",
     "null_key_reason",
     "offline_table_ddl",
+    "online_table_ddl",
     "source_statements",
     "state_ttl",
     "without_emit_guard",
 ]
 
-# The source format (jobs/java: built by `featurestream setup`, on the cluster's classpath).
+# The source format and the online sink (jobs/java: built by `featurestream setup`, on the cluster's classpath).
 JSON_FORMAT = "featurestream-json"
+REDIS_SINK = "featurestream-redis"
 # Processing-time attribute of the streaming source: de-duplication keeps the first copy by arrival.
 PROCTIME = "fs_proctime"
 # The least time an event id is remembered (covers restarts and short source stalls; see state_ttl).
@@ -375,6 +383,35 @@ def _sink_type(dtype: str) -> str:
     return dtype.replace(" NOT NULL", "")
 
 
+def online_table_ddl(view: FeatureView, config: Config, table: str = "fs_online") -> str:
+    """The online sink: ``featurestream-redis`` (``jobs/java``) writing each row of ``fs_rows`` to Redis.
+
+    Its columns are ``<entities>, feature_time, created_at, <features>``; every rule it applies comes
+    from its Python owner as an option: the key's prefix and suffix (:func:`online.keys.key_parts`;
+    the entity part and the keyless rule are :func:`online.keys.encode_entity` and ``is_keyless``,
+    which the Java encoder mirrors and a parity test checks), the write rule
+    (:data:`online.scripts.WRITE_LUA`) and its ttl (:func:`online.store.key_ttl_ms`), and the URL
+    without its password plus the name of the TaskManager's variable holding it
+    (:mod:`featurestream.secrets`). The writer flushes every 500 rows, every 50 ms and at each
+    checkpoint (before the barrier goes on), so a checkpoint never leaves rows behind."""
+    prefix, suffix = key_parts(view.namespace, view.name, view.version)
+    cols = [f"`{e}` STRING" for e in view.entities]
+    cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)", f"`{CREATED_AT}` TIMESTAMP(3)"]
+    cols += [f"`{f.name}` {_sink_type(f.dtype)}" for f in view.features]
+    options = {
+        "connector": REDIS_SINK,
+        "url": split_password(config.redis.url)[0],
+        "password-env": REDIS_PASSWORD_ENV,
+        "key.prefix": prefix,
+        "key.suffix": suffix,
+        "key.columns": str(len(view.entities)),
+        "ttl-ms": str(key_ttl_ms(view)),
+        "write-script": WRITE_LUA,
+    }
+    with_clause = ",\n    ".join(f"{_q(k)} = {_q(v)}" for k, v in options.items())
+    return f"CREATE TEMPORARY TABLE `{table}` (\n    " + ",\n    ".join(cols) + f"\n) WITH (\n    {with_clause}\n)"
+
+
 # The guard clause, recognisable in a statement (the fingerprint strips it, see without_emit_guard).
 _GUARD_TAG = "/* featurestream emit guard */"
 _GUARD = re.compile(r"\nWHERE " + re.escape(_GUARD_TAG) + r" [^\n]*")
@@ -487,26 +524,9 @@ def compile_streaming_job(
         f"kafka_partition, kafka_offset, {_q(view.ref)} FROM {unique_source(source)} "
         f"WHERE {late_condition(ev)}",
     ]
-    functions = []
     if online:
-        stmts.append("CREATE TEMPORARY TABLE fs_online (`written` BIGINT) WITH ('connector' = 'blackhole')")
-        functions.append(
-            {
-                "name": "fs_online_sink",
-                "module": "featurestream.jobs.online_sink",
-                "attr": "make_online_sink",
-                # the URL without its password, and where the TaskManager finds it (featurestream.secrets)
-                "kwargs": {
-                    "view": view.to_dict(),
-                    "redis_url": split_password(config.redis.url)[0],
-                    "namespace": view.namespace,
-                    "password_env": REDIS_PASSWORD_ENV,
-                },
-            }
-        )
-        inserts.append(
-            f"INSERT INTO fs_online SELECT fs_online_sink({ents}, `{FEATURE_TIME}`, {CREATED_AT}, {feats}) FROM fs_rows"
-        )
+        stmts.append(online_table_ddl(view, config))
+        inserts.append(f"INSERT INTO fs_online SELECT {ents}, `{FEATURE_TIME}`, {CREATED_AT}, {feats} FROM fs_rows")
     return {
         "name": name,
         "mode": "streaming",
@@ -526,9 +546,6 @@ def compile_streaming_job(
             # deep-copied at each of the ~6 hops of the source chain, a third of its time (profile in
             # bench/README.md). Off by default: see FlinkConfig.object_reuse for why.
             "pipeline.object-reuse": "true" if config.flink.object_reuse else "false",
-            "python.fn-execution.bundle.size": "1000",
-            "python.fn-execution.bundle.time": "200",
-            "python.fn-execution.arrow.batch.size": "1000",
             "pipeline.auto-watermark-interval": "200 ms",
             "execution.checkpointing.interval": config.flink.checkpoint_interval,
             **config.flink.restart_strategy(),
@@ -539,7 +556,7 @@ def compile_streaming_job(
             ),
             **job_placement(config),
         },
-        "python_functions": functions,
+        "python_functions": [],
         "statements": stmts,
         "inserts": inserts,
         **({"emit_after": emit_after.astimezone(UTC).isoformat()} if emit_after is not None else {}),

@@ -81,17 +81,23 @@ from featurestream.online.resp import Connection, arg, command_head, frame
 from featurestream.online.scripts import READ_ROWS_LUA, WRITE_LUA, rows_per_slot
 from featurestream.semantics import to_epoch_ms
 
-__all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats", "row_of"]
+__all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats", "key_ttl_ms", "row_of"]
 
 
 _EVAL = (arg(b"EVAL"), arg(WRITE_LUA))  # EVAL, not EVALSHA: a restarted or flushed server never answers NOSCRIPT
 
 
+def key_ttl_ms(view: FeatureView) -> int:
+    """The expiry of a written key of ``view`` in ms, :data:`WRITE_LUA`'s ``ARGV[1]`` (every writer
+    passes this: the store here, the streaming job's sink through ``jobs.compiler``). A key lives for
+    the view's ``ttl`` after its last write (retention); whether its row is still served is
+    :func:`semantics.validity`'s call, which may end sooner (a quiet window)."""
+    return int(view.ttl // timedelta(milliseconds=1))
+
+
 def _header(view: FeatureView) -> tuple[bytes, int]:
-    """The framed ARGV head of :data:`WRITE_LUA` for ``view`` (its ttl in ms) and its length.
-    A key lives for the view's ``ttl`` after its last write (retention); whether its row is still
-    served is :func:`semantics.validity`'s call, which may end sooner (a quiet window)."""
-    return arg(int(view.ttl // timedelta(milliseconds=1))), 1
+    """The framed ARGV head of :data:`WRITE_LUA` for ``view`` (:func:`key_ttl_ms`) and its length."""
+    return arg(key_ttl_ms(view)), 1
 
 
 def _refused(exc: redis.ResponseError) -> OnlineStoreError:

@@ -33,7 +33,7 @@ fail() {
 [ -x "$FEATURESTREAM_PYTHON" ] || fail "FEATURESTREAM_PYTHON=$FEATURESTREAM_PYTHON is not an executable" \
     "point FEATURESTREAM_PYTHON at the runtime's python (the image's is /opt/featurestream/venv/bin/python)"
 missing="$("$FEATURESTREAM_PYTHON" -c 'import importlib.util as u
-print(" ".join(m for m in ("pyflink", "featurestream.jobs.online_sink", "featurestream.jobs.runner") if u.find_spec(m) is None))')" \
+print(" ".join(m for m in ("pyflink", "featurestream.jobs.runner") if u.find_spec(m) is None))')" \
     || fail "$FEATURESTREAM_PYTHON does not start" "rebuild the runtime (pip install apache-flink 'featurestream[stream]')"
 [ -z "$missing" ] || fail "$FEATURESTREAM_PYTHON cannot import: $missing" \
     "install them into that Python: pip install apache-flink 'featurestream[stream]'"

@@ -1,5 +1,6 @@
 """Resolve the Java side (Kafka broker, Flink connectors) from Maven Central with ``mvn``, and
-build featurestream's own Java (the ``featurestream-json`` format, ``jobs/java``) the same way."""
+build featurestream's own Java (``jobs/java``: the ``featurestream-json`` format and the
+``featurestream-redis`` online sink, with Jedis shaded in) the same way."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def require_jars(jars_dir: Path, *parts: str) -> None:
         names = [p.name for p in d.glob("*.jar")] if d.is_dir() else []
         missing += [f"{sub}/{prefix}*.jar" for prefix in _MARKERS[sub] if not any(n.startswith(prefix) for n in names)]
     if "flink" in (parts or tuple(_MARKERS)) and not format_jar(jars_dir).exists():
-        missing.append(f"{format_jar(jars_dir).relative_to(jars_dir)} (featurestream's format, built from jobs/java)")
+        missing.append(f"{format_jar(jars_dir).relative_to(jars_dir)} (featurestream's own, built from jobs/java)")
     if missing:
         raise StackError(
             f"expected the resolved jars {', '.join(missing)} in {jars_dir}, found none",
@@ -150,7 +151,7 @@ def ensure_format_jar(jars_dir: Path, *, quiet: bool = False, src: Path | None =
     _need_tools()
     target.parent.mkdir(parents=True, exist_ok=True)
     if not quiet:
-        print(f"building featurestream's Java format with Maven into {target.parent} ...", flush=True)
+        print(f"building featurestream's Java (format, online sink) with Maven into {target.parent} ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="featurestream-java-") as build:
         cmd = ["mvn", "-B", "-q", "-gs", str(SETTINGS), "-f", str(src / "pom.xml"), f"-Dbuild.dir={build}", "package"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -176,7 +177,7 @@ def kafka_classpath(jars_dir: Path) -> str:
 
 def flink_jars(jars_dir: Path) -> list[Path]:
     """Extra jars for Flink's lib/: the Kafka SQL connector, the Parquet format (+ Hadoop) and
-    featurestream's own format (when built from the current sources)."""
+    featurestream's own jar, format and online sink (when built from the current sources)."""
     jars = sorted((jars_dir / "flink").glob("*.jar"))
     own = format_jar(jars_dir)
     return [*jars, own] if own.exists() else jars

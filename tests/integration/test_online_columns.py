@@ -1,5 +1,6 @@
 """The columnar writer against a real Redis: the same stored bytes as the row writer, the tie rule
-(equal feature_time: the newer-or-equal created_at wins), replays, errors, and the streaming sink."""
+(equal feature_time: the newer-or-equal created_at wins), replays and errors. (The streaming job's
+sink, on the JVM, is held to the same bytes by test_redis_sink_parity.py.)"""
 
 from __future__ import annotations
 
@@ -69,12 +70,6 @@ def _dump(store: RedisOnlineStore, view: FeatureView) -> dict[str, bytes]:
         assert isinstance(ttl, int) and 0 < ttl <= view.ttl.total_seconds() * 1000
         out[key[len(prefix) :]] = row
     return out
-
-
-def _without_created_at(row: bytes) -> bytes:
-    """A stored row without its created_at (its second item), the other bytes kept."""
-    ft, _ct, rest = row.split(b",", 2)
-    return ft + b"," + rest
 
 
 def _store(redis_url: str, **kw: Any) -> RedisOnlineStore:
@@ -239,49 +234,6 @@ def test_bad_columns_are_refused_and_the_connection_stays_usable(redis_url: str)
         store.write_columns(view, cols)
     assert store.write_columns(view, {**ok, FEATURE_TIME: [2]}).written == 1
     assert store.read(view, [["a"], ["c"]])[1] is not None
-
-
-def test_streaming_sink_writes_pandas_batches_like_rows(redis_url: str) -> None:
-    """The Flink pandas UDF's eval on Series as Flink hands them over (naive UTC timestamps)."""
-    from featurestream.jobs.online_sink import make_online_sink
-
-    class _Counter:
-        n = 0
-
-        def inc(self, k: int) -> None:
-            self.n += k
-
-    written = _Counter()
-
-    class _Ctx:  # Flink's FunctionContext, as far as the sink uses it
-        def get_metric_group(self) -> Any:
-            return self
-
-        def counter(self, name: str) -> _Counter:
-            return written
-
-    # as the job hands them over: entity keys CAST AS STRING, a BIGINT column without nulls (Arrow
-    # gives pandas a float column for an integer column with nulls)
-    rows = [{**r, "shop": None if r["shop"] is None else str(r["shop"]), "n": i} for i, r in enumerate(_rows(120))]
-    ns = "sink" + uuid.uuid4().hex[:8]
-    sink = make_online_sink(VIEW.to_dict(), redis_url, ns)._func
-    sink.open(_Ctx())
-    try:
-        frame = pd.DataFrame(rows)
-        for col in (FEATURE_TIME, CREATED_AT):
-            frame[col] = pd.to_datetime(frame[col], utc=True).dt.tz_localize(None)  # Flink's naive TIMESTAMP(3)
-        order = [*VIEW.entities, FEATURE_TIME, CREATED_AT, *VIEW.feature_names]
-        out = sink.eval(*(frame[c] for c in order))
-        assert list(out) == [1] * 120 and written.n == 120
-        by_rows = _store(redis_url)
-        by_rows.write_rows(VIEW, rows, created_at=0)
-        got, want = _dump(sink.store, VIEW), _dump(by_rows, VIEW)
-        for k in want:  # rows without created_at: the sink saw NaT and wrote its own time
-            if (row_times(want[k]) or (0, 0))[1] == 0:
-                got[k], want[k] = _without_created_at(got[k]), _without_created_at(want[k])
-        assert got == want
-    finally:
-        sink.close()
 
 
 def test_store_against_a_missing_server_is_unavailable() -> None:

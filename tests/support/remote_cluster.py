@@ -51,7 +51,7 @@ def runtime_python(work: Path) -> Path:
         text=True,
     )
     where = subprocess.check_output(
-        [str(python), "-c", "import featurestream.jobs.online_sink as m, pyflink; print(m.__file__)"],
+        [str(python), "-c", "import featurestream.jobs.runner as m, pyflink; print(m.__file__)"],
         text=True,
         cwd=work,
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},

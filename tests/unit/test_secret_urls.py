@@ -65,11 +65,11 @@ def test_a_compiled_job_spec_carries_no_password(tmp_path: Path) -> None:
     text = json.dumps(spec)
     assert PASSWORD not in text and "s3cr" not in text
     assert redact(text) == text  # nothing left to redact
-    (sink,) = [f for f in spec["python_functions"] if f["name"] == "fs_online_sink"]
-    assert sink["kwargs"]["redis_url"] == "redis://app@cache.internal:6379/0"
-    assert sink["kwargs"]["password_env"] == REDIS_PASSWORD_ENV
+    (sink,) = [s for s in spec["statements"] if s.startswith("CREATE TEMPORARY TABLE `fs_online`")]
+    assert "'url' = 'redis://app@cache.internal:6379/0'" in sink
+    assert f"'password-env' = '{REDIS_PASSWORD_ENV}'" in sink
     # what the sink rebuilds on the TaskManager is the configured URL
-    assert with_password(sink["kwargs"]["redis_url"], split_password(url)[1]) == url
+    assert with_password("redis://app@cache.internal:6379/0", split_password(url)[1]) == url
 
 
 def test_readyz_names_no_host(tmp_path: Path) -> None:
