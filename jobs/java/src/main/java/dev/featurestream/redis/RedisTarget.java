@@ -7,6 +7,7 @@ import redis.clients.jedis.Jedis;
 import redis.clients.jedis.JedisClientConfig;
 import redis.clients.jedis.JedisCluster;
 import redis.clients.jedis.Pipeline;
+import redis.clients.jedis.RedisProtocol;
 import redis.clients.jedis.Response;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
@@ -93,6 +94,7 @@ abstract class RedisTarget implements AutoCloseable {
                 DefaultJedisClientConfig.builder()
                         .connectionTimeoutMillis(CONNECT_TIMEOUT_MS)
                         .socketTimeoutMillis(SOCKET_TIMEOUT_MS)
+                        .protocol(RedisProtocol.RESP2) // the script's reply is an integer either way
                         .ssl(tls);
         String info = uri.getRawUserInfo();
         String user = null;
