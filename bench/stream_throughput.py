@@ -22,7 +22,8 @@ where the time goes. The two plain-SQL jobs are baselines of this bench, not par
 Phase 2 (freshness): a row-wise view (latest amount per card) at a fixed event rate; a probe
 event every 20 ms, each with its own card id, timed from the producer's acknowledgement to the
 moment its key exists in Redis. De-duplication keeps the first copy by arrival, so nothing on the
-row-wise path waits for the watermark; the floor is the Python sink's bundle (200 ms or 1000 rows).
+row-wise path waits for the watermark; the floor is the online sink's flush interval (50 ms, or 500
+rows, whichever comes first).
 
 Phase 3 (windowed freshness): a TUMBLE view of ``--window-seconds`` windows (``card_spend_win``,
 added to a fresh isolated repo) at the same event rate for ``--windowed-seconds``, every event
@@ -32,7 +33,7 @@ event with ``event_time >= W + watermark delay - 1 ms``: the window operator fir
 watermark reaches W - 1 ms, and the watermark is the largest event time read minus the delay, so
 that event is the one that lets the watermark pass W, and its ack is the first moment the data that
 closes the window exists. Everything after it is the platform's (the Kafka fetch, the periodic
-watermark emission every 200 ms, the window firing, the sink's bundle, Redis). Reading the job's
+watermark emission every 200 ms, the window firing, the sink's flush, Redis). Reading the job's
 watermark over Flink's REST API instead would hide the fetch and the emission interval, and the
 REST metrics refresh only about once a second, as coarse as the 1 s target. The latency of a
 (window, probe) is the first poll (every 5 ms, ``GET`` of the five probe keys) that sees the
@@ -510,7 +511,7 @@ def main() -> None:
     )
     print(
         f"append -> visible in Redis: p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, max {f['max_ms']:.0f} ms "
-        "(target: p99 <= 1000 ms; the online sink's bundle time, 200 ms, is the floor)"
+        "(target: p99 <= 1000 ms; the online sink's flush interval, 50 ms, is the floor)"
     )
     print(
         f"\n## freshness (windowed view, TUMBLE {args.window_seconds} s, {w['events']:,} events at {args.rate}/s, "

@@ -13,7 +13,8 @@ ARG PYTHON_VERSION=3.11
 ARG UV_VERSION=0.9.5
 
 # --- jars: resolved by Maven from the same pom.xml `featurestream setup` uses (never ~/.m2 of the builder),
-# and featurestream's own Java (jobs/java: the `featurestream-json` source format), built the same way
+# and featurestream's own Java (jobs/java: the `featurestream-json` source format and the
+# `featurestream-redis` online sink, Jedis shaded in), built the same way
 FROM maven:3.9-eclipse-temurin-17 AS jars
 WORKDIR /build
 COPY featurestream/stack/pom.xml featurestream/stack/settings.xml ./

@@ -1,4 +1,4 @@
-"""The online store: Redis writer (the streaming job's sink, bulk loads) and batched readers."""
+"""The online store: Redis writer (bulk loads; the rules the streaming job's JVM sink is handed) and batched readers."""
 
 from featurestream.online.errors import OnlineStoreError, OnlineStoreFull, OnlineStoreUnavailable
 from featurestream.online.keys import encode_entity, entity_key

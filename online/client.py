@@ -9,7 +9,9 @@ The rule it owns: **the URL alone chooses standalone Redis or Redis Cluster.**
 
 The URL travels unchanged from ``redis.url`` in ``featurestream.yaml`` to the streaming job's
 sink, the HTTP server, ``materialize`` and monitoring, so one setting switches all of them. The
-synchronous and ``asyncio`` flavours come from the same function (``asynchronous=True``).
+synchronous and ``asyncio`` flavours come from the same function (``asynchronous=True``). The
+streaming job's sink runs on the JVM (``featurestream-redis``, ``jobs/java``) and applies the same
+rule to the same URL; it takes every scheme but ``unix://``, which it refuses when the job is planned.
 """
 
 from __future__ import annotations

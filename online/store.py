@@ -1,4 +1,9 @@
-"""The Redis online store: the writer the streaming job and ``materialize`` call, and batched reads.
+"""The Redis online store: the writer ``materialize`` and bulk loads call, and batched reads.
+
+The streaming job writes through its JVM sink (``featurestream-redis``, ``jobs/java``), which is
+handed the same rules as options (``jobs.compiler.online_table_ddl``): the keys and rows of
+:mod:`online.keys`, :data:`online.scripts.WRITE_LUA` and :func:`key_ttl_ms`; so the invariants below
+hold for its writes too.
 
 Invariants (every caller relies on them):
 
