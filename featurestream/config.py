@@ -266,10 +266,11 @@ class FlinkConfig(_Model):
     checkpoint_interval: str = "5 s"
     # Chained operators hand rows on without a serializer copy (Flink's pipeline.object-reuse): a
     # view without an event id drained at 0.54 -> ~0.98 of the plain-SQL ceiling with it (bench/README.md,
-    # issue 13). Off by default: in those bench runs a TaskManager died 3 times in ~25 cancels of a
-    # busy job (PyFlink's Beam runner: "Reference count must not be negative" on close), never
-    # without it. Turn it on where throughput matters more and cancels are rare.
-    object_reuse: bool = False
+    # issue 13). It was off by default while jobs had a Python operator: a TaskManager died 3 times in
+    # ~25 cancels of busy jobs (PyFlink's Beam runner: "Reference count must not be negative" on
+    # close). With the online sink on the JVM no job has one; 36 cancels of busy jobs with it on
+    # killed no TaskManager (bench/README.md), so it is on. Turn it off if a job adds Python functions.
+    object_reuse: bool = True
     # A failing job restarts after 1 s, then 2, 4, ... up to `restart_max_backoff` (with 10% jitter),
     # forever, never a thousand times a minute; a job that ran `restart_reset_after` without failing
     # starts again from the initial delay. Set on every job (restart_strategy) and on the local cluster.

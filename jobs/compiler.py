@@ -544,7 +544,7 @@ def compile_streaming_job(
             # SQL operators never modify their input and copy what they keep (window buffers, state,
             # sinks), so only the copies go: without it, every event's row (payload included) is
             # deep-copied at each of the ~6 hops of the source chain, a third of its time (profile in
-            # bench/README.md). Off by default: see FlinkConfig.object_reuse for why.
+            # bench/README.md). On by default since no Python operator is left: FlinkConfig.object_reuse.
             "pipeline.object-reuse": "true" if config.flink.object_reuse else "false",
             "pipeline.auto-watermark-interval": "200 ms",
             "execution.checkpointing.interval": config.flink.checkpoint_interval,

@@ -142,13 +142,14 @@ def test_only_a_source_deduplicated_by_arrival_reads_the_processing_time(tmp_pat
     assert "ROW_NUMBER" not in statements[2]
 
 
-def test_object_reuse_is_the_configs_choice_and_off_by_default(tmp_path: Path) -> None:
-    """#13: chained operators may hand rows on without copies (flink.object_reuse); off by default
-    (a TaskManager died on cancels of busy jobs with it on, see FlinkConfig.object_reuse)."""
+def test_object_reuse_is_the_configs_choice_and_on_by_default(tmp_path: Path) -> None:
+    """#13: chained operators hand rows on without copies (flink.object_reuse); on by default since
+    no job has a Python operator (the suspect when a TaskManager died on cancels, see
+    FlinkConfig.object_reuse), and a config can still turn it off."""
     cfg = _cfg(tmp_path)
-    assert compile_streaming_job(_view("card_spend_1h"), _txn(), cfg)["config"]["pipeline.object-reuse"] == "false"
-    on = cfg.model_copy(update={"flink": cfg.flink.model_copy(update={"object_reuse": True})})
-    assert compile_streaming_job(_view("card_spend_1h"), _txn(), on)["config"]["pipeline.object-reuse"] == "true"
+    assert compile_streaming_job(_view("card_spend_1h"), _txn(), cfg)["config"]["pipeline.object-reuse"] == "true"
+    off = cfg.model_copy(update={"flink": cfg.flink.model_copy(update={"object_reuse": False})})
+    assert compile_streaming_job(_view("card_spend_1h"), _txn(), off)["config"]["pipeline.object-reuse"] == "false"
 
 
 def test_only_a_deduplicating_job_shares_an_optimised_block_between_its_branches(tmp_path: Path) -> None:
