@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import threading
 from typing import Any
@@ -39,6 +40,10 @@ _NO_CODE_SPLIT = str(2**31 - 1)
 # costs a TableEnvironment and its own registration of the sources)
 _MIN_VIEWS_PER_SESSION = 4
 _CREATE = threading.Lock()
+# The planner's own code is large (Calcite and Flink's planner) and runs for seconds to minutes per
+# apply: the optimising JIT (C2) spends more CPU compiling it than its faster code saves there. With
+# the quick compiler (C1) only, planning 100 fresh views takes half the CPU (bench/README.md).
+_PLANNER_JVM_ARGS = "-XX:TieredStopAtLevel=1"
 
 
 class FlinkPlanner:
@@ -52,7 +57,8 @@ class FlinkPlanner:
         self.config = config
         self.workers = max(1, workers)
         self._jars = [p.as_uri() for p in flink_jars(config.jars_path)]
-        self._main = _Session(config, self._jars)
+        self._port = _gateway_port()
+        self._main = _Session(config, self._jars, self._port)
         self.t_env = self._main.t_env
         self._lanes: list[_Session] = []  # worker sessions, created on the first parallel batch and kept
         self._planned: dict[str, list[Column]] = {}  # _plan_key -> output columns
@@ -152,7 +158,7 @@ class FlinkPlanner:
         """Worker session k, created once (creation is serialised: PyFlink's is not thread-safe)."""
         with _CREATE:
             while len(self._lanes) <= k:
-                self._lanes.append(_Session(self.config, self._jars))
+                self._lanes.append(_Session(self.config, self._jars, self._port))
             return self._lanes[k]
 
     def _rejection(self, view: FeatureView, rejected: _Rejected, registered: list[str]) -> DefinitionError:
@@ -207,12 +213,10 @@ class _Session:
     connection); it frees its per-view objects itself.
     """
 
-    def __init__(self, config: Config, jars: list[str]) -> None:
+    def __init__(self, config: Config, jars: list[str], port: int) -> None:
         from py4j.java_gateway import GatewayParameters, JavaGateway
-        from pyflink.java_gateway import get_gateway
         from pyflink.table import TableEnvironment
 
-        port = get_gateway().gateway_parameters.port  # starts PyFlink's JVM if it is not running
         self.gateway = JavaGateway(
             gateway_parameters=GatewayParameters(port=port, auto_convert=True, enable_memory_management=False)
         )
@@ -278,6 +282,26 @@ class _Session:
         """The texts a plan depends on: the view's SQL and the SQL its sources were registered with."""
         parts = [view.sql, *(f"{name}\0{self.registered.get(name, '')}" for name in sorted(view.sources))]
         return hashlib.sha256("\0\0".join(parts).encode()).hexdigest()
+
+
+def _gateway_port() -> int:
+    """The port of PyFlink's gateway JVM, started for planning if none runs yet in this process.
+
+    A JVM started here runs the quick JIT compiler only (``_PLANNER_JVM_ARGS``); one already running
+    keeps its own flags. ``JVM_ARGS`` set by the user come after ours, so theirs win.
+    """
+    from pyflink.java_gateway import get_gateway
+
+    with _CREATE:
+        before = os.environ.get("JVM_ARGS")
+        os.environ["JVM_ARGS"] = f"{_PLANNER_JVM_ARGS} {before or ''}".strip()
+        try:
+            return int(get_gateway().gateway_parameters.port)
+        finally:
+            if before is None:
+                del os.environ["JVM_ARGS"]
+            else:
+                os.environ["JVM_ARGS"] = before
 
 
 def _resolved_columns(schema: Any, string: Any = None) -> list[Column]:
