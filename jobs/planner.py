@@ -33,6 +33,7 @@ __all__ = ["FlinkPlanner"]
 
 _POS = re.compile(r"(?:At|From) line (\d+), column (\d+)")
 _MISSING_COLUMN = re.compile(r"Column '([^']+)' not found")
+_MORE_FRAMES = re.compile(r"\.\.\. \d+ more")
 # Generated methods longer than this are split for the JIT (an ANTLR parse of the generated code);
 # a plan that is only checked never runs its code, so nothing here is split.
 _NO_CODE_SPLIT = str(2**31 - 1)
@@ -338,8 +339,13 @@ def _columns_one_by_one(schema: Any) -> list[Column]:
 
 def _flink_message(exc: Any) -> str:
     text = str(exc)
-    # keep the first meaningful Java exception line(s), not the stack trace
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("at ")]
+    # keep the first meaningful Java exception line(s), not the stack trace; "... 14 more" counts frames
+    # of the Java thread's stack, which vary with the JVM's history (reflection accessors), not the view
+    lines = [
+        ln.strip()
+        for ln in text.splitlines()
+        if ln.strip() and not ln.strip().startswith("at ") and not _MORE_FRAMES.fullmatch(ln.strip())
+    ]
     keep: list[str] = []
     for ln in lines:
         if ln.startswith(("py4j", "An error occurred", ":")) and not keep:
