@@ -75,12 +75,14 @@ def _views() -> list[Any]:
 
 def _load(redis_url: str, views: list[Any], entities: int) -> float:
     """Write ``entities`` rows per view with the online store writer; returns rows/s."""
+    from featurestream.online.generation import ensure_generation
     from featurestream.online.store import RedisOnlineStore
 
     store = RedisOnlineStore.from_url(redis_url, NAMESPACE)
     now = int(time.time() * 1000)
     t0 = time.perf_counter()
     try:
+        ensure_generation(store.client)  # what materialize writes first: without it /readyz says "lost data"
         for v in views:
             for start in range(0, entities, 5000):
                 rows = [
@@ -230,6 +232,11 @@ class Bench:
                 time.sleep(0.2)
             if proc.poll() is not None:
                 break
+        proc.terminate()  # never leave a half-started API behind
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         raise RuntimeError(f"the API on {port} did not become ready; see {self.tmp / f'api-{port}.log'}")
 
     def stop(self) -> None:
@@ -307,7 +314,7 @@ def main() -> None:
         used = [int(m.info("memory")["used_memory"]) for m in masters]  # type: ignore[index]
         print(
             f"[scale] loaded {N_VIEWS} views x {a.entities} entities ({rows_s:,.0f} rows/s); keys per shard "
-            f"{keys_per_shard}; MEMORY USAGE per feature row ({N_FEATS} DOUBLE features + _ft + _ct): "
+            f"{keys_per_shard}; MEMORY USAGE per feature row (compact row of {N_FEATS} DOUBLE features): "
             f"mean {sum(mem) / len(mem):.0f} B (min {min(mem)}, max {max(mem)}); used_memory per shard "
             f"{used}"
         )

@@ -117,6 +117,8 @@ def stage_events(s3: S3Config, source: Source, inputs: str | Path, staging: Path
 
 
 _RUNNING = ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
+# How long a running job may show no watermark before it is believed to have none (see live_stream).
+WATERMARK_FETCH_S = 12.0
 
 
 def live_stream(flink: FlinkClient, view: FeatureView, source: Source) -> StreamFrontier | None:
@@ -130,6 +132,13 @@ def live_stream(flink: FlinkClient, view: FeatureView, source: Source) -> Stream
     if not running:
         return None
     marks = [flink.min_watermark(j["jid"]) for j in running]
+    # Flink's REST serves watermarks from a metric cache it refreshes in the background at most every
+    # `metrics.fetcher.update-interval` (10 s): the first questions about a job may find the cache
+    # still empty. So "no watermark" is believed only after it has had one refresh to show up.
+    deadline = time.monotonic() + WATERMARK_FETCH_S
+    while None in marks and time.monotonic() < deadline:
+        time.sleep(1.0)
+        marks = [flink.min_watermark(j["jid"]) for j in running]
     known = [m for m in marks if m is not None]
     watermark = None if len(known) < len(marks) else min(known)
     return open_days_from(name, watermark, state_ttl(view, source))

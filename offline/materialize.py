@@ -26,7 +26,7 @@ Progress = Callable[[int, int], None]
 
 
 class OnlineWriter(Protocol):
-    def write_columns(self, view: FeatureView, columns: Mapping[str, Any]) -> object: ...
+    def write_columns(self, view: FeatureView, columns: Mapping[str, Any], *, fill: bool = ...) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ def materialize(
             progress(0, total)
         reader = con.sql("SELECT * FROM __latest").to_arrow_reader(batch_rows)
         for batch in reader:
-            stats = writer.write_columns(view, dict(zip(batch.schema.names, batch.columns, strict=True)))
+            # fill: a bulk load, most keys hold nothing yet (online.scripts.FILL_LUA: one command per new row)
+            stats = writer.write_columns(view, dict(zip(batch.schema.names, batch.columns, strict=True)), fill=True)
             written += int(getattr(stats, "written", batch.num_rows))
             keyless += int(getattr(stats, "keyless", 0))
             done += batch.num_rows

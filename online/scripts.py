@@ -12,7 +12,7 @@ from redis.crc import key_slot
 
 from featurestream.online.keys import RowReply
 
-__all__ = ["READ_ROWS_LUA", "WRITE_LUA", "rows_per_slot", "split_by_slot"]
+__all__ = ["FILL_LUA", "READ_ROWS_LUA", "WRITE_LUA", "rows_per_slot", "split_by_slot"]
 
 # KEYS: one per row. ARGV: ttl_ms, then one compact row per key (online.keys.encode_row:
 # ``[ft,ct,value_1,...,value_n]``; ft and ct are integers, so the first two commas end them).
@@ -20,22 +20,34 @@ __all__ = ["READ_ROWS_LUA", "WRITE_LUA", "rows_per_slot", "split_by_slot"]
 # with an older feature_time, or one with the same feature_time and a created_at no newer than the
 # row's (or none); ties of both overwrite, so a replay is idempotent. An applied write is one SET
 # with the ttl (expiry restarts); a skipped one changes nothing. created_at is parsed only on a
-# feature_time tie. A key still holding a hash in the per-feature layout (GET answers WRONGTYPE) is
-# judged by its _ft and _ct fields and replaced by the compact row (SET replaces any type). A string
-# that is not a row is refused with an error, before anything of it is overwritten.
-WRITE_LUA = """
+# feature_time tie. A key still holding a hash in the per-feature layout (WRONGTYPE) is judged by
+# its _ft and _ct fields and replaced by the compact row (SET replaces any type). A string that is
+# not a row is refused with an error, before anything of it is overwritten; any other error of the
+# probe (OOM ...) is answered as it is.
+#
+# One rule, two probes of the key's current row (the rest of the script is the same text):
+# WRITE_LUA probes with GET, the cheapest when most keys exist (the streaming sink rewrites the same
+# entities); FILL_LUA probes with ``SET key row NX GET``, which writes a key that holds nothing in
+# that one call and answers the current row of one that exists without changing it (Redis >= 7.0):
+# a bulk load into an empty or partial store (``materialize``) costs one command per new row
+# instead of a GET and a SET, and a rewrite pays a failed SET NX instead of a GET.
+_WRITE_TEMPLATE = """
 local ttl = ARGV[1]
 local forever = tonumber(ttl) <= 0
 local written = 0
-local find, sub, call, num = string.find, string.sub, redis.call, tonumber
+local find, sub, call, pcall, num = string.find, string.sub, redis.call, redis.pcall, tonumber
 for i = 1, #KEYS do
   local key = KEYS[i]
   local row = ARGV[1 + i]
-  local cur = redis.pcall('GET', key)
-  local apply = not cur
-  if not apply then
+  local cur
+  @PROBE@
+  local apply = false
+  if not cur then
+    @ABSENT@
+  else
     local cft, cct, ce
     if type(cur) == 'table' then
+      if not find(cur.err or '', 'WRONGTYPE', 1, true) then return cur end
       local f = call('HMGET', key, '_ft', '_ct')
       cft, cct = num(f[1]) or -1, num(f[2])
     else
@@ -61,6 +73,12 @@ for i = 1, #KEYS do
 end
 return written
 """
+WRITE_LUA = _WRITE_TEMPLATE.replace("@PROBE@", "cur = pcall('GET', key)").replace("@ABSENT@", "apply = true")
+FILL_LUA = _WRITE_TEMPLATE.replace(
+    "@PROBE@",
+    "if forever then cur = pcall('SET', key, row, 'NX', 'GET')\n"
+    "  else cur = pcall('SET', key, row, 'NX', 'GET', 'PX', ttl) end",
+).replace("@ABSENT@", "written = written + 1")
 
 # KEYS: the keys of a lookup, any views. No ARGV. Per key, in KEYS order: the compact row; for a key
 # still holding a hash in the per-feature layout (GET answers WRONGTYPE) every field and value

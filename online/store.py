@@ -15,7 +15,8 @@ Invariants (every caller relies on them):
   :mod:`online.columnar`) or as mappings (:meth:`write_rows`, a thin adapter over it); both store
   the same bytes for the same values.
 * **Monotonic and idempotent: the write rule** — atomically per key, in one Lua script
-  (:data:`online.scripts.WRITE_LUA`), a row is applied when the key holds
+  (:data:`online.scripts.WRITE_LUA`; :data:`~online.scripts.FILL_LUA` for bulk loads, the same rule
+  probed differently), a row is applied when the key holds
 
   - no row, or
   - a row with an older ``feature_time``, or
@@ -83,13 +84,14 @@ from featurestream.online.keys import (
     row_layout,
 )
 from featurestream.online.resp import Connection, arg, command_head, frame
-from featurestream.online.scripts import READ_ROWS_LUA, WRITE_LUA, rows_per_slot
+from featurestream.online.scripts import FILL_LUA, READ_ROWS_LUA, WRITE_LUA, rows_per_slot
 from featurestream.semantics import to_epoch_ms
 
 __all__ = ["OnlineRow", "RedisOnlineStore", "WriteStats", "key_ttl_ms", "row_of"]
 
 
-_EVAL = (arg(b"EVAL"), arg(WRITE_LUA))  # EVAL, not EVALSHA: a restarted or flushed server never answers NOSCRIPT
+# EVAL, not EVALSHA: a restarted or flushed server never answers NOSCRIPT. Per probe (online.scripts).
+_EVAL = {False: (arg(b"EVAL"), arg(WRITE_LUA)), True: (arg(b"EVAL"), arg(FILL_LUA))}
 
 
 def key_ttl_ms(view: FeatureView) -> int:
@@ -208,7 +210,12 @@ class RedisOnlineStore:
     # ------------------------------------------------------------------ writes
 
     def write_columns(
-        self, view: FeatureView, columns: Mapping[str, Any], *, created_at: datetime | int | None = None
+        self,
+        view: FeatureView,
+        columns: Mapping[str, Any],
+        *,
+        created_at: datetime | int | None = None,
+        fill: bool = False,
     ) -> WriteStats:
         """Write feature rows of ``view`` given as columns (see the module invariants).
 
@@ -218,7 +225,9 @@ class RedisOnlineStore:
         :meth:`write_rows` writes for the same values). A null ``created_at`` (or none) is
         ``created_at``, else the write time. A row whose entity value is NULL or blank
         (:func:`online.keys.is_keyless`) is not stored but counted in ``keyless``. Returns how many
-        rows were given, applied and keyless.
+        rows were given, applied and keyless. ``fill`` says most keys are expected to hold nothing
+        (a bulk load): the same rule, probed with ``SET NX GET`` (:data:`online.scripts.FILL_LUA`),
+        one command per new row.
 
         Raises :class:`OnlineStoreError` for a missing column, columns of unequal lengths, a naive
         timestamp, a null ``feature_time`` or a value JSON cannot hold;
@@ -245,7 +254,8 @@ class RedisOnlineStore:
             cols = {c: take(v, ~bad) for c, v in cols.items()}
         total, n = n, n - keyless
         try:
-            written = self._write_cluster(view, cols, n, ct_ms) if self._cluster else self._write(view, cols, n, ct_ms)
+            write = self._write_cluster if self._cluster else self._write
+            written = write(view, cols, n, ct_ms, _EVAL[fill])
         except redis.ConnectionError as exc:
             raise OnlineStoreUnavailable(f"cannot write to Redis: {exc}", hint="is the Redis server up?") from exc
         except redis.TimeoutError as exc:
@@ -314,16 +324,21 @@ class RedisOnlineStore:
             raise OnlineStoreError(f"rows for {view.ref}: {exc}") from exc
         return keys, blobs
 
-    def _commands(self, keys: pa.Array, blobs: pa.Array, header: bytes, nheader: int) -> tuple[bytes, int]:
+    def _commands(
+        self, keys: pa.Array, blobs: pa.Array, header: bytes, nheader: int, script: tuple[bytes, bytes]
+    ) -> tuple[bytes, int]:
         """The framed EVAL commands of rows in chunks of ``chunk_rows``, as one buffer."""
         fk, fb = frame(keys), frame(blobs)
         parts: list[bytes | memoryview] = []
         for s in range(0, len(fk), self.chunk_rows):
             e = min(len(fk), s + self.chunk_rows)
-            parts += [command_head(3 + nheader + 2 * (e - s), *_EVAL, arg(e - s)), fk.span(s, e), header, fb.span(s, e)]
+            head = command_head(3 + nheader + 2 * (e - s), *script, arg(e - s))
+            parts += [head, fk.span(s, e), header, fb.span(s, e)]
         return b"".join(parts), len(parts) // 4
 
-    def _write(self, view: FeatureView, cols: Mapping[str, Column], n: int, ct_ms: int) -> int:
+    def _write(
+        self, view: FeatureView, cols: Mapping[str, Column], n: int, ct_ms: int, script: tuple[bytes, bytes]
+    ) -> int:
         """Standalone: batches of ``chunk_rows * pipeline_chunks`` rows on one connection; batch
         ``k + 1`` is encoded and sent before batch ``k``'s replies are read."""
         header, nheader = _header(view)
@@ -332,14 +347,16 @@ class RedisOnlineStore:
         with Connection(self.client) as conn:  # type: ignore[arg-type]
             for a in range(0, n, step):
                 keys, blobs = self._encode(view, cols, a, min(n, a + step), ct_ms)
-                conn.send(*self._commands(keys, blobs, header, nheader))
+                conn.send(*self._commands(keys, blobs, header, nheader, script))
                 if conn.pending > 1:
                     written += _count(conn.read())
             while conn.pending:
                 written += _count(conn.read())
         return written
 
-    def _write_cluster(self, view: FeatureView, cols: Mapping[str, Column], n: int, ct_ms: int) -> int:
+    def _write_cluster(
+        self, view: FeatureView, cols: Mapping[str, Column], n: int, ct_ms: int, script: tuple[bytes, bytes]
+    ) -> int:
         """Redis Cluster: each batch's rows grouped by slot (a script call touches one slot), chunks
         of ``chunk_rows`` rows of one slot, one pipeline per node (:mod:`online.cluster`)."""
         assert isinstance(self.client, RedisCluster)
@@ -358,7 +375,7 @@ class RedisOnlineStore:
             for s0, e0 in pairwise(bounds):
                 for s in range(s0, e0, self.chunk_rows):
                     e = min(e0, s + self.chunk_rows)
-                    head = command_head(3 + nheader + 2 * (e - s), *_EVAL, arg(e - s))
+                    head = command_head(3 + nheader + 2 * (e - s), *script, arg(e - s))
                     calls.append((int(slots[s]), b"".join((head, fk.span(s, e), header, fb.span(s, e)))))
             written += _count(eval_per_node(self.client, calls))
         return written

@@ -4,6 +4,7 @@ sink, on the JVM, is held to the same bytes by test_redis_sink_parity.py.)"""
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -127,12 +128,12 @@ def test_numpy_columns_and_float32_match_their_python_values(redis_url: str) -> 
     assert got == want and got[f"7}}:{view.name}:1"] == b"[%d,10,0.10000000149011612,0]" % ft[0]
 
 
-def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float) -> int:
+def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float, fill: bool = False) -> int:
     view = make_view("tie_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
     cols: dict[str, list[Any]] = {"k": ["a"], FEATURE_TIME: [ft], "v": [value]}
     if ct is not None:
         cols[CREATED_AT] = [ct]
-    return store.write_columns(view, cols).written
+    return store.write_columns(view, cols, fill=fill).written
 
 
 def _stored(store: RedisOnlineStore) -> tuple[int, int, float]:
@@ -143,37 +144,47 @@ def _stored(store: RedisOnlineStore) -> tuple[int, int, float]:
     return row[0], row[1], float(row[ROW_HEAD])
 
 
-def test_ties_of_feature_time_go_to_the_newer_or_equal_created_at(redis_url: str) -> None:
+# One rule, two probes (online.scripts: WRITE_LUA probes with GET, FILL_LUA with SET NX GET): each
+# rule test runs with both.
+FILL = pytest.mark.parametrize("fill", [False, True], ids=["get-probe", "fill-probe"])
+
+
+@FILL
+def test_ties_of_feature_time_go_to_the_newer_or_equal_created_at(redis_url: str, fill: bool) -> None:
     store = _store(redis_url)
+    one = functools.partial(_one, fill=fill)
     t = int(datetime.now(UTC).timestamp() * 1000)
-    assert _one(store, t, 1000, 1.0) == 1
-    assert _one(store, t, 999, 2.0) == 0  # an older computation of the same row never wins
+    assert one(store, t, 1000, 1.0) == 1
+    pttl = store.client.pttl(entity_key(store.namespace, "tie_view", 1, "a"))  # a new key gets the ttl
+    assert isinstance(pttl, int) and 3_500_000 < pttl <= 3_600_000
+    assert one(store, t, 999, 2.0) == 0  # an older computation of the same row never wins
     assert _stored(store) == (t, 1000, 1.0)
-    assert _one(store, t, 1000, 1.0) == 1  # a replay (same row) is applied again: idempotent
-    assert _one(store, t, 1001, 3.0) == 1  # a newer computation of the same row wins
+    assert one(store, t, 1000, 1.0) == 1  # a replay (same row) is applied again: idempotent
+    assert one(store, t, 1001, 3.0) == 1  # a newer computation of the same row wins
     assert _stored(store) == (t, 1001, 3.0)
-    assert _one(store, t + 1, 5, 4.0) == 1  # a newer feature_time wins whatever its created_at
-    assert _one(store, t, 10**15, 5.0) == 0  # an older feature_time loses whatever its created_at
+    assert one(store, t + 1, 5, 4.0) == 1  # a newer feature_time wins whatever its created_at
+    assert one(store, t, 10**15, 5.0) == 0  # an older feature_time loses whatever its created_at
     assert _stored(store) == (t + 1, 5, 4.0)
     # a row in the per-feature layout (a hash, from before the compact row) is judged by its _ft and
     # _ct and replaced by the compact row; one without _ct (written before created_at was kept) loses a tie
     key = entity_key(store.namespace, "tie_view", 1, "a")
     store.client.delete(key)
     store.client.hset(key, mapping={"_ft": t + 1, "_ct": 50, "v": "7.0"})
-    assert _one(store, t + 1, 49, 6.0) == 0 and store.client.type(key) == b"hash"
-    assert _one(store, t, 10**15, 6.0) == 0 and store.client.type(key) == b"hash"
-    assert _one(store, t + 1, 50, 6.0) == 1 and _stored(store) == (t + 1, 50, 6.0)
+    assert one(store, t + 1, 49, 6.0) == 0 and store.client.type(key) == b"hash"
+    assert one(store, t, 10**15, 6.0) == 0 and store.client.type(key) == b"hash"
+    assert one(store, t + 1, 50, 6.0) == 1 and _stored(store) == (t + 1, 50, 6.0)
     store.client.delete(key)
     store.client.hset(key, mapping={"_ft": t + 1, "v": "7.0"})
-    assert _one(store, t + 1, 1, 8.0) == 1 and _stored(store) == (t + 1, 1, 8.0)
+    assert one(store, t + 1, 1, 8.0) == 1 and _stored(store) == (t + 1, 1, 8.0)
     # a key holding a string that is not a row is refused, not overwritten
     store.client.set(key, "not a row")
     with pytest.raises(OnlineStoreError, match=r"WRONGTYPE .* not a featurestream row"):
-        _one(store, t + 2, 1, 9.0)
+        one(store, t + 2, 1, 9.0)
     assert store.client.get(key) == b"not a row"
 
 
-def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str) -> None:
+@FILL
+def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str, fill: bool) -> None:
     view = make_view("tie_batch", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
     t = int(datetime.now(UTC).timestamp() * 1000)
     rows = [(t, 5, 1.0), (t, 7, 2.0), (t, 6, 3.0), (t - 1, 9, 4.0)]
@@ -188,6 +199,7 @@ def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str) -> 
                 CREATED_AT: [r[1] for r in order],
                 "v": [r[2] for r in order],
             },
+            fill=fill,
         )
         row = store.read(view, [["a"]])[0]
         assert row is not None
@@ -195,17 +207,18 @@ def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str) -> 
     assert results == [(t, 7, 2.0)] * 3
 
 
-def test_replaying_columns_converges_and_skips_older(redis_url: str) -> None:
+@FILL
+def test_replaying_columns_converges_and_skips_older(redis_url: str, fill: bool) -> None:
     store = _store(redis_url, chunk_rows=10, pipeline_chunks=2)
     view = make_view("replay_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
     t = int(datetime.now(UTC).timestamp() * 1000)
     cols = {"k": pa.array([f"k{i % 97}" for i in range(500)]), FEATURE_TIME: pa.array(t + np.arange(500))}
     cols["v"] = pa.array(np.arange(500, dtype=np.float64))
     cols[CREATED_AT] = pa.array(np.full(500, 42))
-    first = store.write_columns(view, cols)
+    first = store.write_columns(view, cols, fill=fill)
     assert first.rows == 500 and first.written == 500  # ascending feature_time: every row applies
     before = _dump(store, view)
-    again = store.write_columns(view, cols)
+    again = store.write_columns(view, cols, fill=fill)
     assert again.written == 97  # only each key's newest row is a tie; the older ones are skipped
     assert _dump(store, view) == before
     assert store.read(view, [["k3"]])[0].values["v"] == 488.0  # type: ignore[union-attr]

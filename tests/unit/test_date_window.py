@@ -60,7 +60,7 @@ class _Recorder:
     def write_rows(self, view: Any, rows: list[dict[str, Any]]) -> None:
         self.rows += rows
 
-    def write_columns(self, view: Any, columns: dict[str, Any]) -> None:
+    def write_columns(self, view: Any, columns: dict[str, Any], *, fill: bool = False) -> None:
         lists = {k: (v.to_pylist() if hasattr(v, "to_pylist") else list(v)) for k, v in columns.items()}
         n = len(next(iter(lists.values()))) if lists else 0
         self.rows += [{k: col[i] for k, col in lists.items()} for i in range(n)]

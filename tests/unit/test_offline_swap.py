@@ -285,9 +285,30 @@ def test_live_stream_reads_the_running_job_of_the_view(config: Config, monkeypat
     _flink(monkeypatch, _Rest([{"jid": "c", "name": name, "state": "RUNNING"}], wm))
     frontier = backfill_mod.live_stream(FlinkClient(config), view, SOURCE)
     assert frontier is not None and frontier.open_day == date(2024, 3, 5) and frontier.job == name
+    monkeypatch.setattr(backfill_mod, "WATERMARK_FETCH_S", 0.0)  # asked again for 12 s before it is believed
     _flink(monkeypatch, _Rest([{"jid": "c", "name": name, "state": "RUNNING"}], None))
     frontier = backfill_mod.live_stream(FlinkClient(config), view, SOURCE)
     assert frontier is not None and frontier.open_day is None
+
+
+def test_live_stream_waits_for_flinks_metric_cache(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flink's REST answers watermarks from a cache refreshed in the background: the first answers
+    about a job may be empty although the job has a watermark. Those are asked again, not believed."""
+    wm = int(datetime(2024, 3, 5, 12, tzinfo=UTC).timestamp() * 1000)
+    rest = _Rest([{"jid": "c", "name": backfill_mod.job_name(sc.VIEW), "state": "RUNNING"}], wm)
+    answers: Iterator[list[Any] | None] = iter([[], [], None])  # twice an empty cache, then the real answer
+
+    def request(method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        if path.endswith("/watermarks"):
+            got = next(answers, None)
+            if got is not None:
+                return got
+        return rest(method, path, body, timeout)
+
+    monkeypatch.setattr(FlinkClient, "_request", lambda self, *a, **kw: request(*a, **kw))
+    monkeypatch.setattr(backfill_mod.time, "sleep", lambda s: None)
+    frontier = backfill_mod.live_stream(FlinkClient(config), sc.VIEW, SOURCE)
+    assert frontier is not None and frontier.open_day == date(2024, 3, 5)
 
 
 @pytest.mark.parametrize(
