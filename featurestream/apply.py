@@ -277,7 +277,7 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
             from featurestream.jobs.planner import FlinkPlanner
 
             planner = FlinkPlanner(config)
-        for v, planned in zip(to_validate, _plan_views(planner, to_validate, sources), strict=True):
+        for v, planned in zip(to_validate, planner.plan_views(to_validate, sources), strict=True):
             if isinstance(planned, DefinitionError):
                 if "was rejected (see above)" not in str(planned):
                     out.problems.append(str(planned))
@@ -311,27 +311,6 @@ def plan(config: Config, registry: Registry | None = None, *, planner: Any = Non
         out.services.append(svc)
     out.lineage = _lineage(config, [*out.new_views, *out.unchanged_views], sources)
     return out
-
-
-def _plan_views(
-    planner: Any, views: list[FeatureView], sources: dict[str, Source]
-) -> list[list[Column] | DefinitionError]:
-    """Each view's output columns, or why the planner rejected it, in the views' order.
-
-    ``FlinkPlanner.plan_views`` spreads the planning over its worker sessions; a planner offering only
-    ``register_source`` and ``output_columns`` (a stand-in in tests) is asked one view after the other.
-    """
-    if hasattr(planner, "plan_views"):
-        return list(planner.plan_views(views, sources))
-    results: list[list[Column] | DefinitionError] = []
-    for v in views:
-        try:
-            for src in v.sources:
-                planner.register_source(sources[src], v)
-            results.append(planner.output_columns(v))
-        except DefinitionError as exc:
-            results.append(exc)
-    return results
 
 
 def _watermark_delay(view: FeatureView, sources: dict[str, Source]) -> timedelta:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from featurestream.apply import load_repo, plan
 from featurestream.config import Config, load_config
-from featurestream.definitions import Column, FeatureView, Source
+from featurestream.definitions import Column
 from featurestream.errors import DefinitionError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,19 +46,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Config:
     return load_config(root, env={})
 
 
-class _OneByOne:
-    """Only the two calls apply made before ``plan_views``: apply asks it one view after the other."""
-
-    def __init__(self, planner: Any) -> None:
-        self.planner = planner
-
-    def register_source(self, source: Source, view: FeatureView) -> None:
-        self.planner.register_source(source, view)
-
-    def output_columns(self, view: FeatureView) -> list[Column]:
-        return list(self.planner.output_columns(view))
-
-
 def _as_text(results: list[list[Column] | DefinitionError]) -> list[object]:
     return [str(r) if isinstance(r, DefinitionError) else r for r in results]
 
@@ -92,7 +78,7 @@ def test_parallel_planning_gives_the_sequential_results_in_order(repo: Config) -
     assert [c.name for c in got[0]] == ["card_id", "feature_time", "n", "total", "biggest"]  # type: ignore[union-attr]
 
     # the same problems, in the same order, through plan(); a second batch reuses the plans
-    sequential = plan(repo, planner=_OneByOne(FlinkPlanner(load_config(REPO), workers=1)))
+    sequential = plan(repo, planner=FlinkPlanner(load_config(REPO), workers=1))  # one session: one view after the other
     spread = plan(repo, planner=parallel)
     assert spread.problems == sequential.problems and len(spread.problems) == 2
     assert [(v.ref, v.features) for v in spread.new_views] == [(v.ref, v.features) for v in sequential.new_views]

@@ -31,6 +31,9 @@ class _SchemaPlanner:
     def output_columns(self, view: FeatureView) -> list[Column]:
         return [*DEMO_SCHEMAS[view.name], *self.extra.get(view.name, [])]
 
+    def plan_views(self, views: list[FeatureView], sources: dict[str, Source]) -> list[list[Column]]:
+        return [self.output_columns(v) for v in views]
+
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Config:
