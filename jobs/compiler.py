@@ -348,7 +348,14 @@ def offline_table_ddl(
     streaming: bool = True,
     path: str | None = None,
 ) -> str:
-    """The offline sink: ``<offline>/<ns>/<view>/v<version>/date=YYYY-MM-DD/`` files."""
+    """The offline sink: ``<offline>/<ns>/<view>/v<version>/date=YYYY-MM-DD/`` files.
+
+    Parquet is written without dictionary encoding (``parquet.enable.dictionary``; Flink's writer
+    takes it for every column or none): a feature row's times and values are mostly distinct, so
+    the dictionaries grew to their limit in every row group and fell back to plain anyway, and
+    filling them (hashing each INT96 timestamp) was about half of a row-wise job's CPU (issue 13,
+    bench/README.md). Entity columns lose their dictionary too: files are ~4 % larger and a DuckDB
+    scan grouping by a string key reads them slower (1M rows: 33 against 16 ms), off the hot path."""
     target = path or as_flink_uri(offline_dir(config.offline_location, view))
     cols = [f"`{e}` STRING" for e in view.entities]
     cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)"]
@@ -371,6 +378,7 @@ def offline_table_ddl(
         )
     if fmt == "parquet":
         options["parquet.utc-timezone"] = "true"
+        options["parquet.enable.dictionary"] = "false"
     with_clause = ",\n    ".join(f"{_q(k)} = {_q(v)}" for k, v in options.items())
     return (
         f"CREATE TEMPORARY TABLE `{table}` (\n    "
@@ -393,7 +401,8 @@ def online_table_ddl(view: FeatureView, config: Config, table: str = "fs_online"
     (:data:`online.scripts.WRITE_LUA`) and its ttl (:func:`online.store.key_ttl_ms`), and the URL
     without its password plus the name of the TaskManager's variable holding it
     (:mod:`featurestream.secrets`). The writer flushes every 500 rows, every 50 ms and at each
-    checkpoint (before the barrier goes on), so a checkpoint never leaves rows behind."""
+    checkpoint (before the barrier goes on), so a checkpoint never leaves rows behind; a batch is
+    written by the writer's own I/O thread, one batch in flight, while the task encodes the next."""
     prefix, suffix = key_parts(view.namespace, view.name, view.version)
     cols = [f"`{e}` STRING" for e in view.entities]
     cols += [f"`{FEATURE_TIME}` TIMESTAMP(3)", f"`{CREATED_AT}` TIMESTAMP(3)"]
