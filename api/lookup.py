@@ -275,16 +275,19 @@ def assemble_columns(
     """Column-major ``(stored, statuses, times)``; a stored column's status and time lists ARE its
     read's lists (shared, not copied: renderers rely on that), and its values are its read's column
     (read-only). On-demand columns are placeholders."""
-    ncols = len(plan.columns)
-    stored: list[Sequence[Any]] = [[None] * n for _ in range(ncols)]
-    statuses: list[list[Status]] = [[_NF] * n for _ in range(ncols)]
-    times: list[list[int | None]] = [[None] * n for _ in range(ncols)]
-    for c, col in enumerate(plan.columns):
+    stored: list[Sequence[Any]] = []
+    statuses: list[list[Status]] = []
+    times: list[list[int | None]] = []
+    for col in plan.columns:
         if col.udf is None:
             rows = reads[col.read]
-            stored[c] = rows.columns[col.pos]
-            statuses[c] = rows.statuses
-            times[c] = rows.times
+            stored.append(rows.columns[col.pos])
+            statuses.append(rows.statuses)
+            times.append(rows.times)
+        else:
+            stored.append([None] * n)
+            statuses.append([_NF] * n)
+            times.append([None] * n)
     return stored, statuses, times
 
 
@@ -321,7 +324,7 @@ def count_values(state: AppState, plan: LookupPlan, reads: list[ReadRows]) -> No
         for s in rows.statuses:
             counts[s] = counts.get(s, 0) + 1
         for s, k in counts.items():
-            state.metrics.values.labels(plan.namespace, read.view.ref, s.value).inc(k)
+            state.metrics.values_child(plan.namespace, read.view.ref, s.value).inc(k)
 
 
 def _run_on_demand_columns(
