@@ -112,12 +112,17 @@ class _FastRequest:
         self.disconnected = False
 
 
-def _default_head(headers: list[tuple[bytes, bytes]], cache: list[Any] = [None, b""]) -> bytes:  # noqa: B006
+_DEFAULT_HEAD: list[tuple[object, bytes]] = [(None, b"")]  # (uvicorn's list, its rendering), swapped whole
+
+
+def _default_head(headers: list[tuple[bytes, bytes]]) -> bytes:
     """uvicorn's default headers (``date``, ``server``) rendered; uvicorn replaces the list when the date
-    changes, so the rendering is cached by the list's identity."""
-    if cache[0] is not headers:
-        cache[0], cache[1] = headers, b"".join(b"%s: %s\r\n" % (k.lower(), v) for k, v in headers)
-    return cache[1]  # type: ignore[no-any-return]
+    changes, so the rendering is cached by the list's identity (one tuple, read and replaced at once)."""
+    cached, rendered = _DEFAULT_HEAD[0]
+    if cached is not headers:
+        rendered = b"".join(b"%s: %s\r\n" % (k.lower(), v) for k, v in headers)
+        _DEFAULT_HEAD[0] = (headers, rendered)
+    return rendered
 
 
 class FastLookupProtocol(ArrivalStampingProtocol):
@@ -212,10 +217,11 @@ class FastLookupProtocol(ArrivalStampingProtocol):
         if fs is not None:
             try:
                 check_body(fs, body)
+                answer = lookup_answer(fs, req.scope["path"], req.head, body, arrival_of(req.scope))
             except PayloadTooLarge:
                 pass
-            else:
-                answer = lookup_answer(fs, req.scope["path"], req.head, body, arrival_of(req.scope))
+            except Exception:  # a bug: never a parser error (uvicorn's 400); the app's rule answers it (500)
+                log.exception("the HTTP fast path failed on a lookup; handed to the ASGI app")
         if answer is None:
             self._to_asgi(req)
             return

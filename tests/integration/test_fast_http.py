@@ -233,6 +233,11 @@ def test_a_request_in_pieces_and_a_slow_client(servers: dict[str, _Server]) -> N
     pieces = [raw[:5], raw[5:40], raw[40:-7], raw[-7:]]  # split in the request line, headers and body
     got = _same(servers, pieces, 1, pause_s=0.05)
     assert orjson.loads(got[0][2])["results"][1]["values"] == [10.0]
+    # a lookup queued behind another route's request, its body still on its way when its turn comes
+    get = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    got = _same(servers, [get + raw[:-9], raw[-9:]], 2, pause_s=0.1)
+    assert got[0][0] == got[1][0] == b"HTTP/1.1 200 OK"
+    assert orjson.loads(got[1][2])["results"][1]["values"] == [10.0]
     # a client that sent half a request holds its connection only: others are answered meanwhile
     with servers["fast"].connect() as slow:
         slow.sendall(raw[:-3])
