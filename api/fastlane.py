@@ -35,13 +35,14 @@ NATIVE_PATH = "/v1/features"
 FAST_PATHS = frozenset({FEAST_PATH, NATIVE_PATH})
 _NATIVE_FIELDS = frozenset({"features", "feature_service", "entities", "request_data", "namespace", "deadline_ms"})
 _JSON = (b"content-type", b"application/json")
+_STR = frozenset({str})
 _ORJSON_MAX = 64 * 1024  # bodies up to this size are parsed by orjson, larger ones by the stdlib
 
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _str_list(v: Any) -> bool:
-    return type(v) is list and all(type(x) is str for x in v)
+    return type(v) is list and set(map(type, v)) <= _STR  # the types collected in C, not a generator per item
 
 
 def _lists(v: Any) -> bool:
