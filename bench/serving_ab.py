@@ -1,13 +1,14 @@
 """Two serving configurations side by side in short alternating blocks: CPU per answer that survives a busy machine.
 
     .venv/bin/python bench/serving_ab.py [--redis-url URL] [--rate 500] [--blocks 8] [--block-seconds 3]
-        [--b-env FEATURESTREAM__SERVING__HTTP_FAST_PATH=false] [--a-env NAME=VALUE ...]
+        [--b-env FEATURESTREAM__SERVING__HTTP_FAST_PATH=false] [--a-env NAME=VALUE ...] [--a-exe / --b-exe PATH]
 
 On a shared 2-core machine the load of other processes moves the server's CPU per answer by more than
 a change under test does, from one minute to the next. This bench starts two ``featurestream serve``
 processes on the same Redis and rows as ``serving_latency.py`` (A: the environment given by
 ``--a-env``, default none; B: ``--b-env``, default the plain ASGI protocol,
-``serving.http_fast_path: false``) and drives them with the same open-loop generator in alternating
+``serving.http_fast_path: false``; ``--b-exe`` runs another checkout's ``featurestream`` instead, e.g.
+main's, to compare two commits) and drives them with the same open-loop generator in alternating
 blocks (A, B, B, A, A, B, ...), 1 entity x 50 features at ``--rate``. Per block: the server's CPU per
 answer (its whole process, from /proc), p50 / p99. Printed: every block, then per server the median
 CPU per answer and p50 / p99 over blocks, and the median of the paired ratios B / A (each pair of
@@ -50,6 +51,10 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--a-env", nargs="*", default=[], help="NAME=VALUE for server A")
     ap.add_argument("--b-env", nargs="*", default=["FEATURESTREAM__SERVING__HTTP_FAST_PATH=false"])
+    ap.add_argument("--a-exe", help="featurestream executable of server A (default: this checkout's)")
+    ap.add_argument(
+        "--b-exe", help="featurestream executable of server B, e.g. another checkout's .venv/bin/featurestream"
+    )
     a = ap.parse_args()
 
     procs: list[subprocess.Popen[bytes]] = []
@@ -66,13 +71,15 @@ def main() -> None:
         fs = ROOT / ".venv" / "bin" / "featurestream"
         exe = [str(fs)] if fs.exists() else [sys.executable, "-m", "featurestream.cli"]
         servers: dict[str, tuple[int, int]] = {}
-        for label, pairs in (("A", a.a_env), ("B", a.b_env)):
+        for label, pairs, other in (("A", a.a_env, a.a_exe), ("B", a.b_env, a.b_exe)):
             port = _free_port()
-            p = subprocess.Popen([*exe, "-r", str(tmp), "serve", "--port", str(port)], cwd=str(ROOT), env=_env(pairs))
+            cmd = [other] if other else exe
+            p = subprocess.Popen([*cmd, "-r", str(tmp), "serve", "--port", str(port)], cwd=str(tmp), env=_env(pairs))
             procs.append(p)
             _wait_http(port, proc=p)
             servers[label] = (port, p.pid)
-        print(f"A: {' '.join(a.a_env) or '(defaults)'}\nB: {' '.join(a.b_env) or '(defaults)'}")
+        print(f"A: {a.a_exe or ' '.join(exe)} {' '.join(a.a_env) or '(defaults)'}")
+        print(f"B: {a.b_exe or ' '.join(exe)} {' '.join(a.b_env) or '(defaults)'}")
         print(f"1 entity x 50 features, {a.rate:.0f} req/s, {a.blocks} blocks of {a.block_seconds:g} s per server")
         print(f"{'block':>5} {'server':>6} {'ok':>6} {'fail':>5} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7} {'load':>5}")
         reqs = _bodies(refs, a.entities, 1)
