@@ -89,6 +89,20 @@ def _feast_names(plan: LookupPlan, full: bool) -> list[str]:
     return names
 
 
+def _column_reads(plan: LookupPlan) -> tuple[list[int], list[int]]:
+    """For a plan of stored columns only: the first column of each read, and for each column the
+    index of its read in that list. Cached per plan."""
+    cached = plan.render_cache.get("column_reads")
+    if cached is None:
+        firsts: dict[int, int] = {}
+        for c, (r, _) in enumerate(plan.stored_at):
+            firsts.setdefault(r, c)
+        order = list(firsts)
+        cached = ([firsts[r] for r in order], [order.index(r) for r, _ in plan.stored_at])
+        plan.render_cache["column_reads"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
 async def feast_answer(
     state: AppState,
     *,
@@ -113,15 +127,24 @@ async def feast_answer(
     for e in plan.entity_names:
         results.append({"values": entities[e], "statuses": ["PRESENT"] * n, "event_timestamps": [EPOCH_TS] * n})
     # Columns of one view share their statuses and times lists: render each list once.
-    rendered: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
-    for c in range(len(plan.columns)):
-        sts, times = res.statuses[c], res.times[c]
-        key = (id(sts), id(times))
-        pair = rendered.get(key)
-        if pair is None:
-            pair = ([_FEAST_STATUS[s] for s in sts], [iso_ms(t) for t in times])
-            rendered[key] = pair
-        results.append({"values": res.stored[c], "statuses": pair[0], "event_timestamps": pair[1]})
+    if not plan.has_udf:  # the lists are the reads' (assemble_columns): render per read, by the plan's layout
+        firsts, slot = _column_reads(plan)
+        sts_r = [[_FEAST_STATUS[s] for s in res.statuses[c]] for c in firsts]
+        ts_r = [[iso_ms(t) for t in res.times[c]] for c in firsts]
+        results += [
+            {"values": v, "statuses": sts_r[i], "event_timestamps": ts_r[i]}
+            for v, i in zip(res.stored, slot, strict=True)
+        ]
+    else:
+        rendered: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
+        for c in range(len(plan.columns)):
+            sts, times = res.statuses[c], res.times[c]
+            key = (id(sts), id(times))
+            pair = rendered.get(key)
+            if pair is None:
+                pair = ([_FEAST_STATUS[s] for s in sts], [iso_ms(t) for t in times])
+                rendered[key] = pair
+            results.append({"values": res.stored[c], "statuses": pair[0], "event_timestamps": pair[1]})
     headers: Headers = []
     if res.degraded is not None:
         headers.append((b"x-featurestream-degraded", res.degraded.value.encode()))

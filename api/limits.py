@@ -27,7 +27,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from featurestream.api.errors import ApiError, BodyTooLarge, PayloadTooLarge, TooCostly, Unauthorized
 from featurestream.api.handlers import error_response
 
-__all__ = ["RequestGuard", "api_key_of", "check_cost", "read_guarded_body", "replay_body", "send_error"]
+__all__ = [
+    "RequestGuard",
+    "api_key_of",
+    "check_before_body",
+    "check_body",
+    "check_cost",
+    "read_guarded_body",
+    "replay_body",
+    "send_error",
+]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -80,15 +89,30 @@ async def read_guarded_body(fs: Any, api_key: str | None, content_length: str | 
     """The body of a request, read under the first three rules of this module (``fs``: the app's
     ``AppState``); ``None`` when the client went away. Raises :class:`Unauthorized` /
     :class:`PayloadTooLarge` (answer it with :func:`send_error`)."""
+    check_before_body(fs, api_key, content_length)
+    body = await _read_bounded(receive, fs.config.serving.max_body_bytes)
+    if body is not None:
+        check_body(fs, body)
+    return body
+
+
+def check_before_body(fs: Any, api_key: str | None, content_length: str | None) -> None:
+    """The rules checked on a request's head alone: its API key, and the size its ``content-length``
+    announces. Raises :class:`Unauthorized` / :class:`PayloadTooLarge`."""
     if fs.keys.enabled:
         fs.keys.namespace_for(api_key)
     limit = fs.config.serving.max_body_bytes
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
         raise _too_large(int(content_length), limit)
-    body = await _read_bounded(receive, limit)
-    if body is not None:
-        _check_structure(body, fs.config.serving.max_json_containers)
-    return body
+
+
+def check_body(fs: Any, body: bytes) -> None:
+    """The rules checked on a whole body before it is parsed (its size, its JSON containers); raises
+    :class:`PayloadTooLarge`."""
+    limit = fs.config.serving.max_body_bytes
+    if len(body) > limit:
+        raise _too_large(len(body), limit)
+    _check_structure(body, fs.config.serving.max_json_containers)
 
 
 def _too_large(size: int, limit: int) -> BodyTooLarge:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics"]
@@ -27,6 +29,7 @@ class Metrics:
             ["namespace", "view", "status"],
             registry=self.registry,
         )
+        self._values_children: dict[tuple[str, str, str], Any] = {}
         self.redis_errors = Counter(
             "featurestream_redis_errors", "Failed online-store reads, by kind", ["kind"], registry=self.registry
         )
@@ -42,3 +45,12 @@ class Metrics:
         self.registry_revision = Gauge(
             "featurestream_registry_revision", "Registry revision being served", registry=self.registry
         )
+
+    def values_child(self, namespace: str, view: str, status: str) -> Any:
+        """The ``featurestream_feature_values`` child of these labels, bound once per label set (the
+        lookup path counts every read; ``labels()`` takes a lock and validates the labels per call)."""
+        key = (namespace, view, status)
+        child = self._values_children.get(key)
+        if child is None:
+            child = self._values_children[key] = self.values.labels(namespace, view, status)
+        return child

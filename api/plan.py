@@ -61,6 +61,13 @@ class LookupPlan:
     request_fields: tuple[str, ...]  # request data the on-demand functions need
     # What renderers derive from the plan alone (e.g. Feast's feature names), kept with it.
     render_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # derived once, read per request: whether any column is on-demand, and each stored column's (read, pos)
+    has_udf: bool = field(init=False, compare=False, repr=False)
+    stored_at: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "has_udf", any(c.udf is not None for c in self.columns))
+        object.__setattr__(self, "stored_at", tuple((c.read, c.pos) for c in self.columns))
 
 
 def build_plan(

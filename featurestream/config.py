@@ -358,6 +358,9 @@ class ServingConfig(_Model):
     # Admission control per worker (api.admission): lookups in flight beyond this are shed with a 503
     # (reason queue_full), and so is a lookup whose deadline, counted from its arrival, cannot be met.
     max_in_flight: int = Field(32, ge=1)
+    # Plain lookups (HTTP/1.1, content-length, no expect/upgrade) answered by the HTTP protocol itself,
+    # head and body in one write (api.server); false: every request goes through uvicorn's ASGI cycle.
+    http_fast_path: bool = True
     # Empty means auth is off and every request uses the repo's `namespace`.
     api_keys: tuple[ApiKey, ...] = ()
 

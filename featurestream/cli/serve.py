@@ -51,7 +51,7 @@ def serve_command(
 
     import uvicorn
 
-    from featurestream.api.server import HTTP_PROTOCOL
+    from featurestream.api.server import http_protocol
     from featurestream.config import load_config
 
     repo = repo if repo is not None else repo_of(ctx)
@@ -78,5 +78,6 @@ def serve_command(
         log_level=log_level,
         access_log=False,
         loop="uvloop",
-        http=HTTP_PROTOCOL,  # httptools, stamping each request's arrival (admission control)
+        # httptools, stamping each request's arrival (admission control); plain lookups answered by the protocol
+        http=http_protocol(cfg.serving.http_fast_path),
     )

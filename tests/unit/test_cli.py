@@ -68,6 +68,22 @@ def test_serve_uses_the_groups_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert os.environ["FEATURESTREAM_SERVE_ROOT"] == str(tmp_path.resolve())
 
 
+def test_serve_runs_the_fast_http_path_unless_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from featurestream.api.server import ASGI_HTTP_PROTOCOL, FAST_HTTP_PROTOCOL
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setenv("FEATURESTREAM_SERVE_ROOT", "unset")
+    (tmp_path / "featurestream.yaml").write_text("namespace: t\n")
+    assert CliRunner().invoke(main, ["-r", str(tmp_path), "serve"]).exit_code == 0
+    (tmp_path / "featurestream.yaml").write_text("namespace: t\nserving:\n  http_fast_path: false\n")
+    assert CliRunner().invoke(main, ["-r", str(tmp_path), "serve"]).exit_code == 0
+    assert [c["http"] for c in calls] == [FAST_HTTP_PROTOCOL, ASGI_HTTP_PROTOCOL]
+    assert all(c["loop"] == "uvloop" for c in calls)
+
+
 def test_init_then_ls_and_export_feast_on_the_groups_repo(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     runner = CliRunner()
