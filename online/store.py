@@ -392,6 +392,15 @@ class RedisOnlineStore:
             parts += [head, fk.span(s, e), header, fb.span(s, e)]
         return b"".join(parts), len(parts) // 4
 
+    def _batches(self, n: int, set_nx: bool) -> list[int]:
+        """The bounds of the batches of ``n`` rows: ``chunk_rows * pipeline_chunks`` rows each; with
+        ``set_nx`` the first is ``chunk_rows`` rows only, read before the next is sent, so a load
+        over keys that mostly hold rows already (a re-run of ``materialize``) pays the ``SET NX``
+        and the script for that one chunk, then goes to the script directly."""
+        step = self.chunk_rows * self.pipeline_chunks
+        first = self.chunk_rows if set_nx else step
+        return [0, *range(min(first, n), n, step), n] if n else []
+
     def _write(
         self,
         view: FeatureView,
@@ -406,9 +415,9 @@ class RedisOnlineStore:
         is sent as ``SET NX`` commands first and its rows that found their key held are sent on to
         :data:`WRITE_LUA` when its replies are read (after batch ``k + 1``'s ``SET NX``: a row of the
         same key there found it held too, so it follows them); once a batch's keys were mostly held,
-        the later batches go to ``script`` directly, after every ``SET NX`` batch still unread."""
+        the later batches go to ``script`` directly, after every ``SET NX`` batch still unread. The
+        first batch is read before anything else is sent (:meth:`_batches`)."""
         header, nheader = _header(view)
-        step = self.chunk_rows * self.pipeline_chunks
         nx_head, nx_tail = _set_nx(view)
         written = 0
         # per unread send, in send order: the keys and rows of a SET NX batch, or None for script calls
@@ -430,8 +439,8 @@ class RedisOnlineStore:
                     sent.append(None)
                     set_nx = set_nx and 2 * len(held) <= len(keys)
 
-            for a in range(0, n, step):
-                keys, blobs = self._encode(view, cols, a, min(n, a + step), ct_ms)
+            for a, b in pairwise(self._batches(n, set_nx)):
+                keys, blobs = self._encode(view, cols, a, b, ct_ms)
                 if set_nx:
                     cmds = commands(nx_head, [keys, blobs], nx_tail)
                     conn.send(cmds.span(0, len(cmds)), len(cmds))
@@ -441,7 +450,7 @@ class RedisOnlineStore:
                         settle()
                     conn.send(*self._commands(keys, blobs, header, nheader, script))
                     sent.append(None)
-                for _ in range(len(sent) - 1):  # everything sent before this batch
+                for _ in range(len(sent) - (a > 0)):  # everything sent before this batch (the first: all)
                     settle()
             while sent:
                 settle()
@@ -462,11 +471,10 @@ class RedisOnlineStore:
         that found their key held go to :data:`WRITE_LUA` the same way; once a batch's keys were
         mostly held, the later batches go to ``script`` directly."""
         assert isinstance(self.client, RedisCluster)
-        step = self.chunk_rows * self.pipeline_chunks
         nx_head, nx_tail = _set_nx(view)
         written = 0
-        for a in range(0, n, step):
-            keys, blobs = self._encode(view, cols, a, min(n, a + step), ct_ms)
+        for a, b in pairwise(self._batches(n, set_nx)):
+            keys, blobs = self._encode(view, cols, a, b, ct_ms)
             slots = np.fromiter((key_slot(k.encode()) for k in keys.to_pylist()), dtype=np.int32, count=len(keys))
             if not set_nx:
                 written += self._cluster_scripts(keys, blobs, slots, view, script)

@@ -229,30 +229,41 @@ def test_replaying_columns_converges_and_skips_older(redis_url: str, fill: Fill)
     assert store.read(view, [["k3"]])[0].values["v"] == 488.0  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("repeats", [0.3, 0.9], ids=["mostly-new-keys", "mostly-held-keys"])
-def test_the_fill_probes_store_and_count_exactly_what_the_get_probe_does(redis_url: str, repeats: float) -> None:
+# where the rows of the probe test go, by row number i: a new key (k<i>) or one of two hot keys.
+# Batches there: rows [0, 7), then 42 rows each; the last three are [1897, 1939), [1939, 1981), [1981, 2000).
+KEY_MIXES = {
+    "mostly-new-keys": lambda i, r: i < 50 or r > 0.3,  # stays on SET NX, held rows sent on to the script
+    "mostly-held-keys": lambda i, r: i < 50 or r > 0.9,  # the first chunk switches to the script
+    "new-then-held": lambda i, r: i < 1897,  # switches at the end, with a SET NX batch in flight
+}
+
+
+@pytest.mark.parametrize("mix", KEY_MIXES)
+def test_the_fill_probes_store_and_count_exactly_what_the_get_probe_does(redis_url: str, mix: str) -> None:
     """The same rows, in small pipelined batches (a key's rows spread over batches in flight, ties of
     both times with different values, so only the order decides), over the same partly filled store
-    (rows, a per-feature hash): every probe ends with the same stored rows and the same counts. With
-    mostly new keys the set-nx probe stays on SET NX and sends the held rows on to the script; with
-    mostly held keys it switches to the script part-way."""
+    (rows, a per-feature hash): every probe ends with the same stored rows and the same counts,
+    whether the set-nx probe stays on SET NX, switches to the script at once, or part-way. (Checked
+    to fail when the held rows of a batch go to the script out of order, or when the switch sends
+    script calls before the SET NX batch in flight was read: keep the first chunk mostly new.)"""
     view = make_view("probe_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
     rng = np.random.default_rng(7)
     t = int(datetime.now(UTC).timestamp() * 1000)
     n = 2000
-    keys = [f"k{i}" if i < 50 or rng.random() > repeats else f"k{rng.integers(0, 20)}" for i in range(n)]
+    new = KEY_MIXES[mix]
+    keys = [f"k{i}" if new(i, rng.random()) else f"k{rng.integers(0, 2)}" for i in range(n)]
     cols = {
         "k": pa.array(keys),
         FEATURE_TIME: pa.array(t + rng.integers(0, 2, n)),
-        CREATED_AT: pa.array(rng.integers(0, 2, n)),
+        CREATED_AT: pa.array(rng.choice([0, 1, 1, 1], n)),  # mostly ties, so the order decides
         "v": pa.array(np.arange(n, dtype=np.float64)),
     }
-    prefill = {"k": [f"k{i}" for i in range(0, 200, 3)], FEATURE_TIME: [t + 1] * 67, CREATED_AT: [1] * 67}
+    prefill = {"k": [f"k{i}" for i in range(9, 51, 3)], FEATURE_TIME: [t + 1] * 14, CREATED_AT: [1] * 14}
     results = []
     for fill in (False, "script", "set-nx"):
-        store = _store(redis_url, fill, chunk_rows=7, pipeline_chunks=3)
-        store.write_columns(view, {**prefill, "v": [-1.0] * 67})
-        store.client.hset(entity_key(store.namespace, view.name, view.version, "k4"), mapping={"_ft": t + 1, "v": "7"})
+        store = _store(redis_url, fill, chunk_rows=7, pipeline_chunks=6)
+        store.write_columns(view, {**prefill, "v": [-1.0] * 14})
+        store.client.hset(entity_key(store.namespace, view.name, view.version, "k1"), mapping={"_ft": t + 1, "v": "7"})
         stats = store.write_columns(view, cols, fill=bool(fill))
         results.append((stats, _dump(store, view)))
     assert results[0][0].written not in (0, n)  # some rows lose: the rule really decides
