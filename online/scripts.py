@@ -29,8 +29,11 @@ __all__ = ["FILL_LUA", "READ_ROWS_LUA", "WRITE_LUA", "absent_write", "rows_per_s
 # WRITE_LUA probes with GET, the cheapest when most keys exist (the streaming sink rewrites the same
 # entities); FILL_LUA probes with ``SET key row NX GET``, which writes a key that holds nothing in
 # that one call and answers the current row of one that exists without changing it (Redis >= 7.0):
-# a bulk load into an empty or partial store (``materialize``) costs one command per new row
-# instead of a GET and a SET, and a rewrite pays a failed SET NX instead of a GET.
+# a bulk load into an empty or partial store costs one command per new row instead of a GET and a
+# SET, and a rewrite pays a failed SET NX instead of a GET. Cheaper still for new keys, with no
+# script at all: :func:`absent_write` (the rule's first clause as a plain ``SET ... NX``), whose
+# rows that find their key held go through WRITE_LUA; ``materialize`` loads that way by default
+# (``online.store``'s ``fill_probe``).
 _WRITE_TEMPLATE = """
 local ttl = ARGV[1]
 local forever = tonumber(ttl) <= 0
