@@ -1,7 +1,7 @@
 """Bench: bulk load to Redis — featurestream's writers vs raw redis-py pipelined HSET (the floor).
 
     .venv/bin/python bench/bulk_load.py --redis-url redis://127.0.0.1:36379/0 \\
-        [--views 5 --entities 100000 --features 10] [--paths floor,columns,fill,columns-par,materialize,rows]
+        [--views 5 --entities 100000 --features 10] [--paths floor,columns,fill,fill-nx,columns-par,materialize,rows]
 
 The data of issue 14: ``--views`` views x ``--entities`` entities x ``--features`` float features.
 Every path writes all views into an empty database (``new keys``), then again over the loaded data
@@ -20,8 +20,11 @@ Paths:
   (``HSET key _ft .. _ct .. f1 v1 ..`` + ``PEXPIRE``), same pipelines.
 * ``columns``     — ``RedisOnlineStore.write_columns`` of Arrow columns, one view after the other:
   the monotonic Lua script, encoding included.
-* ``fill``        — the same with ``fill=True``: the rule probed with ``SET NX GET``
-  (``online.scripts.FILL_LUA``, one command per new row), as ``materialize`` writes.
+* ``fill``        — the same with ``fill=True`` on a store with ``fill_probe="script"``: the rule
+  probed with ``SET NX GET`` inside the script (``online.scripts.FILL_LUA``, one script call per chunk).
+* ``fill-nx``     — ``fill=True`` with the default ``fill_probe="set-nx"``, as ``materialize``
+  writes: a plain pipelined ``SET key row NX PX ttl`` per row (no script), then only the rows whose
+  key was held go through ``WRITE_LUA``.
 * ``columns-par`` — the same, one thread (and connection) per view, all views at once.
 * ``materialize`` — ``offline.materialize.materialize`` per view from the offline Parquet store
   (DuckDB's latest-row query, Arrow batches to ``write_columns``): the whole bulk load.
@@ -152,7 +155,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10_000, help="rows per pipeline of the floor")
     ap.add_argument("--chunk-rows", type=int, default=None, help="override RedisOnlineStore.chunk_rows")
     ap.add_argument("--pipeline-chunks", type=int, default=None, help="override RedisOnlineStore.pipeline_chunks")
-    ap.add_argument("--paths", default="floor,columns,fill,columns-par,materialize")
+    ap.add_argument("--paths", default="floor,columns,fill,fill-nx,columns-par,materialize")
     ap.add_argument("--repeat", type=int, default=1, help="run the paths this many times, alternating")
     ap.add_argument("--commandstats", action="store_true")
     args = ap.parse_args()
@@ -179,7 +182,12 @@ def main() -> None:
         if "columns" in paths:
             prepared["columns"] = lambda: [store.write_columns(v, c) for v, c in zip(views, columns, strict=True)]
         if "fill" in paths:
+            script_store = RedisOnlineStore.from_url(args.redis_url, NAMESPACE, fill_probe="script", **tuning)
             prepared["fill"] = lambda: [
+                script_store.write_columns(v, c, fill=True) for v, c in zip(views, columns, strict=True)
+            ]
+        if "fill-nx" in paths:
+            prepared["fill-nx"] = lambda: [
                 store.write_columns(v, c, fill=True) for v, c in zip(views, columns, strict=True)
             ]
         if "columns-par" in paths:
@@ -208,7 +216,10 @@ def main() -> None:
         )
         floors: dict[str, float] = {}
         for name in paths * args.repeat:
-            client.flushdb()
+            # SYNC: with lazyfree-lazy-user-flush (Valkey's default) a plain FLUSHDB frees the last path's
+            # keys in a background thread of the server while the next path is measured (its CPU counted
+            # in the server's, its cores taken from the writes)
+            client.execute_command("FLUSHDB", "SYNC")
             for case in ("new keys", "rewrite"):
                 r = _measure(client, prepared[name], n)
                 if name == "floor":

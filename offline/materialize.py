@@ -80,7 +80,7 @@ def materialize(
             progress(0, total)
         reader = con.sql("SELECT * FROM __latest").to_arrow_reader(batch_rows)
         for batch in reader:
-            # fill: a bulk load, most keys hold nothing yet (online.scripts.FILL_LUA: one command per new row)
+            # fill: a bulk load, most keys hold nothing yet (the store's fill_probe: one plain SET NX per new row)
             stats = writer.write_columns(view, dict(zip(batch.schema.names, batch.columns, strict=True)), fill=True)
             written += int(getattr(stats, "written", batch.num_rows))
             keyless += int(getattr(stats, "keyless", 0))

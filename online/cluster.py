@@ -9,7 +9,9 @@ framed by :mod:`online.resp`.
 
 When the topology moved under us (MOVED/ASK, a failover, a node that went away) the slot map is
 refreshed and the calls that failed are sent once more; that is safe because the online writer's
-script is idempotent (a replayed row is a no-op). Callers must not pass non-idempotent scripts.
+commands are idempotent: a replayed script call is a no-op, and a replayed ``SET key row NX`` (the
+bulk load's probe) answers nil, so its row goes through the script as a tie. Callers must not pass
+non-idempotent commands. Every call answers a one-line reply (:class:`online.resp.Connection`).
 """
 
 from __future__ import annotations
@@ -27,20 +29,21 @@ from featurestream.online.resp import Connection
 __all__ = ["eval_per_node"]
 
 _TOPOLOGY_REPLIES = (MovedError, AskError, TryAgainError, ClusterDownError)
+_UNREAD = object()  # a reply not read yet (None is a reply: SET NX's nil)
 
 
-def _node_pipeline(conn: Connection, calls: Sequence[bytes]) -> None:
+def _node_pipeline(conn: Connection, calls: Sequence[bytes | memoryview]) -> None:
     """Send one node's calls as one pipeline (their replies are read after every node was sent)."""
     conn.send(b"".join(calls), len(calls))
 
 
-def eval_per_node(client: RedisCluster, calls: Sequence[tuple[int, bytes]]) -> list[Any]:
-    """The replies of framed script ``calls`` (``(slot, framed command)``), in call order.
+def eval_per_node(client: RedisCluster, calls: Sequence[tuple[int, bytes | memoryview]]) -> list[Any]:
+    """The replies of framed ``calls`` (``(slot, framed command)``, one command each), in call order.
 
     Error replies other than topology moves are returned as their exceptions; a node that cannot be
     reached twice raises. An empty call list costs nothing.
     """
-    replies: list[Any] = [None] * len(calls)
+    replies: list[Any] = [_UNREAD] * len(calls)
     todo = list(range(len(calls)))
     for attempt in (0, 1):
         failed: list[int] = []
@@ -71,7 +74,7 @@ def eval_per_node(client: RedisCluster, calls: Sequence[tuple[int, bytes]]) -> l
                         else:
                             replies[i] = reply
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    failed += [i for i in positions if replies[i] is None]
+                    failed += [i for i in positions if replies[i] is _UNREAD]
                     error = exc
         if not failed:
             return replies

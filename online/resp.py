@@ -7,15 +7,19 @@ server's work. Here a whole column of arguments is framed by Arrow at once
 ``sendall`` (:class:`Connection`), and the writer sends the next batch before it reads the
 previous batch's replies, so the client encodes while the server executes.
 
-The replies are read by redis-py's own parser on a connection taken from the client's pool; an
-error reply is returned as its exception (the connection stays in step), any other failure
-disconnects the connection before it goes back to the pool.
+Every command sent here answers a one-line reply (an integer, ``+OK``, a nil, an error): the script
+calls answer how many rows they applied, a plain ``SET ... NX`` answers ``+OK`` or nil. So replies
+are read as lines straight from the socket of a connection taken from the client's pool, a whole
+batch split at once (redis-py's parser costs a few microseconds per reply, more than the server's
+work for one ``SET``); an error reply is returned as the exception redis-py's parser would raise
+for it (the connection stays in step), any other failure disconnects the connection before it
+goes back to the pool. A reply of more than one line is refused as a protocol error.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 
-__all__ = ["Connection", "Framed", "arg", "command", "command_head", "frame"]
+__all__ = ["Connection", "Framed", "arg", "command", "command_head", "commands", "frame", "parse_reply"]
 
 _DOLLAR = pa.scalar(b"$", pa.binary())
 _CRLF = pa.scalar(b"\r\n", pa.binary())
@@ -51,12 +55,8 @@ class Framed:
 
     __slots__ = ("_data", "_offsets")
 
-    def __init__(self, values: pa.Array) -> None:
-        if values.null_count:
-            raise ValueError("a Redis argument cannot be null")
-        b = values.cast(pa.binary())
-        lens = pc.cast(pc.binary_length(b), pa.string()).cast(pa.binary())
-        framed = pc.binary_join_element_wise(_DOLLAR, lens, _CRLF, b, _CRLF, _EMPTY)
+    def __init__(self, framed: pa.Array) -> None:
+        """``framed``: a binary array whose elements are already framed (:func:`frame`, :func:`commands`)."""
         _, offsets, data = framed.buffers()
         self._offsets = np.frombuffer(offsets, dtype=np.int32)[framed.offset : framed.offset + len(framed) + 1]
         self._data = memoryview(data) if data is not None else memoryview(b"")
@@ -68,9 +68,48 @@ class Framed:
         return len(self._offsets) - 1
 
 
+def _bulk(values: pa.Array) -> list[pa.Array | pa.Scalar]:
+    """The parts of ``values`` (binary or string, no nulls) framed as bulk strings, for a join."""
+    if values.null_count:
+        raise ValueError("a Redis argument cannot be null")
+    b = values.cast(pa.binary())
+    lens = pc.cast(pc.binary_length(b), pa.string()).cast(pa.binary())
+    return [_DOLLAR, lens, _CRLF, b, _CRLF]
+
+
 def frame(values: pa.Array) -> Framed:
     """Every element of ``values`` (binary or string, no nulls) framed as a bulk string."""
-    return Framed(values)
+    return Framed(pc.binary_join_element_wise(*_bulk(values), _EMPTY))
+
+
+def commands(head: bytes, args: Sequence[pa.Array], tail: bytes) -> Framed:
+    """One whole command per row: ``head`` (the array header and the first framed arguments, as
+    :func:`command_head` makes it), the row's element of each of ``args`` framed, then ``tail`` (the
+    last framed arguments, the same for every row)."""
+    parts = [pa.scalar(head, pa.binary())]
+    for a in args:
+        parts += _bulk(a)
+    return Framed(pc.binary_join_element_wise(*parts, pa.scalar(tail, pa.binary()), _EMPTY))
+
+
+def parse_reply(line: bytes, errors: Callable[[str], Exception] = redis.ResponseError) -> Any:
+    """One one-line reply (without its CRLF): an int, ``b"OK"`` (any simple string), ``None`` (nil),
+    or an error reply as the exception ``errors`` makes of its text (a redis-py parser's
+    ``parse_error`` gives its classes: ``OutOfMemoryError``, ``MovedError``...). As in redis-py, an
+    error reply that means the connection is unusable (``ConnectionError``: too many clients) is raised."""
+    kind, rest = line[:1], line[1:]
+    if kind == b":":
+        return int(rest)
+    if kind == b"+":
+        return bytes(rest)
+    if kind == b"-":
+        err = errors(rest.decode(errors="replace"))
+        if isinstance(err, redis.ConnectionError):
+            raise err
+        return err
+    if line in (b"$-1", b"*-1", b"_"):
+        return None
+    raise redis.exceptions.InvalidResponse(f"expected a one-line reply, found {bytes(line[:40])!r}")
 
 
 class Connection:
@@ -86,9 +125,12 @@ class Connection:
             self._conn = self._pool.get_connection()
         except TypeError:  # redis-py before 5.3 wants a command name
             self._conn = self._pool.get_connection("EVAL")
+        self._conn.connect()  # no-op when connected; the pool hands out connections with nothing unread
+        self._errors: Callable[[str], Exception] = self._conn._parser.parse_error
         self._pending: deque[int] = deque()
+        self._buf = bytearray()  # bytes received past the replies read so far
 
-    def send(self, payload: bytes | bytearray | Sequence[bytes | memoryview], ncommands: int) -> None:
+    def send(self, payload: bytes | bytearray | memoryview | Sequence[bytes | memoryview], ncommands: int) -> None:
         """Write ``ncommands`` framed commands (one buffer, or parts written in order)."""
         self._conn.send_packed_command(payload if isinstance(payload, list | tuple) else [payload])
         self._pending.append(ncommands)
@@ -98,20 +140,43 @@ class Connection:
         """How many sends have replies not read yet."""
         return len(self._pending)
 
+    def read_lines(self) -> list[bytes]:
+        """The raw one-line replies of the oldest unread send (without their CRLF), in order."""
+        n = self._pending.popleft()
+        buf = self._buf
+        seen = buf.count(b"\r\n")
+        sock = self._conn._sock
+        try:
+            while seen < n:
+                if sock is None:
+                    raise redis.ConnectionError("the connection was closed")
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    raise redis.ConnectionError("Redis closed the connection")
+                start = max(len(buf) - 1, 0)  # a CRLF may straddle the two reads
+                buf += chunk
+                seen += buf.count(b"\r\n", start)
+        except TimeoutError as exc:  # socket.timeout
+            raise redis.TimeoutError(f"Redis did not answer in time: {exc}") from exc
+        except OSError as exc:
+            raise redis.ConnectionError(f"reading from Redis: {exc}") from exc
+        lines = bytes(buf).split(b"\r\n", n)
+        self._buf = bytearray(lines.pop()) if len(lines) > n else bytearray()
+        return lines
+
     def read(self) -> list[Any]:
-        """The replies of the oldest unread send; an error reply is its exception object."""
-        out: list[Any] = []
-        for _ in range(self._pending.popleft()):
-            try:
-                out.append(self._conn.read_response())
-            except redis.ResponseError as exc:  # an error reply: the stream is still in step
-                out.append(exc)
-        return out
+        """The replies of the oldest unread send (:func:`parse_reply`); an error reply is its exception."""
+        errors = self._errors
+        return [parse_reply(line, errors) for line in self.read_lines()]
+
+    def reply(self, line: bytes) -> Any:
+        """One line of :meth:`read_lines` as :meth:`read` answers it."""
+        return parse_reply(line, self._errors)
 
     def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is not None or self._pending:
+        if exc_type is not None or self._pending or self._buf:
             self._conn.disconnect()
         self._pool.release(self._conn)

@@ -12,7 +12,7 @@ from redis.crc import key_slot
 
 from featurestream.online.keys import RowReply
 
-__all__ = ["FILL_LUA", "READ_ROWS_LUA", "WRITE_LUA", "rows_per_slot", "split_by_slot"]
+__all__ = ["FILL_LUA", "READ_ROWS_LUA", "WRITE_LUA", "absent_write", "rows_per_slot", "split_by_slot"]
 
 # KEYS: one per row. ARGV: ttl_ms, then one compact row per key (online.keys.encode_row:
 # ``[ft,ct,value_1,...,value_n]``; ft and ct are integers, so the first two commas end them).
@@ -29,8 +29,11 @@ __all__ = ["FILL_LUA", "READ_ROWS_LUA", "WRITE_LUA", "rows_per_slot", "split_by_
 # WRITE_LUA probes with GET, the cheapest when most keys exist (the streaming sink rewrites the same
 # entities); FILL_LUA probes with ``SET key row NX GET``, which writes a key that holds nothing in
 # that one call and answers the current row of one that exists without changing it (Redis >= 7.0):
-# a bulk load into an empty or partial store (``materialize``) costs one command per new row
-# instead of a GET and a SET, and a rewrite pays a failed SET NX instead of a GET.
+# a bulk load into an empty or partial store costs one command per new row instead of a GET and a
+# SET, and a rewrite pays a failed SET NX instead of a GET. Cheaper still for new keys, with no
+# script at all: :func:`absent_write` (the rule's first clause as a plain ``SET ... NX``), whose
+# rows that find their key held go through WRITE_LUA; ``materialize`` loads that way by default
+# (``online.store``'s ``fill_probe``).
 _WRITE_TEMPLATE = """
 local ttl = ARGV[1]
 local forever = tonumber(ttl) <= 0
@@ -79,6 +82,19 @@ FILL_LUA = _WRITE_TEMPLATE.replace(
     "if forever then cur = pcall('SET', key, row, 'NX', 'GET')\n"
     "  else cur = pcall('SET', key, row, 'NX', 'GET', 'PX', ttl) end",
 ).replace("@ABSENT@", "written = written + 1")
+
+
+def absent_write(ttl_ms: int) -> tuple[bytes, ...]:
+    """The rule's first clause as one plain command, no script: ``SET key row`` followed by these
+    words writes ``row`` (with the ttl, as an applied write of the scripts: none when ``ttl_ms <= 0``)
+    only when the key holds nothing, atomically, and answers ``OK``; it answers nil, changing nothing,
+    when the key holds anything (a row, a per-feature hash, any value), and that row must then go
+    through :data:`WRITE_LUA` for the rest of the rule. So a row written by it is a row the scripts
+    would have applied (a key holding nothing has nothing to compare against), whatever other writers
+    do: the bulk load's cheapest probe (``online.store``'s ``fill_probe="set-nx"``), one command of
+    about a bare ``SET``'s cost per new row instead of a script call (works on any Redis >= 2.6.12)."""
+    return (b"NX",) if ttl_ms <= 0 else (b"NX", b"PX", b"%d" % ttl_ms)
+
 
 # KEYS: the keys of a lookup, any views. No ARGV. Per key, in KEYS order: the compact row; for a key
 # still holding a hash in the per-feature layout (GET answers WRONGTYPE) every field and value

@@ -21,12 +21,13 @@ from featurestream.columns import CREATED_AT, FEATURE_TIME
 from featurestream.definitions import FeatureView
 from featurestream.online.errors import OnlineStoreError
 from featurestream.online.keys import ROW_HEAD, decode_row, entity_key, row_times
-from featurestream.online.store import RedisOnlineStore
+from featurestream.online.store import FillProbe, RedisOnlineStore
 from tests.support.views import make_view
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+Fill = bool | FillProbe  # False: write_columns' default probe; a probe name: fill=True with that fill_probe
 FEATURES = {
     "n": "BIGINT",
     "x": "DOUBLE",
@@ -73,7 +74,10 @@ def _dump(store: RedisOnlineStore, view: FeatureView) -> dict[str, bytes]:
     return out
 
 
-def _store(redis_url: str, **kw: Any) -> RedisOnlineStore:
+def _store(redis_url: str, fill: Fill = False, **kw: Any) -> RedisOnlineStore:
+    """A store in a fresh namespace; a ``fill`` probe name sets its ``fill_probe``."""
+    if isinstance(fill, str):
+        kw["fill_probe"] = fill
     return RedisOnlineStore.from_url(redis_url, "cols" + uuid.uuid4().hex[:8], **kw)
 
 
@@ -128,12 +132,12 @@ def test_numpy_columns_and_float32_match_their_python_values(redis_url: str) -> 
     assert got == want and got[f"7}}:{view.name}:1"] == b"[%d,10,0.10000000149011612,0]" % ft[0]
 
 
-def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float, fill: bool = False) -> int:
+def _one(store: RedisOnlineStore, ft: int, ct: int | None, value: float, fill: Fill = False) -> int:
     view = make_view("tie_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
     cols: dict[str, list[Any]] = {"k": ["a"], FEATURE_TIME: [ft], "v": [value]}
     if ct is not None:
         cols[CREATED_AT] = [ct]
-    return store.write_columns(view, cols, fill=fill).written
+    return store.write_columns(view, cols, fill=bool(fill)).written
 
 
 def _stored(store: RedisOnlineStore) -> tuple[int, int, float]:
@@ -144,14 +148,15 @@ def _stored(store: RedisOnlineStore) -> tuple[int, int, float]:
     return row[0], row[1], float(row[ROW_HEAD])
 
 
-# One rule, two probes (online.scripts: WRITE_LUA probes with GET, FILL_LUA with SET NX GET): each
-# rule test runs with both.
-FILL = pytest.mark.parametrize("fill", [False, True], ids=["get-probe", "fill-probe"])
+# One rule, three probes (online.scripts: WRITE_LUA probes with GET, FILL_LUA with SET NX GET inside
+# the script; the store's fill_probe="set-nx" sends a plain SET NX per row first and only the rows
+# whose key was held on to WRITE_LUA): each rule test runs with all three.
+FILL = pytest.mark.parametrize("fill", [False, "script", "set-nx"], ids=["get-probe", "fill-probe", "set-nx-probe"])
 
 
 @FILL
-def test_ties_of_feature_time_go_to_the_newer_or_equal_created_at(redis_url: str, fill: bool) -> None:
-    store = _store(redis_url)
+def test_ties_of_feature_time_go_to_the_newer_or_equal_created_at(redis_url: str, fill: Fill) -> None:
+    store = _store(redis_url, fill)
     one = functools.partial(_one, fill=fill)
     t = int(datetime.now(UTC).timestamp() * 1000)
     assert one(store, t, 1000, 1.0) == 1
@@ -184,13 +189,13 @@ def test_ties_of_feature_time_go_to_the_newer_or_equal_created_at(redis_url: str
 
 
 @FILL
-def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str, fill: bool) -> None:
+def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str, fill: Fill) -> None:
     view = make_view("tie_batch", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
     t = int(datetime.now(UTC).timestamp() * 1000)
     rows = [(t, 5, 1.0), (t, 7, 2.0), (t, 6, 3.0), (t - 1, 9, 4.0)]
     results = []
     for order in (rows, rows[::-1], rows[1:] + rows[:1]):
-        store = _store(redis_url)
+        store = _store(redis_url, fill)
         store.write_columns(
             view,
             {
@@ -199,7 +204,7 @@ def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str, fil
                 CREATED_AT: [r[1] for r in order],
                 "v": [r[2] for r in order],
             },
-            fill=fill,
+            fill=bool(fill),
         )
         row = store.read(view, [["a"]])[0]
         assert row is not None
@@ -208,20 +213,61 @@ def test_ties_inside_one_batch_resolve_the_same_in_any_order(redis_url: str, fil
 
 
 @FILL
-def test_replaying_columns_converges_and_skips_older(redis_url: str, fill: bool) -> None:
-    store = _store(redis_url, chunk_rows=10, pipeline_chunks=2)
+def test_replaying_columns_converges_and_skips_older(redis_url: str, fill: Fill) -> None:
+    store = _store(redis_url, fill, chunk_rows=10, pipeline_chunks=2)
     view = make_view("replay_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
     t = int(datetime.now(UTC).timestamp() * 1000)
     cols = {"k": pa.array([f"k{i % 97}" for i in range(500)]), FEATURE_TIME: pa.array(t + np.arange(500))}
     cols["v"] = pa.array(np.arange(500, dtype=np.float64))
     cols[CREATED_AT] = pa.array(np.full(500, 42))
-    first = store.write_columns(view, cols, fill=fill)
+    first = store.write_columns(view, cols, fill=bool(fill))
     assert first.rows == 500 and first.written == 500  # ascending feature_time: every row applies
     before = _dump(store, view)
-    again = store.write_columns(view, cols, fill=fill)
+    again = store.write_columns(view, cols, fill=bool(fill))
     assert again.written == 97  # only each key's newest row is a tie; the older ones are skipped
     assert _dump(store, view) == before
     assert store.read(view, [["k3"]])[0].values["v"] == 488.0  # type: ignore[union-attr]
+
+
+# where the rows of the probe test go, by row number i: a new key (k<i>) or one of two hot keys.
+# Batches there: rows [0, 7), then 42 rows each; the last three are [1897, 1939), [1939, 1981), [1981, 2000).
+KEY_MIXES = {
+    "mostly-new-keys": lambda i, r: i < 50 or r > 0.3,  # stays on SET NX, held rows sent on to the script
+    "mostly-held-keys": lambda i, r: i < 50 or r > 0.9,  # the first chunk switches to the script
+    "new-then-held": lambda i, r: i < 1897,  # switches at the end, with a SET NX batch in flight
+}
+
+
+@pytest.mark.parametrize("mix", KEY_MIXES)
+def test_the_fill_probes_store_and_count_exactly_what_the_get_probe_does(redis_url: str, mix: str) -> None:
+    """The same rows, in small pipelined batches (a key's rows spread over batches in flight, ties of
+    both times with different values, so only the order decides), over the same partly filled store
+    (rows, a per-feature hash): every probe ends with the same stored rows and the same counts,
+    whether the set-nx probe stays on SET NX, switches to the script at once, or part-way. (Checked
+    to fail when the held rows of a batch go to the script out of order, or when the switch sends
+    script calls before the SET NX batch in flight was read: keep the first chunk mostly new.)"""
+    view = make_view("probe_view", ["k"], {"v": "DOUBLE"}, ttl=timedelta(hours=1))
+    rng = np.random.default_rng(7)
+    t = int(datetime.now(UTC).timestamp() * 1000)
+    n = 2000
+    new = KEY_MIXES[mix]
+    keys = [f"k{i}" if new(i, rng.random()) else f"k{rng.integers(0, 2)}" for i in range(n)]
+    cols = {
+        "k": pa.array(keys),
+        FEATURE_TIME: pa.array(t + rng.integers(0, 2, n)),
+        CREATED_AT: pa.array(rng.choice([0, 1, 1, 1], n)),  # mostly ties, so the order decides
+        "v": pa.array(np.arange(n, dtype=np.float64)),
+    }
+    prefill = {"k": [f"k{i}" for i in range(9, 51, 3)], FEATURE_TIME: [t + 1] * 14, CREATED_AT: [1] * 14}
+    results = []
+    for fill in (False, "script", "set-nx"):
+        store = _store(redis_url, fill, chunk_rows=7, pipeline_chunks=6)
+        store.write_columns(view, {**prefill, "v": [-1.0] * 14})
+        store.client.hset(entity_key(store.namespace, view.name, view.version, "k1"), mapping={"_ft": t + 1, "v": "7"})
+        stats = store.write_columns(view, cols, fill=bool(fill))
+        results.append((stats, _dump(store, view)))
+    assert results[0][0].written not in (0, n)  # some rows lose: the rule really decides
+    assert results[1] == results[0] and results[2] == results[0]
 
 
 def test_bad_columns_are_refused_and_the_connection_stays_usable(redis_url: str) -> None:

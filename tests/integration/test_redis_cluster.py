@@ -207,3 +207,16 @@ def test_writer_recovers_from_a_flushed_script_cache_and_a_stale_slot_map(store:
     assert client.nodes_manager.slots_cache[slot][0].name == owner.name  # the map was refreshed
     row = store.read(v, [["moved"]])[0]
     assert row is not None and row.values["spend_1h"] == 7.0
+
+    # the bulk load's plain SET NX probe is resent the same way; a held key then goes through the script
+    for card, spend, written in (("moved-fill", 8.0, 1), ("moved", 9.0, 1), ("moved", 1.0, 0)):
+        key = entity_key(store.namespace, v.name, v.version, encode_entity([card]))
+        slot = client.keyslot(key)
+        cache = client.nodes_manager.slots_cache
+        owner = cache[slot][0]
+        cache[slot] = [next(n for n in client.get_primaries() if n.name != owner.name)]
+        columns = {k: [x] for k, x in _row(card, t + int(spend), spend).items()}
+        assert store.write_columns(v, columns, fill=True).written == written
+        assert client.nodes_manager.slots_cache[slot][0].name == owner.name
+    rows = store.read(v, [["moved-fill"], ["moved"]])
+    assert [r.values["spend_1h"] if r else None for r in rows] == [8.0, 9.0]

@@ -110,10 +110,13 @@ def test_redis_out_of_memory_refuses_writes_clearly_and_still_serves_reads(tmp_p
         with pytest.raises(OnlineStoreFull) as exc:
             store.write_rows(view, [{**row, "feature_time": int(time.time() * 1000)}])
         assert "out of memory" in exc.value.message and "maxmemory" in (exc.value.hint or "")
-        for card in ("c2", "new-card"):  # the bulk load's probe (SET NX GET) is refused the same way
-            columns = {k: [v] for k, v in {**row, "card_id": card, "feature_time": int(time.time() * 1000)}.items()}
-            with pytest.raises(OnlineStoreFull):
-                store.write_columns(view, columns, fill=True)
+        for probe in ("set-nx", "script"):  # the bulk load's probes (SET NX; SET NX GET in the script)
+            bulk = RedisOnlineStore.from_url(r.url, "t", fill_probe=probe)
+            for card in ("c2", "new-card"):  # are refused the same way, for a held key and a new one
+                columns = {k: [v] for k, v in {**row, "card_id": card, "feature_time": int(time.time() * 1000)}.items()}
+                with pytest.raises(OnlineStoreFull):
+                    bulk.write_columns(view, columns, fill=True)
+            bulk.close()
         store.close()
         cfg = Config(root=tmp_path, state_dir=str(tmp_path / "state"), namespace="t", redis={"url": r.url})
         with TestClient(create_app(cfg)) as c:
