@@ -25,11 +25,13 @@ own code cost more CPU than planning 100 views did.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import os
 import re
 import threading
+import time
 from typing import Any
 
 from featurestream.config import Config
@@ -67,7 +69,7 @@ class FlinkPlanner:
         # planning is CPU-bound on the JVM: one session per core, at most _WORKERS
         self.workers = max(1, workers if workers is not None else min(_WORKERS, os.cpu_count() or 1))
         self._jars = [p.as_uri() for p in flink_jars(config.jars_path)]
-        self._port = _gateway_port()
+        self._port = _gateway_port(config)
         self._main = _Session(config, self._jars, self._port)
         self.t_env = self._main.t_env
         self._lanes: list[_Session] = []  # worker sessions, created on the first parallel batch and kept
@@ -294,17 +296,37 @@ class _Session:
         return hashlib.sha256("\0\0".join(parts).encode()).hexdigest()
 
 
-def _gateway_port() -> int:
+def _gateway_port(config: Config) -> int:
     """The port of PyFlink's gateway JVM, started for planning if none runs yet in this process.
 
-    A JVM started here runs the quick JIT compiler only (``_PLANNER_JVM_ARGS``); one already running
-    keeps its own flags. ``JVM_ARGS`` set by the user come after ours, so theirs win.
+    A JVM started here runs the quick JIT compiler only (``_PLANNER_JVM_ARGS``) and maps the
+    planner's class archive when ``setup`` built one (``planner_cds``); if it dies before answering
+    with the archive, it is started once more without, and the archive is moved aside when that works.
+    """
+    from featurestream.jobs import planner_cds
+
+    archive = planner_cds.jvm_args(config)
+    try:
+        return start_gateway([_PLANNER_JVM_ARGS, *archive])
+    except RuntimeError:  # PyFlink: "Java gateway process exited before sending its port number"
+        if not archive:
+            raise
+    port = start_gateway([_PLANNER_JVM_ARGS])  # raises as before when the JVM does not start at all
+    planner_cds.discard(planner_cds.archive_file(config))  # it starts without: the archive was the cause
+    return port
+
+
+def start_gateway(jvm_args: list[str]) -> int:
+    """Start PyFlink's gateway JVM with ``jvm_args`` unless one runs in this process; its port.
+
+    One already running keeps its own flags. ``JVM_ARGS`` set by the user come after ours, so
+    theirs win.
     """
     from pyflink.java_gateway import get_gateway
 
     with _CREATE:
         before = os.environ.get("JVM_ARGS")
-        os.environ["JVM_ARGS"] = f"{_PLANNER_JVM_ARGS} {before or ''}".strip()
+        os.environ["JVM_ARGS"] = " ".join([*jvm_args, before or ""]).strip()
         try:
             return int(get_gateway().gateway_parameters.port)
         finally:
@@ -312,6 +334,27 @@ def _gateway_port() -> int:
                 del os.environ["JVM_ARGS"]
             else:
                 os.environ["JVM_ARGS"] = before
+
+
+def stop_gateway(timeout_s: float = 120.0) -> None:
+    """Exit this process's gateway JVM (System.exit: it runs its exit work, e.g. writing a class
+    archive) and wait until it has. Nothing in this process can use PyFlink afterwards."""
+    from py4j.protocol import Py4JError
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    pid = int(jvm.java.lang.ProcessHandle.current().pid())
+    with contextlib.suppress(Py4JError):  # the connection closes as the JVM exits
+        jvm.java.lang.System.exit(0)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"the planner JVM exited with {os.waitstatus_to_exitcode(status)}")
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the planner JVM (pid {pid}) did not exit within {timeout_s:.0f} s")
 
 
 def _resolved_columns(schema: Any, string: Any = None) -> list[Column]:
