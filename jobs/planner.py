@@ -18,9 +18,11 @@ those texts.
 A batch of views (``plan_views``, what ``apply`` calls) is planned by up to two sessions at once, each
 a TableEnvironment of its own in the same JVM, on its own py4j connection (see ``_Session`` for why),
 and the results are merged in the views' order: sources are registered and errors are built on the
-main session, in order, exactly as one view after the other would. The JVM started for planning runs
-the quick JIT compiler only (``_PLANNER_JVM_ARGS``): with the optimising one, compiling the planner's
-own code cost more CPU than planning 100 views did.
+main session, in order, exactly as one view after the other would; the worker sessions are created
+and given the batch's sources in the background meanwhile. The JVM started for planning runs the
+quick JIT compiler only (``_PLANNER_JVM_ARGS``): with the optimising one, compiling the planner's
+own code cost more CPU than planning 100 views did. It maps the class archive that ``setup`` builds
+(``planner_cds``), when there is one for this JVM and these jars.
 """
 
 from __future__ import annotations

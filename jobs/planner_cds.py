@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from featurestream.config import Config
@@ -94,6 +95,10 @@ def ensure_archive(config: Config, *, timeout_s: float = 300.0) -> Path | None:
     if _complete(path):
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
+    for part in path.parent.glob("planner-*.part"):  # left by a build killed mid-way (not one running now)
+        with contextlib.suppress(OSError):
+            if time.time() - part.stat().st_mtime > 2 * timeout_s:
+                part.unlink()
     fd, tmp_name = tempfile.mkstemp(prefix=path.stem + ".", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -102,14 +107,17 @@ def ensure_archive(config: Config, *, timeout_s: float = 300.0) -> Path | None:
     env.pop("JVM_ARGS", None)  # the user's flags for their planner are not the archive's
     try:
         for step in ("dump", "check"):
-            done = subprocess.run(
-                [sys.executable, "-m", "featurestream.jobs.planner_cds", step, str(tmp), str(config.jars_path)],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-m", "featurestream.jobs.planner_cds", step, str(tmp), str(config.jars_path)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout_s,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise RuntimeError(f"the planner's class archive took over {timeout_s:.0f} s at {step}") from exc
             if done.returncode != 0 or not tmp.is_file():
                 tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
                 raise RuntimeError(f"the planner's class archive failed at {step}: " + " | ".join(tail))
