@@ -126,7 +126,7 @@ def setup(c: RepoContext, as_json: bool) -> None:
     from featurestream.jobs.planner_cds import archive_file, ensure_archive
 
     if not as_json and c.config.stack.planner_cds and not archive_file(c.config).exists():
-        click.echo("setup: building the planner's class archive (once per JVM and jar set, ~1 min)")
+        click.echo("setup: building the planner's class archive (once per JVM and jar set, 20-40 s)")
     try:
         archive = ensure_archive(c.config)
     except RuntimeError as exc:  # the planner still works without it, only its start is slower
