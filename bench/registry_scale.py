@@ -25,6 +25,7 @@ from pathlib import Path
 from featurestream.apply import apply, load_repo
 from featurestream.config import load_config
 from featurestream.definitions import Column, FeatureView
+from featurestream.jobs import planner_cds
 from featurestream.jobs.planner import FlinkPlanner, _columns_one_by_one
 from featurestream.registry import Registry
 
@@ -112,19 +113,24 @@ def main() -> None:
         shutil.copytree(REPO / "sql" / "sources", root / "sql" / "sources")
         for i in range(args.views):
             (root / "sql" / "features" / f"view_{i}.sql").write_text(_view(i, args.features))
+        archive = "on" if planner_cds.jvm_args(load_config(REPO)) else "off (not built, or planner_cds: false)"
         t0 = time.perf_counter()
         planner = FlinkPlanner(load_config(REPO))
         t_jvm = time.perf_counter() - t0
+        cpu_jvm = _children_cpu()
         first = again = 0.0
         per_ns: list[float] = []
         cpu_ns: list[float | None] = []
+        py_ns: list[float] = []
         for n in range(args.namespaces):
             (root / "featurestream.yaml").write_text(f"namespace: ns{n}\nregistry_path: registry.json\n")
             cfg = load_config(root, env={})
             cpu0 = _children_cpu()
+            py0 = time.process_time()
             t0 = time.perf_counter()
             result = apply(cfg, planner=planner)
             per_ns.append(time.perf_counter() - t0)
+            py_ns.append(time.process_time() - py0)
             cpu1 = _children_cpu()
             cpu_ns.append(None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
             first += per_ns[-1]
@@ -141,11 +147,14 @@ def main() -> None:
         for n in range(args.namespaces):
             assert len(reg.resolve(f"ns{n}", refs)) == len(refs)
         t_resolve = time.perf_counter() - t0
-        base_now, base_before = _baseline(planner, root, args.baseline_views, args.features)
+        base_now, base_before = (
+            _baseline(planner, root, args.baseline_views, args.features) if args.baseline_views else (0.0, 0.0)
+        )
     total = args.views * args.features * args.namespaces
     print(f"| {total:,} features ({args.views} views x {args.features} x {args.namespaces} namespaces) | seconds |")
     print("|---|---|")
-    print(f"| start Flink's planner (JVM) | {t_jvm:.1f} |")
+    cpu_start = "" if cpu_jvm is None else f" ({cpu_jvm:.1f} CPU-s of the JVM)"
+    print(f"| start Flink's planner (JVM; class archive {archive}) | {t_jvm:.1f}{cpu_start} |")
     per_view_ms = first / (args.views * args.namespaces) * 1000
     each = ", ".join(f"{t:.1f}" for t in per_ns)
     print(
@@ -154,13 +163,17 @@ def main() -> None:
     if all(c is not None for c in cpu_ns):
         cpus = ", ".join(f"{c:.1f}" for c in cpu_ns if c is not None)
         print(f"| first apply, CPU seconds of the planner's JVM per namespace | {cpus} |")
+    print(
+        f"| first apply, CPU seconds of Python (this process) per namespace | {', '.join(f'{c:.1f}' for c in py_ns)} |"
+    )
     print(f"| second apply, nothing changed | {again:.2f} |")
     print(f"| load the registry | {t_load:.3f} |")
     print(f"| resolve all {total:,} references | {t_resolve:.3f} ({t_resolve / total * 1e6:.1f} us each) |")
-    print(
-        f"| baseline, {args.baseline_views} new views planned both ways in turn | {base_now:.0f} ms/view now, "
-        f"{base_before:.0f} ms/view before issue 14: {base_before / base_now:.1f}x |"
-    )
+    if args.baseline_views:
+        print(
+            f"| baseline, {args.baseline_views} new views planned both ways in turn | {base_now:.0f} ms/view now, "
+            f"{base_before:.0f} ms/view before issue 14: {base_before / base_now:.1f}x |"
+        )
     print(f"\nload average before/after: {load_before} / {os.getloadavg()}")
 
 

@@ -137,6 +137,9 @@ class StackConfig(_Model):
     # Where the Maven-resolved jars live; empty means one cache per user, shared by every feature
     # repo: $XDG_CACHE_HOME/featurestream/jars (default ~/.cache/featurestream/jars).
     jars_dir: str = ""
+    # `setup` builds a class-data-sharing archive of the apply-time planner JVM's classes next to
+    # the jars (jars_dir/planner-cds/) and the planner starts on it; false: neither.
+    planner_cds: bool = True
     kafka: KafkaStackConfig = KafkaStackConfig()
     redis: RedisStackConfig = RedisStackConfig()
     redis_cluster: RedisClusterStackConfig = RedisClusterStackConfig()

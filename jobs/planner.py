@@ -18,18 +18,22 @@ those texts.
 A batch of views (``plan_views``, what ``apply`` calls) is planned by up to two sessions at once, each
 a TableEnvironment of its own in the same JVM, on its own py4j connection (see ``_Session`` for why),
 and the results are merged in the views' order: sources are registered and errors are built on the
-main session, in order, exactly as one view after the other would. The JVM started for planning runs
-the quick JIT compiler only (``_PLANNER_JVM_ARGS``): with the optimising one, compiling the planner's
-own code cost more CPU than planning 100 views did.
+main session, in order, exactly as one view after the other would; the worker sessions are created
+and given the batch's sources in the background meanwhile. The JVM started for planning runs the
+quick JIT compiler only (``_PLANNER_JVM_ARGS``): with the optimising one, compiling the planner's
+own code cost more CPU than planning 100 views did. It maps the class archive that ``setup`` builds
+(``planner_cds``), when there is one for this JVM and these jars.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import os
 import re
 import threading
+import time
 from typing import Any
 
 from featurestream.config import Config
@@ -67,7 +71,7 @@ class FlinkPlanner:
         # planning is CPU-bound on the JVM: one session per core, at most _WORKERS
         self.workers = max(1, workers if workers is not None else min(_WORKERS, os.cpu_count() or 1))
         self._jars = [p.as_uri() for p in flink_jars(config.jars_path)]
-        self._port = _gateway_port()
+        self._port = _gateway_port(config)
         self._main = _Session(config, self._jars, self._port)
         self.t_env = self._main.t_env
         self._lanes: list[_Session] = []  # worker sessions, created on the first parallel batch and kept
@@ -96,6 +100,7 @@ class FlinkPlanner:
         reported exactly as one after the other would; errors (with the "did you mean" hint over the
         sources registered so far, as in order) are built in the caller's thread.
         """
+        preparing = self._prepare_lanes(views, sources)
         out: list[list[Column] | DefinitionError | None] = [None] * len(views)
         known: dict[int, list[str]] = {}  # view index -> the sources registered when it would be planned
         keys: dict[int, str] = {}
@@ -113,6 +118,8 @@ class FlinkPlanner:
             else:
                 known[i] = list(self._main.registered)
                 pending.append(i)
+        if preparing is not None:
+            preparing.join()
         outcomes = self._plan_pending([views[i] for i in pending], sources)
         for i, outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, _Rejected):
@@ -125,6 +132,35 @@ class FlinkPlanner:
         return [
             r if r is not None else DefinitionError("not planned", path=v.path) for r, v in zip(out, views, strict=True)
         ]
+
+    def _prepare_lanes(self, views: list[FeatureView], sources: dict[str, Source]) -> threading.Thread | None:
+        """For a batch large enough to be spread: create the worker sessions and register the batch's
+        sources on them in the background while the main session registers them in order (~1 s of a
+        first apply otherwise spent one after the other). Only readiness changes: a source rejected
+        here is never planned on (its views fail on the main session), and any other failure is met
+        again, and raised, when the session plans."""
+        lanes = min(self.workers, len(views) // _MIN_VIEWS_PER_SESSION) - 1
+        if lanes <= 0:
+            return None
+        first: dict[str, FeatureView] = {}  # source -> the first view that reads it, as a worker would take them
+        for v in views:
+            for name in v.sources:
+                if name in sources:
+                    first.setdefault(name, v)
+
+        def prepare() -> None:
+            try:
+                for k in range(lanes):
+                    session = self._lane(k)
+                    for name, v in first.items():
+                        with contextlib.suppress(DefinitionError):
+                            session.register_source(sources[name], v)
+            except Exception:
+                return
+
+        thread = threading.Thread(target=prepare, name="planner-prepare", daemon=True)
+        thread.start()
+        return thread
 
     def _plan_pending(
         self, views: list[FeatureView], sources: dict[str, Source]
@@ -294,17 +330,37 @@ class _Session:
         return hashlib.sha256("\0\0".join(parts).encode()).hexdigest()
 
 
-def _gateway_port() -> int:
+def _gateway_port(config: Config) -> int:
     """The port of PyFlink's gateway JVM, started for planning if none runs yet in this process.
 
-    A JVM started here runs the quick JIT compiler only (``_PLANNER_JVM_ARGS``); one already running
-    keeps its own flags. ``JVM_ARGS`` set by the user come after ours, so theirs win.
+    A JVM started here runs the quick JIT compiler only (``_PLANNER_JVM_ARGS``) and maps the
+    planner's class archive when ``setup`` built one (``planner_cds``); if it dies before answering
+    with the archive, it is started once more without, and the archive is moved aside when that works.
+    """
+    from featurestream.jobs import planner_cds
+
+    archive = planner_cds.jvm_args(config)
+    try:
+        return start_gateway([_PLANNER_JVM_ARGS, *archive])
+    except RuntimeError:  # PyFlink: "Java gateway process exited before sending its port number"
+        if not archive:
+            raise
+    port = start_gateway([_PLANNER_JVM_ARGS])  # raises as before when the JVM does not start at all
+    planner_cds.discard(planner_cds.archive_file(config))  # it starts without: the archive was the cause
+    return port
+
+
+def start_gateway(jvm_args: list[str]) -> int:
+    """Start PyFlink's gateway JVM with ``jvm_args`` unless one runs in this process; its port.
+
+    One already running keeps its own flags. ``JVM_ARGS`` set by the user come after ours, so
+    theirs win.
     """
     from pyflink.java_gateway import get_gateway
 
     with _CREATE:
         before = os.environ.get("JVM_ARGS")
-        os.environ["JVM_ARGS"] = f"{_PLANNER_JVM_ARGS} {before or ''}".strip()
+        os.environ["JVM_ARGS"] = " ".join([*jvm_args, before or ""]).strip()
         try:
             return int(get_gateway().gateway_parameters.port)
         finally:
@@ -312,6 +368,27 @@ def _gateway_port() -> int:
                 del os.environ["JVM_ARGS"]
             else:
                 os.environ["JVM_ARGS"] = before
+
+
+def stop_gateway(timeout_s: float = 120.0) -> None:
+    """Exit this process's gateway JVM (System.exit: it runs its exit work, e.g. writing a class
+    archive) and wait until it has. Nothing in this process can use PyFlink afterwards."""
+    from py4j.protocol import Py4JError
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    pid = int(jvm.java.lang.ProcessHandle.current().pid())
+    with contextlib.suppress(Py4JError):  # the connection closes as the JVM exits
+        jvm.java.lang.System.exit(0)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"the planner JVM exited with {os.waitstatus_to_exitcode(status)}")
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the planner JVM (pid {pid}) did not exit within {timeout_s:.0f} s")
 
 
 def _resolved_columns(schema: Any, string: Any = None) -> list[Column]:

@@ -111,7 +111,8 @@ def _status_doc(s: Any) -> dict[str, object]:
 @_JSON
 @pass_ctx
 def setup(c: RepoContext, as_json: bool) -> None:
-    """Resolve the Java side (Kafka broker, Flink Kafka connector, Parquet format) with Maven."""
+    """Resolve the Java side (Kafka broker, Flink Kafka connector, Parquet format) with Maven and build
+    the planner JVM's class archive (stack.planner_cds)."""
     from featurestream.cli.progress import Progress
     from featurestream.stack import Stack
 
@@ -122,10 +123,20 @@ def setup(c: RepoContext, as_json: bool) -> None:
         )
     finally:
         bar.close()
+    from featurestream.jobs.planner_cds import archive_file, ensure_archive
+
+    if not as_json and c.config.stack.planner_cds and not archive_file(c.config).exists():
+        click.echo("setup: building the planner's class archive (once per JVM and jar set, 20-40 s)")
+    try:
+        archive = ensure_archive(c.config)
+    except RuntimeError as exc:  # the planner still works without it, only its start is slower
+        archive = None
+        click.echo(f"setup: warning: {exc}; apply starts its planner without the archive", err=True)
     jars = c.config.jars_path
-    _emit(
-        as_json, {"resolved": did, "jars": str(jars)}, ["jars resolved" if did else f"jars already present in {jars}"]
-    )
+    lines = ["jars resolved" if did else f"jars already present in {jars}"]
+    if archive is not None:
+        lines.append(f"planner class archive built: {archive}")
+    _emit(as_json, {"resolved": did, "jars": str(jars), "planner_cds": str(archive) if archive else None}, lines)
 
 
 @main.command(epilog=EXIT_CODES)
