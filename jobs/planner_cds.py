@@ -47,6 +47,8 @@ _FORMAT = "1"
 _DIR = "planner-cds"
 # the JVM's CDS messages (a stale or refused archive, classes it skipped while dumping) go nowhere
 _QUIET = "-Xlog:cds*=off"
+# archives of other keys (other checkouts' venvs sharing the per-user jar cache) kept when one is built
+KEEP_OTHERS = 2
 
 
 def archive_file(config: Config) -> Path:
@@ -128,9 +130,20 @@ def ensure_archive(config: Config, *, timeout_s: float = 300.0) -> Path | None:
     finally:
         tmp.unlink(missing_ok=True)
         _size_file(tmp).unlink(missing_ok=True)
-    for old in path.parent.glob("planner-*"):  # archives of other JVMs or jars: never used again
-        if old.suffix in (".jsa", ".size", ".bad") and not old.name.startswith(path.stem + "."):
-            old.unlink(missing_ok=True)
+    # Archives of other JVMs or jar sets: several checkouts (each its own venv, so its own PyFlink
+    # classpath) share one per-user jar cache, so another key may still be in use: the newest
+    # KEEP_OTHERS of them stay, older ones go (75 MB each).
+    others = sorted(
+        (a for a in path.parent.glob("planner-*.jsa") if a != path),
+        key=lambda a: a.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in others[KEEP_OTHERS:]:
+        for part in (stale, _size_file(stale), stale.with_suffix(".bad")):
+            part.unlink(missing_ok=True)
+    for bad in path.parent.glob("planner-*.bad"):  # damaged archives of other keys (this key's stays for a look)
+        if bad != path.with_suffix(".bad"):
+            bad.unlink(missing_ok=True)
     return path
 
 

@@ -96,8 +96,13 @@ def test_a_jvm_that_does_not_start_at_all_keeps_the_archive(tmp_path: Path, monk
 def test_the_archive_is_installed_only_after_both_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jars = _jars(tmp_path)
     config = _config(tmp_path, jars)
-    stale = jars / "planner-cds" / "planner-0000000000000000.jsa"
-    _install(stale)
+    # other keys' archives (other checkouts' venvs share the jar cache): the newest KEEP_OTHERS stay
+    others = [jars / "planner-cds" / f"planner-{i:016d}.jsa" for i in range(planner_cds.KEEP_OTHERS + 1)]
+    for age, other in enumerate(others):
+        _install(other)
+        os.utime(other, (1_000_000 - age * 1000, 1_000_000 - age * 1000))  # others[0] the newest
+    (jars / "planner-cds" / "planner-0000000000000000.bad").write_bytes(b"damaged")
+    stale = others[-1]
     steps: list[str] = []
 
     def run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -115,9 +120,11 @@ def test_the_archive_is_installed_only_after_both_steps(tmp_path: Path, monkeypa
     path = planner_cds.ensure_archive(config)
     assert steps == ["dump", "check"] and path == planner_cds.archive_file(config)
     assert planner_cds.jvm_args(config) and path.stat().st_size == 100
-    assert not stale.exists(), "the archive of other jars is removed"
+    assert not stale.exists() and not Path(str(stale) + ".size").exists(), "the oldest other archive is removed"
+    assert all(o.exists() for o in others[:-1]), "the newest archives of other jars stay (other checkouts)"
     assert planner_cds.ensure_archive(config) is None and steps == ["dump", "check"], "built: nothing to do"
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".size"]
+    kept = [p for o in others[:-1] for p in (o.name, o.name + ".size")]
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, path.name + ".size", *kept])
 
 
 def test_a_failed_check_installs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
