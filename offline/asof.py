@@ -49,15 +49,18 @@ class Probes:
         n = len(code)
         self.n = n
         self.times = times
-        small = np.int32 if n < 2**31 else np.int64
+        # index arrays stay intp: numpy gathers by an int32 index several times slower (a cast per element)
         by_time = times.by_time
-        packed = (code[by_time].astype(np.int64) + 1) << _POS_BITS
+        packed = code[by_time].astype(np.int64, copy=False)
+        packed += 1
+        packed <<= _POS_BITS
         packed |= np.arange(n, dtype=np.int64)
         packed.sort()
-        self.time_pos = (packed & _POS_MASK).astype(small)  # per (code, time) position: the time position
-        del packed
-        self.order = by_time[self.time_pos].astype(small)  # per (code, time) position: the input index
-        self.code_sorted = code[self.order].astype(np.int64)
+        self.time_pos = packed & _POS_MASK  # per (code, time) position: the time position
+        self.order = by_time[self.time_pos]  # per (code, time) position: the input index
+        packed >>= _POS_BITS
+        packed -= 1
+        self.code_sorted = packed  # per (code, time) position: the code
 
 
 class AsOf:
@@ -77,7 +80,7 @@ class AsOf:
             _order_ties(by_time, time_sorted, ties)
         self._time_sorted = time_sorted
         self._by_time = by_time  # input row at each time position
-        packed = code[by_time].astype(np.int64)
+        packed = code[by_time].astype(np.int64, copy=False)
         packed <<= _POS_BITS
         packed |= np.arange(n, dtype=np.int64)
         packed.sort()
@@ -91,11 +94,21 @@ class AsOf:
         # rows with time <= t, per probe: the probes in time order walk the rows in order
         before = np.searchsorted(self._time_sorted, probes.times.sorted, side="right")
         code = probes.code_sorted  # probes in (code, time) order: the queries come out sorted
-        query = (np.maximum(code, 0) << _POS_BITS) | before[probes.time_pos]
-        at = np.searchsorted(self._packed, query, side="left") - 1
+        query = np.maximum(code, 0)
+        query <<= _POS_BITS
+        query |= before[probes.time_pos]
+        del before
+        at = np.searchsorted(self._packed, query, side="left")
+        at -= 1
+        del query
         hit = self._packed[np.maximum(at, 0)]
-        found = (at >= 0) & (code >= 0) & ((hit >> _POS_BITS) == code)
-        out[probes.order[found]] = self._by_time[hit[found] & _POS_MASK]
+        found = at >= 0
+        found &= code >= 0
+        found &= (hit >> _POS_BITS) == code
+        del at
+        hit = hit[found]
+        hit &= _POS_MASK
+        out[probes.order[found]] = self._by_time[hit]
         return out
 
     def sorted_rows(self) -> tuple[np.ndarray, np.ndarray]:

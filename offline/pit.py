@@ -27,7 +27,7 @@ Label rows keep their order and count (duplicates included).
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -144,6 +144,9 @@ def _label_key(label: pa.Table, key: str, ktype: str, alias: str = "") -> str:
     return col if same else f"TRY_CAST({col} AS {ktype})"
 
 
+_KeySpec = tuple[tuple[str, str], ...]  # (entity key, the view's DuckDB type of it), per key
+
+
 class _KeyCodes:
     """Dense codes for the label rows' entity key tuples, one temp table per key set and types.
 
@@ -156,14 +159,17 @@ class _KeyCodes:
     def __init__(self, con: duckdb.DuckDBPyConnection, labels: pa.Table, t_us: np.ndarray) -> None:
         self._con = con
         self._labels = labels
-        self._times = ProbeTimes(t_us)
-        self._tables: dict[tuple[tuple[str, str], ...], tuple[str, Probes]] = {}
+        self._t_us = t_us
+        self._times: ProbeTimes | None = None
+        self._tables: dict[_KeySpec, tuple[str, np.ndarray]] = {}
+        self._probes: dict[_KeySpec, Probes] = {}
 
-    def table(self, keys: tuple[str, ...], ktypes: dict[str, str]) -> tuple[str, Probes]:
-        """(temp table name, the label rows as probes) for ``keys`` typed as the view's ``ktypes``."""
+    def table(self, keys: tuple[str, ...], ktypes: dict[str, str]) -> tuple[str, _KeySpec]:
+        """(temp table name, key set) for ``keys`` typed as the view's ``ktypes``; DuckDB work only
+        (it runs on the thread that reads the view), the probes are built by :meth:`probes`."""
         spec = tuple((k, ktypes.get(k, "VARCHAR")) for k in keys)
         if spec in self._tables:
-            return self._tables[spec]
+            return self._tables[spec][0], spec
         name = f"__fs_keys_{len(self._tables)}"
         cols = ", ".join(f"{_label_key(self._labels, k, t)} AS {quote(k)}" for k, t in spec)
         notnull = " AND ".join(f"{quote(k)} IS NOT NULL" for k in keys)
@@ -174,16 +180,29 @@ class _KeyCodes:
         on = " AND ".join(f"{_label_key(self._labels, k, t, 'l.')} = k.{quote(k)}" for k, t in spec)
         found = self._con.sql(f"SELECT l.{_ROW}, k.__code FROM __fs_labels l JOIN {name} k ON {on}").to_arrow_table()
         codes = np.full(len(self._labels), -1, dtype=np.int64)
-        codes[found[_ROW].to_numpy()] = found["__code"].to_numpy()
-        self._tables[spec] = (name, Probes(codes, self._times))
-        return self._tables[spec]
+        codes[_numpy(found[_ROW])] = _numpy(found["__code"])
+        self._tables[spec] = (name, codes)
+        return name, spec
+
+    def times(self) -> ProbeTimes:
+        """The label times in time order (every key set's probes share them)."""
+        if self._times is None:
+            self._times = ProbeTimes(self._t_us)
+        return self._times
+
+    def probes(self, spec: _KeySpec) -> Probes:
+        """The label rows as probes of the key set ``spec`` (after :meth:`table` built its codes).
+        Called by the thread that matches, so the next view's read does not wait for the sorts."""
+        if spec not in self._probes:
+            self._probes[spec] = Probes(self._tables[spec][1], self.times())
+        return self._probes[spec]
 
     def drop(self) -> None:
         for name, _ in self._tables.values():
             self._con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _view_rows(
+def _view_query(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     req: ViewRequest,
@@ -191,10 +210,11 @@ def _view_rows(
     lo: datetime,
     hi: datetime,
     as_served: bool,
-) -> tuple[pa.Table, Probes]:
-    """The view's rows in ``(lo, hi]`` of entities the labels ask for: ``__code``, ``__ft`` (epoch µs),
-    ``__cr`` (created_at, :data:`_CREATED_US`), ``__av`` (as served: when the row became available, µs)
-    and the requested features as ``__v<j>``; and the label rows as probes (their key codes and times)."""
+) -> tuple[str, _KeySpec]:
+    """The query of the view's rows in ``(lo, hi]`` of entities the labels ask for: ``__code``, ``__ft``
+    (epoch µs), ``__cr`` (created_at, :data:`_CREATED_US`), ``__av`` (as served: when the row became
+    available, µs) and the requested features as ``__v<j>``; and the key set whose codes ``__code``
+    holds (its key table is built here)."""
     view = req.view
     select = view_select(
         con,
@@ -204,7 +224,7 @@ def _view_rows(
         end=(hi + timedelta(days=1)).date(),
         time_range=(lo, hi),
     )
-    table, probes = keys.table(view.entities, _key_types(con, select, view.entities))
+    table, spec = keys.table(view.entities, _key_types(con, select, view.entities))
     cols = ["k.__code", "epoch_us(feature_time) AS __ft", f"{_CREATED_US} AS __cr"]
     if as_served:
         # streamed rows: created_at; backfilled ones (created_at missing or not after feature_time):
@@ -215,8 +235,11 @@ def _view_rows(
         )
     cols += [f"f.{quote(f)} AS {quote(f'__v{j}')}" for j, (f, _) in enumerate(req.columns)]
     on = " AND ".join(f"f.{quote(k)} = k.{quote(k)}" for k in view.entities)
-    rows = con.sql(f"SELECT {', '.join(cols)} FROM ({select}) f JOIN {table} k ON {on}").to_arrow_table(_BATCH)
-    return rows, probes
+    return f"SELECT {', '.join(cols)} FROM ({select}) f JOIN {table} k ON {on}", spec
+
+
+def _read(con: duckdb.DuckDBPyConnection, planned: Future[tuple[str, _KeySpec]]) -> pa.Table:
+    return con.sql(planned.result()[0]).to_arrow_table(_BATCH)
 
 
 def _match(rows: pa.Table, probes: Probes, as_served: bool) -> tuple[pa.Table, np.ndarray, np.ndarray]:
@@ -239,7 +262,14 @@ def _match(rows: pa.Table, probes: Probes, as_served: bool) -> tuple[pa.Table, n
 
 
 def _numpy(col: pa.ChunkedArray) -> np.ndarray:
-    return col.combine_chunks().to_numpy() if col.num_chunks != 1 else col.chunk(0).to_numpy()
+    """A column without nulls as one numpy array (zero-copy for one chunk). Several chunks are joined
+    by numpy, not by Arrow: Arrow's pool hands every large buffer back to the kernel when it is freed,
+    so each new one is faulted in and zeroed again (~5x the copy itself); numpy's reuses the memory."""
+    if col.num_chunks == 1:
+        return col.chunk(0).to_numpy()
+    if col.num_chunks == 0:
+        return col.combine_chunks().to_numpy()
+    return np.concatenate([c.to_numpy() for c in col.chunks])
 
 
 def pit_join(
@@ -286,18 +316,23 @@ def pit_join(
     con.register("__fs_labels", base)
     keys = _KeyCodes(con, base, t_us)
 
-    def load(req: ViewRequest) -> tuple[pa.Table, Probes]:
-        return _view_rows(con, config, req, keys, t_min - req.max_age, t_max, as_served)
-
     # The next view's rows are read (DuckDB, which releases the GIL) while this one is matched
-    # (numpy); only the worker thread uses the connection until the pool is shut down.
+    # (numpy); only the worker thread uses the connection until the pool is shut down. Per view the
+    # worker first builds the key codes, then reads: the label probes are sorted here meanwhile.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestream-pit")
+
+    def submit(req: ViewRequest) -> tuple[Future[tuple[str, _KeySpec]], Future[pa.Table]]:
+        planned = pool.submit(_view_query, con, config, req, keys, t_min - req.max_age, t_max, as_served)
+        return planned, pool.submit(_read, con, planned)
+
     try:
-        pending = pool.submit(load, requests[0])
+        planned, read = submit(requests[0])
+        keys.times()  # while the first view is read
         for i, req in enumerate(requests):
-            rows, probes = pending.result()
+            probes = keys.probes(planned.result()[1])
+            rows = read.result()
             if i + 1 < len(requests):
-                pending = pool.submit(load, requests[i + 1])
+                planned, read = submit(requests[i + 1])
             rows, matched, ft = _match(rows, probes, as_served)
             _scatter(rows, matched, ft, req, t_us, columns, report)
             del rows, ft
@@ -332,13 +367,21 @@ def _scatter(
     report.views.append(ViewReport(req.view.ref, n, matched_n, has_row - matched_n, n - has_row, leaked))
     valid = pa.array(valid_np)
     # every row without a valid match gets the default, so the unmatched ones may take row 0
-    take = pa.array(np.maximum(matched, 0))
+    take = np.maximum(matched, 0)
     for j, ((_, out), default) in enumerate(zip(req.columns, req.defaults, strict=True)):
-        col = rows[f"__v{j}"]
-        picked = col.combine_chunks().take(take) if len(col) else pa.nulls(n, col.type)
-        columns[out] = _fill(picked, valid, default, out)
+        columns[out] = _fill(_take(rows[f"__v{j}"], take), valid, default, out)
     if req.feature_time_column:
         columns[req.feature_time_column] = pa.array(ft, type=pa.int64(), mask=~valid_np).cast(UTC_US)
+
+
+def _take(col: pa.ChunkedArray, take: np.ndarray) -> pa.Array:
+    """``col``'s values at the row indices ``take``. Integer and float columns without nulls are
+    gathered by numpy (the same bytes; no Arrow concatenation of every chunk first, see :func:`_numpy`)."""
+    if len(col) == 0:
+        return pa.nulls(len(take), col.type)
+    if col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+        return pa.array(_numpy(col)[take], type=col.type)
+    return col.combine_chunks().take(pa.array(take))
 
 
 def _fill(col: pa.Array, valid: pa.Array, default: object, name: str) -> pa.Array:

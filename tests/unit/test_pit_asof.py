@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from featurestream.config import Config, load_config
 from featurestream.offline import build_training_set, write_rows
 from featurestream.offline.asof import AsOf, Probes, ProbeTimes, visible_rows
 from featurestream.offline.errors import OfflineError
+from featurestream.offline.pit import _take
 from tests.support.views import make_view
 
 # few codes and times, so equal (code, time) and fully equal rows are common
@@ -38,11 +40,16 @@ def _ref_match(rows: list[tuple[int, int, int]], probes: list[tuple[int, int]]) 
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows=st.lists(_row, max_size=40), probes=st.lists(_probe, max_size=30))
+@given(
+    rows=st.lists(_row, max_size=40),
+    probes=st.lists(_probe, max_size=30),
+    code_type=st.sampled_from([np.int32, np.int64]),  # DuckDB hands the row codes over as int32
+)
 def test_match_is_the_latest_row_at_or_before_each_probe(
-    rows: list[tuple[int, int, int]], probes: list[tuple[int, int]]
+    rows: list[tuple[int, int, int]], probes: list[tuple[int, int]], code_type: type
 ) -> None:
-    code, time, tie = (np.array([r[i] for r in rows], dtype=np.int64) for i in range(3))
+    time, tie = (np.array([r[i] for r in rows], dtype=np.int64) for i in (1, 2))
+    code: np.ndarray = np.array([r[0] for r in rows], dtype=code_type)
     p_code = np.array([p[0] for p in probes], dtype=np.int64)
     p_time = np.array([p[1] for p in probes], dtype=np.int64)
     got = AsOf(code, time, (tie,)).match(Probes(p_code, ProbeTimes(p_time)))
@@ -85,6 +92,33 @@ def test_no_rows_or_no_probes() -> None:
     one = np.array([0], dtype=np.int64)
     assert AsOf(one, one, (one,)).match(Probes(empty, ProbeTimes(empty))).tolist() == []
     assert visible_rows(empty, empty, empty, empty).tolist() == []
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [pa.array([1, 2, 3], pa.int64()), pa.array([4, 5], pa.int64())],
+        [pa.array([1, 2], pa.int8()), pa.array([3], pa.int8()), pa.array([4, 5], pa.int8())],
+        [pa.array([0.5, float("nan"), -0.0], pa.float64()), pa.array([2.5, 1e300], pa.float64())],
+        [pa.array([1.5, 2.5, 3.5, 4.5, 5.5], pa.float32())],
+        [pa.array([1, None, 3], pa.int64()), pa.array([4, 5], pa.int64())],  # nulls: Arrow's take
+        [pa.array(["a", "b", "c"]), pa.array(["d", "e"])],
+        [pa.array([True, False, True]), pa.array([False, True])],
+        [pa.array([[1], [2, 3], []], pa.list_(pa.int64())), pa.array([[4], None], pa.list_(pa.int64()))],
+    ],
+)
+def test_take_gives_what_arrows_take_of_the_combined_column_gives(chunks: list[pa.Array]) -> None:
+    col = pa.chunked_array(chunks)
+    take = np.array([4, 0, 0, 3, 1, 2, 4], dtype=np.int64)
+    got = _take(col, take)
+    want = col.combine_chunks().take(pa.array(take))
+    assert got.type == want.type
+    if pa.types.is_floating(col.type):  # NaN (never equal) and -0.0: compare the bytes
+        assert got.null_count == want.null_count == 0
+        assert got.buffers()[1].to_pybytes() == want.buffers()[1].to_pybytes()
+    else:
+        assert got.equals(want)
+    assert _take(pa.chunked_array([], pa.float64()), np.zeros(3, dtype=np.int64)).equals(pa.nulls(3, pa.float64()))
 
 
 T0 = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
