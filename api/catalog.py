@@ -39,17 +39,22 @@ class PlanCache:
     def __init__(self, max_entries: int, max_refs: int = PLAN_CACHE_MAX_REFS) -> None:
         self.max_entries = max_entries
         self.max_refs = max_refs
-        self._plans: OrderedDict[_PlanKey, LookupPlan] = OrderedDict()
+        # values are 1-tuples made by put(): one object per entry, so the newest entry is known by identity
+        self._plans: OrderedDict[_PlanKey, tuple[LookupPlan]] = OrderedDict()
         self._refs = 0
+        self._newest: tuple[LookupPlan] | None = None  # the most recently used entry: already last in the order
 
     def __len__(self) -> int:
         return len(self._plans)
 
     def get(self, key: _PlanKey) -> LookupPlan | None:
-        plan = self._plans.get(key)
-        if plan is not None:
+        entry = self._plans.get(key)
+        if entry is None:
+            return None
+        if entry is not self._newest:  # (a key of 50 refs is hashed and compared once, not twice, when it is)
             self._plans.move_to_end(key)
-        return plan
+            self._newest = entry
+        return entry[0]
 
     def put(self, key: _PlanKey, plan: LookupPlan) -> None:
         if len(key[1]) > self.max_refs:
@@ -57,7 +62,8 @@ class PlanCache:
         old = self._plans.pop(key, None)
         if old is not None:
             self._refs -= len(key[1])
-        self._plans[key] = plan
+        entry = self._newest = (plan,)
+        self._plans[key] = entry
         self._refs += len(key[1])
         while len(self._plans) > self.max_entries or self._refs > self.max_refs:
             dropped, _ = self._plans.popitem(last=False)
@@ -66,6 +72,7 @@ class PlanCache:
     def clear(self) -> None:
         self._plans.clear()
         self._refs = 0
+        self._newest = None
 
 
 class Catalog:

@@ -93,7 +93,7 @@ def _deadline_header(raw: str | None) -> tuple[bool, float | None]:
 class LookupHead:
     """The headers of a lookup request the lane reads, scanned once (``scan``); raw latin-1 strings."""
 
-    __slots__ = ("api_key", "auth", "deadline", "length", "namespace")
+    __slots__ = ("api_key", "auth", "deadline", "key", "length", "namespace")
 
     def __init__(self) -> None:
         self.length: str | None = None
@@ -101,6 +101,7 @@ class LookupHead:
         self.auth: str | None = None
         self.namespace: str | None = None
         self.deadline: str | None = None
+        self.key: str | None = None  # the API key the request presents (api_key_of), set by scan
 
     @classmethod
     def scan(cls, headers: Iterable[tuple[bytes, bytes]]) -> LookupHead:
@@ -117,11 +118,8 @@ class LookupHead:
                 h.namespace = v.decode("latin-1")
             elif k == b"x-deadline-ms":
                 h.deadline = v.decode("latin-1")
+        h.key = api_key_of(h.api_key, h.auth)  # once: the head's rules and the answer both read it
         return h
-
-    @property
-    def key(self) -> str | None:
-        return api_key_of(self.api_key, self.auth)
 
 
 def lookup_answer(

@@ -49,6 +49,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _P, _NF, _OMA = Status.PRESENT, Status.NOT_FOUND, Status.OUTSIDE_MAX_AGE
+_TIME_TYPES = frozenset({int, type(None)})  # of a stored row's feature_time (position 0)
 _loads = orjson.loads
 
 
@@ -184,12 +185,12 @@ async def read_rows(
     try:
         raw = await store.reader.read(keys, deadline_s)
     except TimeoutError:
-        state.metrics.redis_errors.labels("deadline").inc()
+        state.metrics.redis_errors.labels(namespace, "deadline").inc()
         why = f"the online store did not answer within the {deadline_s * 1000:.1f} ms left of the deadline"
         return [], Status.DEADLINE_EXCEEDED, why
     except STORE_OUTAGES as exc:
         store.failed(exc)
-        state.metrics.redis_errors.labels("unavailable").inc()
+        state.metrics.redis_errors.labels(namespace, "unavailable").inc()
         return [], Status.UNAVAILABLE, f"the online store is unavailable: {type(exc).__name__}"
     state.admission.observe_read(perf_counter() - t0)
     store.ok()
@@ -216,29 +217,47 @@ def classify_reads(
     ``OUTSIDE_MAX_AGE`` (value kept).
     A missing or degraded row counts as an SLA breach.
 
-    Values are decoded once, here, and in one parse per read: each entity's stored row is already
-    one JSON array (:func:`online.keys.encode_row`), so the rows of a read are joined into one JSON
-    array of rows (a missing row is the read's all-null row) and handed to orjson at once; the
-    columns are one ``zip``. No Python code runs per value."""
+    Values are decoded once, here, and in one parse per request: each entity's stored row is already
+    one JSON array (:func:`online.keys.encode_row`), so the rows of every read are joined into one
+    JSON array of rows (a missing row is its read's all-null row) and handed to orjson at once; a
+    read's columns are one ``zip`` of its rows. No Python code runs per value. When a row is not
+    JSON, each read parses its own rows, so only the rows that are not rows of their view version
+    are lost (:func:`_decode_rows`)."""
     out: list[ReadRows] = []
+    if degraded is not None:
+        for read in plan.reads:
+            nulls: list[Any] = [None] * n
+            out.append(ReadRows([degraded] * n, [None] * n, [nulls] * len(read.defaults), [True] * n))
+        return out
+    parts: list[bytes] = []
+    off = 0
+    for read in plan.reads:
+        null_row, names = read.layout.null_row, read.layout.names
+        parts += [
+            r if type(r) is bytes else null_row if r is None else row_text(r, names) or null_row
+            for r in raw[off : off + n]
+        ]
+        off += n
+    try:
+        matrix: list[Any] | None = _loads(b"[" + b",".join(parts) + b"]")
+    except orjson.JSONDecodeError:
+        matrix = None
     off = 0
     for read in plan.reads:
         width = len(read.defaults)
-        if degraded is not None:
-            nulls: list[Any] = [None] * n
-            out.append(ReadRows([degraded] * n, [None] * n, [nulls] * width, [True] * n))
-            continue
-        rows = raw[off : off + n]
-        off += n
-        null_row, names = read.layout.null_row, read.layout.names
-        parts = [r if type(r) is bytes else null_row if r is None else row_text(r, names) or null_row for r in rows]
         bad: list[int] = []
         try:
-            columns: list[Sequence[Any]] = list(zip(*_loads(b"[" + b",".join(parts) + b"]"), strict=True))
+            rows = (
+                matrix[off : off + n] if matrix is not None else _loads(b"[" + b",".join(parts[off : off + n]) + b"]")
+            )
+            columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
             if len(columns) != width:
                 raise ValueError(f"rows of {len(columns)} items, the view has {width}")
+            if not _TIME_TYPES.issuperset(map(type, columns[0])):  # also a value that is not an array
+                raise ValueError("a feature time that is not an integer")
         except (orjson.JSONDecodeError, ValueError, TypeError):  # a row not of this view version: only it is lost
-            columns, bad = _decode_rows(read.view.ref, parts, width)
+            columns, bad = _decode_rows(read.view.ref, parts[off : off + n], width)
+        off += n
         # comprehensions, not a loop of appends: this runs once per entity and view
         ft_col: list[int | None] = list(columns[0])
         fresh_after, sla_after = read.validity.fresh_after(now_ms), now_ms - read.sla_ms
@@ -275,15 +294,17 @@ def assemble_columns(
     """Column-major ``(stored, statuses, times)``; a stored column's status and time lists ARE its
     read's lists (shared, not copied: renderers rely on that), and its values are its read's column
     (read-only). On-demand columns are placeholders."""
-    if not plan.has_udf:  # the common case, one comprehension per list (a lookup's hottest loop)
-        return (
-            [reads[r].columns[pos] for r, pos in plan.stored_at],
-            [reads[r].statuses for r, _ in plan.stored_at],
-            [reads[r].times for r, _ in plan.stored_at],
-        )
-    stored: list[Sequence[Any]] = []
-    statuses: list[list[Status]] = []
-    times: list[list[int | None]] = []
+    if not plan.has_udf:  # the common case: per run of columns adjacent in a read (LookupPlan.stored_runs)
+        stored: list[Sequence[Any]] = []
+        statuses: list[list[Status]] = []
+        times: list[list[int | None]] = []
+        for r, pos, k in plan.stored_runs:
+            rows = reads[r]
+            stored += rows.columns[pos : pos + k]
+            statuses += [rows.statuses] * k
+            times += [rows.times] * k
+        return stored, statuses, times
+    stored, statuses, times = [], [], []
     for col in plan.columns:
         if col.udf is None:
             rows = reads[col.read]
@@ -324,12 +345,20 @@ async def run_lookup(
 
 
 def count_values(state: AppState, plan: LookupPlan, reads: list[ReadRows]) -> None:
-    """Add each read's statuses to ``featurestream_feature_values`` (one ``inc`` per status seen)."""
-    child = state.metrics.values_child
-    for read, rows in zip(plan.reads, reads, strict=True):
+    """Add each read's statuses to ``featurestream_feature_values`` (:class:`~featurestream.api.metrics.ValueCounts`;
+    the counts of the plan's reads are bound once per plan)."""
+    slots = plan.render_cache.get("value_counts")
+    if slots is None:
+        counts = state.metrics.values.counts
+        slots = plan.render_cache["value_counts"] = [counts(plan.namespace, r.view.ref) for r in plan.reads]
+    for tally, rows in zip(slots, reads, strict=True):
         sts = rows.statuses
-        for s in set(sts):  # a handful of distinct statuses: one count each, in C
-            child(plan.namespace, read.view.ref, s.value).inc(sts.count(s))
+        if len(sts) == 1:
+            s = sts[0]
+            tally[s] = tally.get(s, 0) + 1
+        else:
+            for s in set(sts):  # a handful of distinct statuses: one count each, in C
+                tally[s] = tally.get(s, 0) + sts.count(s)
 
 
 def _run_on_demand_columns(

@@ -59,15 +59,24 @@ class LookupPlan:
     columns: tuple[Column, ...]
     entity_names: tuple[str, ...]  # entity keys the views need, in first-use order
     request_fields: tuple[str, ...]  # request data the on-demand functions need
-    # What renderers derive from the plan alone (e.g. Feast's feature names), kept with it.
+    # What the request path derives from the plan once (Feast's feature names, the metrics' counts of
+    # its reads), kept with it: built on first use, on the event loop.
     render_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
-    # derived once, read per request: whether any column is on-demand, and each stored column's (read, pos)
+    # derived once, read per request: whether any column is on-demand, and the columns as runs (read,
+    # first pos, count) of columns adjacent both in the answer and in their read's row (a plan listing
+    # a view's features in order is one run per view; used when no column is on-demand)
     has_udf: bool = field(init=False, compare=False, repr=False)
-    stored_at: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
+    stored_runs: tuple[tuple[int, int, int], ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "has_udf", any(c.udf is not None for c in self.columns))
-        object.__setattr__(self, "stored_at", tuple((c.read, c.pos) for c in self.columns))
+        runs: list[list[int]] = []
+        for r, pos in ((c.read, c.pos) for c in self.columns):
+            if runs and runs[-1][0] == r and runs[-1][1] + runs[-1][2] == pos:
+                runs[-1][2] += 1
+            else:
+                runs.append([r, pos, 1])
+        object.__setattr__(self, "stored_runs", tuple((r, pos, k) for r, pos, k in runs))
 
 
 def build_plan(

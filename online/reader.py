@@ -31,7 +31,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from featurestream.online.client import redis_client
 from featurestream.online.keys import RowReply
 from featurestream.online.pipeline import PIPELINE_SCHEMES, PipelinedConnection
-from featurestream.online.resp import arg, command
+from featurestream.online.resp import arg, args, command
 from featurestream.online.scripts import READ_ROWS_LUA, rows_per_slot
 
 __all__ = ["AsyncOnlineReader"]
@@ -102,7 +102,7 @@ class AsyncOnlineReader:
         reply (parsed in C) per request, whatever its number of keys; ``SCRIPT LOAD`` once per Redis."""
         assert self._pipe is not None
         head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (len(keys) + 3, _READ_SHA, arg(b"%d" % len(keys)))
-        payload = b"".join([head, *[arg(k.encode()) for k in keys]])
+        payload = head + args(keys)
         try:
             reply = (await self._pipe.execute(payload, 1, timeout_s))[0]
         except ResponseError as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 
-__all__ = ["Connection", "Framed", "arg", "command", "command_head", "commands", "frame", "parse_reply"]
+__all__ = ["Connection", "Framed", "arg", "args", "command", "command_head", "commands", "frame", "parse_reply"]
 
 _DOLLAR = pa.scalar(b"$", pa.binary())
 _CRLF = pa.scalar(b"\r\n", pa.binary())
@@ -38,6 +39,21 @@ def arg(value: bytes | str | int) -> bytes:
     """One argument framed as a RESP bulk string."""
     raw = value if isinstance(value, bytes) else str(value).encode()
     return b"$%d\r\n%b\r\n" % (len(raw), raw)
+
+
+_LENGTHS = [b"$%d" % n for n in range(1024)]  # bulk-string headers of short arguments, made once
+
+
+def args(values: Sequence[str]) -> bytes:
+    """Many string arguments framed back to back (:func:`arg` of each, UTF-8): the keys of a lookup.
+    Iterated in C: the headers of arguments shorter than 1 KiB are looked up, not formatted."""
+    raw = list(map(str.encode, values))
+    if not raw:
+        return b""
+    lengths = list(map(len, raw))
+    if max(lengths) >= len(_LENGTHS):
+        return b"".join([arg(r) for r in raw])
+    return b"\r\n".join(chain.from_iterable(zip(map(_LENGTHS.__getitem__, lengths), raw, strict=True))) + b"\r\n"
 
 
 def command_head(nargs: int, *first: bytes) -> bytes:

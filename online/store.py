@@ -131,24 +131,27 @@ def _set_nx(view: FeatureView) -> tuple[bytes, bytes]:
     return command_head(3 + len(words), arg(b"SET")), b"".join(arg(w) for w in words)
 
 
-def _absent_written(lines: list[bytes], reply: Callable[[bytes], Any]) -> tuple[int, list[int]]:
-    """From the one-line replies of a batch of ``SET NX`` commands: how many wrote their row (``OK``)
-    and the positions of those that found their key held (nil); the first error reply is raised."""
-    ok = lines.count(b"+OK")
-    if ok == len(lines):
-        return ok, []
+def _absent_written(replies: Sequence[Any]) -> tuple[int, list[int]]:
+    """From the parsed replies of a batch of ``SET NX`` commands (:func:`online.resp.parse_reply`): how
+    many wrote their row (``OK``) and the positions of those that found their key held (nil); the
+    first error reply is raised, and so is any other reply."""
     held: list[int] = []
-    for i, line in enumerate(lines):
-        if line == b"+OK":
-            continue
-        r = reply(line)
+    for i, r in enumerate(replies):
         if r is None:
             held.append(i)
-        elif isinstance(r, redis.ResponseError):
-            raise _refused(r) from r
-        else:
+        elif r != b"OK":
+            if isinstance(r, redis.ResponseError):
+                raise _refused(r) from r
             raise OnlineStoreError(f"unexpected reply to SET NX: {r!r}")
-    return ok, held
+    return len(replies) - len(held), held
+
+
+def _absent_written_lines(lines: list[bytes], reply: Callable[[bytes], Any]) -> tuple[int, list[int]]:
+    """:func:`_absent_written` of raw one-line replies; a batch of all ``+OK`` (a load into an empty
+    store) is counted without parsing a line."""
+    if lines.count(b"+OK") == len(lines):
+        return len(lines), []
+    return _absent_written([b"OK" if line == b"+OK" else reply(line) for line in lines])
 
 
 def _count(replies: Sequence[Any]) -> int:
@@ -430,7 +433,7 @@ class RedisOnlineStore:
                 if probed is None:
                     written += _count(conn.read())
                     return
-                applied, held = _absent_written(conn.read_lines(), conn.reply)
+                applied, held = _absent_written_lines(conn.read_lines(), conn.reply)
                 written += applied
                 if held:
                     keys, blobs = probed
@@ -481,13 +484,8 @@ class RedisOnlineStore:
                 continue
             cmds = commands(nx_head, [keys, blobs], nx_tail)
             replies = eval_per_node(self.client, [(int(slots[i]), cmds.span(i, i + 1)) for i in range(len(cmds))])
-            held = []
-            for i, r in enumerate(replies):
-                if r is None:
-                    held.append(i)
-                elif isinstance(r, redis.ResponseError):
-                    raise _refused(r) from r
-            written += len(replies) - len(held)
+            applied, held = _absent_written(replies)
+            written += applied
             if held:
                 idx = pa.array(held, pa.int32())
                 written += self._cluster_scripts(keys.take(idx), blobs.take(idx), slots[held], view, _WRITE)

@@ -77,7 +77,8 @@ def test_redis_killed_then_restarted(own_redis: OwnRedis, tmp_path: Path) -> Non
         assert lost.json()["online_store"].startswith("lost data") and "materialize" in lost.json()["online_store"]
         ensure_generation(store.client)  # materialize refilled it
         assert c.get("/readyz").status_code == 200
-        assert 'featurestream_redis_errors_total{kind="unavailable"}' in c.get("/metrics").text
+        failed = f'featurestream_redis_errors_total{{kind="unavailable",namespace="{cfg.namespace}"}}'
+        assert failed in c.get("/metrics").text
 
 
 def test_slow_redis_hits_deadline(own_redis: OwnRedis, tmp_path: Path) -> None:
@@ -101,3 +102,5 @@ def test_slow_redis_hits_deadline(own_redis: OwnRedis, tmp_path: Path) -> None:
         while _value(c)["status"] != "PRESENT":
             assert time.time() < deadline
             time.sleep(0.1)
+        late = f'featurestream_redis_errors_total{{kind="deadline",namespace="{cfg.namespace}"}} 1.0'
+        assert late in c.get("/metrics").text

@@ -262,3 +262,24 @@ def test_the_server_keeps_a_bounded_number_of_plans(tmp_path: Path) -> None:
             refs = ["card_spend_1h@1:spend_1h"] * (i + 1)
             assert c.post("/v1/features", json={**OK, "features": refs}).status_code in (200, 422)
         assert len(app.state.fs.catalog._plans) == 5
+
+
+# ----------------------------------------------------------------------------- JSON containers
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_json_containers_are_counted_up_to_the_limit_exactly(extra: int) -> None:
+    """``serving.max_json_containers`` containers pass, one more is refused: a body no longer than
+    the limit is not scanned (it cannot hold more), a longer one is, whatever else it holds."""
+    from featurestream.api.errors import PayloadTooLarge
+    from featurestream.api.limits import check_body
+
+    limit = 64
+    fs = SimpleNamespace(config=SimpleNamespace(serving=ServingConfig(max_json_containers=limit)))
+    body = b"[" * (limit // 2) + b"{" * (limit // 2 + extra) + b" " * 100
+    if extra:
+        with pytest.raises(PayloadTooLarge, match=f"{limit + 1} JSON arrays/objects"):
+            check_body(fs, body)
+    else:
+        check_body(fs, body)
+    check_body(fs, b"[" * limit)  # as long as the limit: all of it may be containers

@@ -105,3 +105,29 @@ def test_the_server_runs_functions_off_the_event_loop(tmp_path: Path, monkeypatc
     results = r.json()["results"]
     assert [row["features"]["on_demand:where"]["value"] for row in results] == [1.0, 2.0, 3.0]
     assert {row["features"]["on_demand:spin"]["status"] for row in results} == {"TIMEOUT"}
+
+
+def test_values_beyond_json_from_a_function_are_served_on_both_endpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An on-demand function may return numpy values and dicts with non-string keys: the answer
+    serializes them (orjson's numpy and non-string-key modes, which only such plans pay for)."""
+    import numpy as np
+
+    @on_demand(name="odd", inputs=["amount"], default=None, budget_ms=1000)
+    def odd(amount: float) -> Any:
+        return {1: np.float32(amount), "v": np.arange(2)}
+
+    monkeypatch.setattr("featurestream.api.main.load_udfs", lambda cfg: OnDemandRegistry([odd]))
+    demo_registry(tmp_path / "state" / "registry.json", "default")
+    cfg = Config(
+        root=tmp_path, state_dir=str(tmp_path / "state"), redis={"url": f"redis://127.0.0.1:{_closed_port()}/0"}
+    )
+    with TestClient(create_app(cfg)) as c:
+        body = {"features": ["on_demand:odd"], "entities": {}, "request_data": {"amount": [2.5]}}
+        native = c.post("/v1/features", json=body)
+        feast = c.post("/get-online-features", json={"features": ["on_demand:odd"], "entities": {"amount": [2.5]}})
+    assert native.status_code == 200, native.text
+    assert native.json()["results"][0]["features"]["on_demand:odd"]["value"] == {"1": 2.5, "v": [0, 1]}
+    assert feast.status_code == 200, feast.text
+    assert feast.json()["results"][0]["values"] == [{"1": 2.5, "v": [0, 1]}]
