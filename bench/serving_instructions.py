@@ -1,7 +1,7 @@
 """Instructions per lookup of ``featurestream serve``, counted by callgrind: a CPU figure a busy machine cannot move.
 
     .venv/bin/python bench/serving_instructions.py [--b-exe PATH] [--requests 500] [--warmup 300]
-        [--entities 10000] [--per-request 1]
+        [--entities 10000] [--per-request 1] [--keep DIR]
 
 On a shared 2-core machine the CPU per answer of ``serving_latency.py`` / ``serving_ab.py`` moves by
 5-10 % from one minute to the next, more than most single changes to the lookup path. This bench
@@ -10,7 +10,8 @@ another checkout's, to compare two commits) runs under ``valgrind --tool=callgri
 Redis and rows as ``serving_latency.py``, takes ``--warmup`` lookups (plans, connections, caches),
 then its counters are zeroed (``callgrind_control -z``) and ``--requests`` lookups are sent one
 after the other on one keep-alive connection, 1 (``--per-request``) entity x 50 features, and the
-counters dumped. Printed: user-space instructions per lookup of each server and the ratio B / A.
+counters dumped. Printed: user-space instructions per lookup of each server and the ratio B / A;
+``--keep DIR`` keeps the dumps (``callgrind_annotate --inclusive=yes DIR/callgrind.A``).
 The count is repeatable to 0.1 % (hash seed fixed); it leaves out the kernel (socket reads and
 writes, wake-ups) and the cost of cache misses, which the wall-clock benches see. Slow: the server
 runs ~50x slower under callgrind, ~1.5 min per server.
@@ -59,8 +60,9 @@ def _lookups(sock: socket.socket, bodies: list[bytes], n: int) -> None:
             raise RuntimeError(f"lookup answered {buf[:300]!r}")
 
 
-def _count(exe: str, repo: Path, bodies: list[bytes], requests: int, warmup: int) -> float:
-    """Instructions per lookup of the server ``exe`` serving ``repo``."""
+def _count(exe: str, repo: Path, bodies: list[bytes], requests: int, warmup: int, keep: Path | None = None) -> float:
+    """Instructions per lookup of the server ``exe`` serving ``repo``; the counted dump is copied to
+    ``keep`` (a file path) when given."""
     out = repo / f"callgrind.{os.getpid()}.{time.monotonic_ns()}"
     port = _free_port()
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", exe, "-r", str(repo), "serve"]
@@ -83,6 +85,8 @@ def _count(exe: str, repo: Path, bodies: list[bytes], requests: int, warmup: int
         if not dumps:
             raise RuntimeError("callgrind wrote no dump")
         (dump,) = dumps
+        if keep is not None:
+            shutil.copyfile(dump, keep)
         for line in dump.read_text().splitlines():
             if line.startswith("summary:"):
                 return int(line.split()[1]) / requests
@@ -102,6 +106,12 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=300, help="lookups before the count starts")
     ap.add_argument("--entities", type=int, default=10_000)
     ap.add_argument("--per-request", type=int, default=1, help="entities per lookup (x 50 features)")
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="a directory: keep each server's counted callgrind dump there (callgrind.A, callgrind.B) for "
+        "callgrind_annotate",
+    )
     a = ap.parse_args()
     for tool in ("valgrind", "callgrind_control"):
         if shutil.which(tool) is None:
@@ -120,7 +130,11 @@ def main() -> None:
         counts = {}
         for label, exe in servers:
             print(f"{label}: {exe} under callgrind, {a.warmup} + {a.requests} lookups ...", flush=True)
-            counts[label] = _count(exe, repo, bodies, a.requests, a.warmup)
+            keep = None
+            if a.keep is not None:
+                a.keep.mkdir(parents=True, exist_ok=True)
+                keep = a.keep / f"callgrind.{label}"
+            counts[label] = _count(exe, repo, bodies, a.requests, a.warmup, keep)
             print(f"{label}: {counts[label] / 1000:.1f} k instructions per lookup ({a.per_request} x 50)", flush=True)
         if "B" in counts:
             print(f"instructions per lookup B / A: {counts['B'] / counts['A']:.3f}")

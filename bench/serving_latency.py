@@ -34,6 +34,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import random
 import selectors
 import signal
@@ -317,9 +318,31 @@ def _in_process(*args: Any) -> dict[str, Any]:
     q = ctx.Queue()
     p = ctx.Process(target=_worker, args=(args, q))
     p.start()
-    res = q.get(timeout=900)
+    deadline = time.monotonic() + 900
+    while True:  # a generator that died (its traceback is on stderr) must not leave the bench waiting
+        try:
+            res = q.get(timeout=1.0)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise RuntimeError(f"the load generator exited with code {p.exitcode} before reporting") from None
+            if time.monotonic() > deadline:
+                p.kill()
+                raise RuntimeError("the load generator reported nothing within 900 s") from None
     p.join(timeout=30)
     return res  # type: ignore[no-any-return]
+
+
+def _rates(ap: argparse.ArgumentParser, flag: str, raw: str) -> list[float]:
+    """A comma-separated list of request rates, each a positive number (else a usage error naming it)."""
+    try:
+        rates = [float(r) for r in raw.split(",") if r.strip()]
+    except ValueError:
+        ap.error(f"{flag}: {raw!r} is not a comma-separated list of numbers (requests/s)")
+    bad = [r for r in rates if not r > 0]
+    if bad:
+        ap.error(f"{flag}: every rate must be > 0 requests/s, got {bad}; pass {flag} '' to skip the shape")
+    return rates
 
 
 def _bodies(refs: list[str], entities: int, per_request: int, count: int = 256) -> list[bytes]:
@@ -386,6 +409,9 @@ def main() -> None:
     )
     ap.add_argument("--feast-workers", type=int, default=2)
     a = ap.parse_args()
+    cases = [(1, _rates(ap, "--rates", a.rates))]  # checked before anything starts
+    if a.rates_100:
+        cases.append((100, _rates(ap, "--rates-100", a.rates_100)))
 
     procs: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp(prefix="fs-bench-"))
@@ -420,9 +446,6 @@ def main() -> None:
             _wait_http(fport, timeout=300, proc=procs[-1])
             servers.append((f"feast serve x{a.feast_workers}", fport, procs[-1].pid))
 
-        cases = [(1, [float(r) for r in a.rates.split(",") if r])]
-        if a.rates_100:
-            cases.append((100, [float(r) for r in a.rates_100.split(",") if r]))
         results: dict[tuple[str, int, float], dict[str, Any]] = {}
         head = (
             f"{'server':<26} {'rate':>6} {'got/s':>7} {'ok':>6} {'shed':>5} {'failed':>6} {'degr':>5} "
