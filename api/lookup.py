@@ -239,7 +239,7 @@ def classify_reads(
         ]
         off += n
     try:
-        matrix: list[Any] | None = _loads(b"[" + b",".join(parts) + b"]")
+        matrix: list[Any] | None = _load_rows(parts)
     except orjson.JSONDecodeError:
         matrix = None
     off = 0
@@ -247,9 +247,7 @@ def classify_reads(
         width = len(read.defaults)
         bad: list[int] = []
         try:
-            rows = (
-                matrix[off : off + n] if matrix is not None else _loads(b"[" + b",".join(parts[off : off + n]) + b"]")
-            )
+            rows = matrix[off : off + n] if matrix is not None else _load_rows(parts[off : off + n])
             columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
             if len(columns) != width:
                 raise ValueError(f"rows of {len(columns)} items, the view has {width}")
@@ -269,6 +267,11 @@ def classify_reads(
     return out
 
 
+def _load_rows(parts: list[bytes]) -> list[Any]:
+    """Stored rows (each one JSON array) parsed at once, as one JSON array of them."""
+    return _loads(b"[" + b",".join(parts) + b"]")  # type: ignore[no-any-return]
+
+
 def _decode_rows(view_ref: str, parts: list[bytes], width: int) -> tuple[list[Sequence[Any]], list[int]]:
     """Row by row: a row that is not JSON, or not an array of ``width`` items, gets nulls (status
     ``ERROR``, its default in the native API) and is logged; every other row keeps its values.
@@ -278,7 +281,7 @@ def _decode_rows(view_ref: str, parts: list[bytes], width: int) -> tuple[list[Se
     for i, part in enumerate(parts):
         try:
             row = _loads(part)
-            if type(row) is not list or len(row) != width or (row[0] is not None and type(row[0]) is not int):
+            if type(row) is not list or len(row) != width or type(row[0]) not in _TIME_TYPES:
                 raise ValueError(row)
             matrix.append(row)
         except (orjson.JSONDecodeError, ValueError):

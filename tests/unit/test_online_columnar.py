@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -23,7 +24,7 @@ from featurestream.online.columnar import (
     join_bytes,
 )
 from featurestream.online.keys import encode_entity, encode_row, encode_value
-from featurestream.online.resp import arg, command_head, frame
+from featurestream.online.resp import arg, args, command_head, frame
 from featurestream.semantics import to_epoch_ms
 
 SEPARATORS = ["", "plain", "a|b", "back\\slash", "\\|", 'quote"d', "new\nline", "tab\t", "nul\0", "é", "😀", "|"]
@@ -204,3 +205,15 @@ def test_rows_encode_as_the_per_row_function(rows: list[tuple[int, float | None,
     assert one == [encode_row(r[0], 7, r[1:]) for r in rows]
     each = encode_rows(ft.cast(pa.string()), ft.cast(pa.string()), values).to_pylist()
     assert each == [encode_row(r[0], r[0], r[1:]) for r in rows]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_many_arguments_are_framed_as_each_alone(seed: int) -> None:
+    """``resp.args`` (the lookup's keys) frames exactly as ``resp.arg`` of each: empty, multi-byte
+    UTF-8, and arguments past the 1 KiB of looked-up headers."""
+    rnd = random.Random(seed)
+    alphabet = "ab|\\:@ü€\r\n"
+    keys = ["".join(rnd.choice(alphabet) for _ in range(rnd.choice([0, 1, 20, 1023, 1024, 3000]))) for _ in range(9)]
+    assert args(keys) == b"".join(arg(k.encode()) for k in keys)
+    assert args(keys[:1]) == arg(keys[0].encode())
+    assert args([]) == b""

@@ -41,19 +41,3 @@ def test_an_unexpected_raw_line_is_refused() -> None:
         _lines(b"+OK", b":1")
     with pytest.raises(OnlineStoreError, match="unexpected reply to SET NX"):
         _lines(b"+QUEUED")
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_many_arguments_are_framed_as_each_alone(seed: int) -> None:
-    """``resp.args`` (the lookup's keys) frames exactly as ``resp.arg`` of each: empty, multi-byte
-    UTF-8, and arguments past the 1 KiB of looked-up headers."""
-    import random
-
-    from featurestream.online.resp import arg, args
-
-    rnd = random.Random(seed)
-    alphabet = "ab|\\:@ü€\r\n"
-    keys = ["".join(rnd.choice(alphabet) for _ in range(rnd.choice([0, 1, 20, 1023, 1024, 3000]))) for _ in range(9)]
-    assert args(keys) == b"".join(arg(k.encode()) for k in keys)
-    assert args(keys[:1]) == arg(keys[0].encode())
-    assert args([]) == b""
